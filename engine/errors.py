@@ -18,6 +18,7 @@ translated at the boundary with ``raise ... from exc``.
     │   ├── FieldError               missing, unknown or malformed fields
     │   ├── PermissionDenied         wrong role, or another grid's case
     │   └── GuardFailed              a guard of the trigger said no
+    ├── NaiveDatetime                a datetime without a time zone reached the engine
     ├── ConcurrentUpdate             the case changed since it was read (stale version)
     └── DatabaseError                the database failed or is at the wrong schema
 
@@ -108,6 +109,10 @@ class PermissionDenied(CommandRejected):
 
 class GuardFailed(CommandRejected):
     pass
+
+
+class NaiveDatetime(GridflowError, ValueError):
+    """A datetime without a time zone; gridflow only accepts aware datetimes."""
 
 
 class ConcurrentUpdate(GridflowError):

@@ -1,0 +1,110 @@
+"""Check the fields a command carries against the workflow's field definitions.
+
+Every problem with the fields of one command is reported in one FieldError:
+unknown fields, missing required fields, and malformed values. Values come
+back normalised (text stripped, durations canonical, integers parsed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine.definitions.model import ROLE_LABELS, FieldDef, WorkflowDef
+from engine.durations import parse_duration
+from engine.errors import FieldError
+from engine.scope import roles_over
+from engine.store.models import Place
+
+
+def check(
+    session: Session,
+    definition: WorkflowDef,
+    command: str,
+    given: dict[str, Any],
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+    grid: Place,
+) -> dict[str, Any]:
+    problems: list[str] = []
+    allowed = (*required, *optional)
+    for name in given:
+        if name not in allowed:
+            takes = ", ".join(_describe(definition, n) for n in allowed) or "no fields"
+            problems.append(f"unknown field {name!r} (it takes: {takes})")
+    missing = [n for n in required if _blank(given.get(n))]
+    if missing:
+        problems.append("missing " + ", ".join(_describe(definition, n) for n in missing))
+    values: dict[str, Any] = {}
+    for name in allowed:
+        if name in given and not _blank(given[name]):
+            value, problem = _value(session, definition.fields[name], given[name], grid)
+            if problem:
+                problems.append(problem)
+            else:
+                values[name] = value
+    if problems:
+        raise FieldError(f"{command}: " + "; ".join(problems))
+    return values
+
+
+def _describe(definition: WorkflowDef, name: str) -> str:
+    spec = definition.fields.get(name)
+    return f"{name} ({spec.label})" if spec else name
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _value(session: Session, spec: FieldDef, raw: Any, grid: Place) -> tuple[Any, str | None]:
+    check_one = {"text": _text, "enum": _enum, "duration": _duration, "integer": _integer}
+    if spec.type == "person":
+        return _person(session, spec, raw, grid)
+    return check_one[spec.type](spec, raw)
+
+
+def _text(spec: FieldDef, raw: Any) -> tuple[Any, str | None]:
+    if not isinstance(raw, str):
+        return None, f"{spec.name} ({spec.label}) must be text"
+    value = raw.strip()
+    if spec.max_length and len(value) > spec.max_length:
+        return None, f"{spec.name} ({spec.label}) is {len(value)} characters long; at most {spec.max_length}"
+    return value, None
+
+
+def _enum(spec: FieldDef, raw: Any) -> tuple[Any, str | None]:
+    if raw in spec.values:
+        return raw, None
+    by_label = {label: key for key, label in spec.values.items()}
+    if raw in by_label:  # a Chinese label is accepted too
+        return by_label[raw], None
+    choices = ", ".join(f"{k} ({v})" for k, v in spec.values.items())
+    return None, f"{spec.name} ({spec.label}) {raw!r} is not one of: {choices}"
+
+
+def _duration(spec: FieldDef, raw: Any) -> tuple[Any, str | None]:
+    try:
+        return str(parse_duration(raw)), None
+    except ValueError as exc:
+        return None, f"{spec.name} ({spec.label}): {exc}"
+
+
+def _integer(spec: FieldDef, raw: Any) -> tuple[Any, str | None]:
+    if isinstance(raw, bool):
+        return None, f"{spec.name} ({spec.label}) must be a whole number"
+    try:
+        return int(raw), None
+    except (TypeError, ValueError):
+        return None, f"{spec.name} ({spec.label}) must be a whole number, not {raw!r}"
+
+
+def _person(session: Session, spec: FieldDef, raw: Any, grid: Place) -> tuple[Any, str | None]:
+    person, held = roles_over(session, str(raw), grid)
+    if person is None or not person.active:
+        return None, f"{spec.name} ({spec.label}): no active person {raw!r} in the org chart"
+    if spec.roles and spec.scope == "case_grid" and not held & set(spec.roles):
+        wanted = " or ".join(f"{ROLE_LABELS[r]} {r}" for r in spec.roles)
+        return None, f"{spec.name} ({spec.label}): {person.name} ({person.id}) cannot handle cases of grid {grid.id}; needs {wanted} there"
+    return person.id, None

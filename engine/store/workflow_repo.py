@@ -1,0 +1,96 @@
+"""Published workflow versions: publish, look up, compile (cached per version)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.definitions.loader import LoadedWorkflow
+from engine.definitions.model import WorkflowDef
+from engine.errors import ConcurrentUpdate, WorkflowNotFound
+from engine.machine import MACHINES, CompiledWorkflow, compile_workflow
+from engine.store.models import WorkflowDefinition
+from engine.timeutil import require_aware
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    row: WorkflowDefinition
+    created: bool
+
+
+def publish(session: Session, loaded: LoadedWorkflow, at: datetime) -> PublishResult:
+    """Store a new version unless the latest version has the same source text."""
+    require_aware(at)
+    name = loaded.definition.name
+    latest = latest_version(session, name, missing_ok=True)
+    if latest is not None and latest.source_hash == loaded.source_hash:
+        return PublishResult(latest, created=False)
+    row = WorkflowDefinition(
+        name=name,
+        version=(latest.version + 1) if latest else 1,
+        title=loaded.definition.title,
+        source_file=loaded.file,
+        source_text=loaded.source_text,
+        source_hash=loaded.source_hash,
+        compiled=loaded.definition.to_dict(),
+        published_at=at,
+    )
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise ConcurrentUpdate(f"workflow {name!r} was published by someone else meanwhile; try again") from exc
+    return PublishResult(row, created=True)
+
+
+def latest_version(session: Session, name: str, missing_ok: bool = False) -> WorkflowDefinition | None:
+    row = session.scalars(
+        select(WorkflowDefinition).where(WorkflowDefinition.name == name).order_by(WorkflowDefinition.version.desc())
+    ).first()
+    if row is None and not missing_ok:
+        raise _not_found(session, name)
+    return row
+
+
+def get_version(session: Session, name: str, version: int | None = None) -> WorkflowDefinition:
+    if version is None:
+        row = latest_version(session, name)
+        assert row is not None
+        return row
+    row = session.scalars(
+        select(WorkflowDefinition).where(WorkflowDefinition.name == name, WorkflowDefinition.version == version)
+    ).first()
+    if row is None:
+        raise WorkflowNotFound(f"workflow {name!r} has no version {version}; `gridflow workflow show {name}` lists them")
+    return row
+
+
+def list_versions(session: Session) -> list[WorkflowDefinition]:
+    return list(session.scalars(select(WorkflowDefinition).order_by(WorkflowDefinition.name, WorkflowDefinition.version)))
+
+
+def compiled(session: Session, workflow_id: int) -> CompiledWorkflow:
+    """The compiled machine of a published version (immutable, so cached forever)."""
+
+    def build() -> CompiledWorkflow:
+        row = session.get(WorkflowDefinition, workflow_id)
+        if row is None:
+            raise WorkflowNotFound(f"workflow version id {workflow_id} does not exist")
+        return compile_workflow(WorkflowDef.from_dict(row.compiled))
+
+    return MACHINES.get(workflow_id, build)
+
+
+def _not_found(session: Session, name: str) -> WorkflowNotFound:
+    names = list(session.scalars(select(WorkflowDefinition.name).group_by(WorkflowDefinition.name)))
+    known = ", ".join(names) if names else "none yet: run `gridflow init` or `gridflow workflow publish FILE`"
+    return WorkflowNotFound(f"no workflow named {name!r} is published; published: {known}")
+
+
+def count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(WorkflowDefinition)) or 0

@@ -1,0 +1,395 @@
+"""The ``gridflow`` command line (Typer + Rich).
+
+Exit codes: 0 done; 1 invalid input file (workflow/org validation);
+2 usage error; 3 not found; 4 command rejected (not allowed, fields, role,
+guard); 5 concurrent update (stale version); 6 database error; 7 settings
+or other configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from config.settings import Settings
+from engine import cases
+from engine.definitions.loader import load_workflow_file
+from engine.errors import (
+    CommandRejected,
+    ConcurrentUpdate,
+    ConfigError,
+    DatabaseError,
+    GridflowError,
+    NotFound,
+    SourceError,
+    WorkflowInvalid,
+)
+from engine.machine import mermaid
+from engine.store import workflow_repo
+from engine.store.models import Person, Place, RoleAssignment
+from gridflow import views
+from gridflow.app import Gridflow
+
+EXIT_CODES: list[tuple[type[GridflowError], int]] = [
+    (SourceError, 1),
+    (NotFound, 3),
+    (CommandRejected, 4),
+    (ConcurrentUpdate, 5),
+    (DatabaseError, 6),
+    (ConfigError, 7),
+]
+
+out = Console()
+err = Console(stderr=True)
+
+app = typer.Typer(
+    name="gridflow",
+    help="gridflow — 网格化治理事件流转与时限引擎 (workflow and SLA engine for grid governance).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+org_app = typer.Typer(help="组织架构 org chart: villages, grid cells, people and roles.", no_args_is_help=True)
+workflow_app = typer.Typer(help="流程定义 workflow definitions in YAML.", no_args_is_help=True)
+case_app = typer.Typer(help="事件 cases: report, move through the workflow, inspect.", no_args_is_help=True)
+app.add_typer(org_app, name="org")
+app.add_typer(workflow_app, name="workflow")
+app.add_typer(case_app, name="case")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ActorOpt = Annotated[str, typer.Option("--actor", "-a", help="Person id of who acts, e.g. p-chen-jia.")]
+FieldOpt = Annotated[
+    list[str] | None, typer.Option("--field", "-f", help="A field as key=value; repeat for more.")
+]
+
+
+def main() -> None:
+    app()
+
+
+@contextmanager
+def handled() -> Iterator[None]:
+    """Print a GridflowError for people and exit with its code."""
+    try:
+        yield
+    except GridflowError as exc:
+        code = next((c for kind, c in EXIT_CODES if isinstance(exc, kind)), 7)
+        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        raise typer.Exit(code) from None
+
+
+def _gridflow() -> Gridflow:
+    try:
+        return Gridflow(Settings())
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"bad settings (GRIDFLOW_* or config/gridflow.yaml): {problems}") from exc
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def _fields(pairs: list[str] | None) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{pair!r}: write a field as key=value, e.g. -f priority=urgent")
+        fields[key.strip()] = value
+    return fields
+
+
+# -- init ----------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    org: Annotated[Path | None, typer.Option(help="Org chart YAML (default: settings.org_file).")] = None,
+    workflow: Annotated[list[Path] | None, typer.Option(help="Workflow YAML to publish; repeatable.")] = None,
+) -> None:
+    """Create or upgrade the database, load the org chart, publish the workflows. Safe to run again."""
+    with handled():
+        gf = _gridflow()
+        report = gf.init(org, workflow)
+        schema = (
+            f"created at {report.schema_after}"
+            if report.schema_before is None
+            else "up to date"
+            if report.schema_before == report.schema_after
+            else f"upgraded {report.schema_before} → {report.schema_after}"
+        )
+        out.print(f"[bold]数据库 database[/]  {report.database}  (schema {schema})")
+        out.print(f"[bold]组织架构 org[/]  places {report.org.places}; people {report.org.people}; "
+                  f"roles +{report.org.roles_added} −{report.org.roles_removed}")
+        for pub in report.workflows:
+            verb = "published" if pub.created else "unchanged"
+            out.print(f"[bold]流程 workflow[/]  {pub.row.name} v{pub.row.version} {pub.row.title} ({verb})")
+        out.print("[bold]现有 now[/]  " + ", ".join(f"{v} {k}" for k, v in report.counts.items()))
+        _where(gf)
+
+
+def _where(gf: Gridflow) -> None:
+    s = gf.settings
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    for label, value in (
+        ("home", s.home),
+        ("org chart", s.org_file),
+        ("workflows", ", ".join(str(p) for p in s.workflow_files)),
+        ("settings", "GRIDFLOW_* environment variables, config/gridflow.yaml (see config/gridflow.yaml.sample)"),
+    ):
+        table.add_row(label, str(value))
+    out.print(table)
+
+
+# -- org ----------------------------------------------------------------------------
+
+
+@org_app.command("load")
+def org_load(file: Annotated[Path, typer.Argument(help="Org chart YAML, e.g. config/org/shengli.yaml")]) -> None:
+    """Validate an org chart and load it (idempotent: places and people not in the file are deactivated)."""
+    with handled():
+        result = _gridflow().load_org(file)
+        out.print(f"places {result.places}; people {result.people}; "
+                  f"roles +{result.roles_added} −{result.roles_removed}")
+        if not result.changed:
+            out.print("nothing changed")
+
+
+@org_app.command("show")
+def org_show(
+    village: Annotated[str | None, typer.Option(help="Only this village id.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the grid cells with their grid workers, and the people by role."""
+    with handled():
+        gf = _gridflow()
+        with gf.transaction() as session:
+            places = session.query(Place).filter(Place.active).order_by(Place.id).all()
+            people = {p.id: p for p in session.query(Person).order_by(Person.id)}
+            roles = session.query(RoleAssignment).order_by(RoleAssignment.person_id).all()
+        by_person: dict[str, list[tuple[str, str]]] = {}
+        for r in roles:
+            by_person.setdefault(r.person_id, []).append((r.role, r.place_id))
+        grids = [p for p in places if p.kind == "grid" and (village is None or p.village_id == village)]
+        if as_json:
+            _emit_json({
+                "places": [views.place_dict(p) for p in places if village is None or p.village_id == village],
+                "people": [views.person_dict(p, by_person.get(p.id, [])) for p in people.values()],
+            })
+            return
+        workers = {r.place_id: people[r.person_id].name for r in roles if r.role == "grid_worker"}
+        names = {p.id: p.name for p in places}
+        table = Table(title=f"单元格 grid cells ({len(grids)})", title_justify="left")
+        for column in ("id", "名称 name", "村 village", "户数 households", "网格员 grid worker"):
+            table.add_column(column)
+        for g in grids:
+            table.add_row(g.id, g.name, names.get(g.village_id or "", "—"), str(g.households or ""),
+                          workers.get(g.id, "—"))
+        out.print(table)
+
+
+# -- workflow -------------------------------------------------------------------------
+
+
+@workflow_app.command("validate")
+def workflow_validate(files: Annotated[list[Path], typer.Argument(help="Workflow YAML files.")]) -> None:
+    """Validate workflow files; list every problem with file:line:column. Exit 1 if any is invalid."""
+    failed = 0
+    for file in files:
+        try:
+            loaded = load_workflow_file(file)
+        except WorkflowInvalid as exc:
+            failed += 1
+            err.print(f"[bold red]✗[/] {file}: {len(exc.problems)} problem(s)", highlight=False)
+            for problem in exc.problems:
+                err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
+            continue
+        d = loaded.definition
+        out.print(f"[bold green]✓[/] {file}: {d.name} {d.title} — {len(d.states)} states, "
+                  f"{len(d.triggers)} triggers", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@workflow_app.command("publish")
+def workflow_publish(file: Annotated[Path, typer.Argument(help="Workflow YAML file.")]) -> None:
+    """Publish a workflow file as a new version (cases already open stay on their version)."""
+    with handled():
+        result = _gridflow().publish_workflow(file)
+        row = result.row
+        if result.created:
+            out.print(f"published {row.name} v{row.version} ({row.title}); new cases use it")
+        else:
+            out.print(f"unchanged: {row.name} v{row.version} already has this exact text")
+
+
+@workflow_app.command("list")
+def workflow_list(as_json: JsonOpt = False) -> None:
+    """List published workflow versions."""
+    with handled():
+        gf = _gridflow()
+        with gf.transaction() as session:
+            rows = workflow_repo.list_versions(session)
+            data = [{"name": r.name, "version": r.version, "title": r.title, "published_at": views.iso(r.published_at),
+                     "source_hash": r.source_hash[:12]} for r in rows]
+        if as_json:
+            _emit_json(data)
+            return
+        table = Table(title="流程版本 workflow versions", title_justify="left")
+        for column in ("name", "version", "标题 title", "published (UTC)", "hash"):
+            table.add_column(column)
+        for d in data:
+            table.add_row(d["name"], str(d["version"]), d["title"], d["published_at"] or "", d["source_hash"])
+        out.print(table)
+
+
+def _definition(name: str, version: int | None) -> tuple[Any, Any]:
+    """A published version by name, or a file's definition when NAME is a path to YAML."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        return None, load_workflow_file(path).definition
+    gf = _gridflow()
+    with gf.transaction() as session:
+        row = workflow_repo.get_version(session, name, version)
+        return row, workflow_repo.compiled(session, row.id).definition
+
+
+@workflow_app.command("show")
+def workflow_show(
+    name: Annotated[str, typer.Argument(help="Workflow name (or a YAML file).")],
+    version: Annotated[int | None, typer.Option(help="Version (default: latest).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a workflow's states and triggers."""
+    with handled():
+        row, d = _definition(name, version)
+        if as_json:
+            _emit_json(views.workflow_summary(row, d) if row else d.to_dict())
+            return
+        if row is not None:
+            out.print(f"[bold]{d.title}[/] {row.name} v{row.version}, published {views.iso(row.published_at)}")
+        out.print(views.states_table(d))
+        out.print(views.triggers_table(d))
+
+
+@workflow_app.command("graph")
+def workflow_graph(
+    name: Annotated[str, typer.Argument(help="Workflow name (or a YAML file).")],
+    version: Annotated[int | None, typer.Option(help="Version (default: latest).")] = None,
+) -> None:
+    """Print the workflow as a mermaid state diagram."""
+    with handled():
+        _, d = _definition(name, version)
+        sys.stdout.write(mermaid(d))
+
+
+# -- case ------------------------------------------------------------------------------
+
+
+@case_app.command("report")
+def case_report(
+    grid: Annotated[str, typer.Option("--grid", "-g", help="Grid cell id, e.g. mayingtai-01.")],
+    actor: ActorOpt,
+    title: Annotated[str, typer.Option("--title", "-t", help="Short title (事件标题).")],
+    description: Annotated[str | None, typer.Option("--description", "-d", help="Details (事件描述).")] = None,
+    field: FieldOpt = None,
+    workflow: Annotated[str | None, typer.Option(help="Workflow name (default from settings).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Report (上报) a new case in a grid cell."""
+    with handled():
+        fields: dict[str, Any] = {"title": title, **_fields(field)}
+        if description is not None:
+            fields["description"] = description
+        gf = _gridflow()
+        case = gf.report(grid_id=grid, actor_id=actor, fields=fields, workflow=workflow)
+        _show_case(gf, case.code, as_json)
+
+
+@case_app.command("fire")
+def case_fire(
+    case: Annotated[str, typer.Argument(help="Case code or id.")],
+    trigger: Annotated[str, typer.Argument(help="Trigger, e.g. classify, assign, accept, resolve, verify.")],
+    actor: ActorOpt,
+    field: FieldOpt = None,
+    expect_version: Annotated[
+        int | None, typer.Option("--expect-version", help="Refuse unless the case is still at this version.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fire a trigger on a case (e.g. classify -f category=water_supply -f priority=urgent)."""
+    with handled():
+        gf = _gridflow()
+        result = gf.fire(case, trigger, actor_id=actor, fields=_fields(field), expected_version=expect_version)
+        if not as_json:
+            e = result.event
+            out.print(f"{result.case.code}: {trigger} {e.from_state} → {e.to_state} (version {result.case.version})")
+        _show_case(gf, result.case.code, as_json)
+
+
+def _show_case(gf: Gridflow, ref: str, as_json: bool) -> None:
+    with gf.transaction() as session:
+        case = cases.get_case(session, ref)
+        flow = workflow_repo.compiled(session, case.workflow_id)
+        allowed = flow.allowed(case.status)
+        if as_json:
+            _emit_json(views.case_dict(case, flow.definition, allowed))
+            return
+        table = Table(show_header=False, box=None, padding=(0, 2))
+        for label, value in views.case_panel_rows(case, flow.definition, allowed, gf.tz):
+            table.add_row(label, value)
+        out.print(table)
+
+
+@case_app.command("show")
+def case_show(case: Annotated[str, typer.Argument(help="Case code or id.")], as_json: JsonOpt = False) -> None:
+    """Show one case and what can be done with it now."""
+    with handled():
+        _show_case(_gridflow(), case, as_json)
+
+
+@case_app.command("list")
+def case_list(
+    status: Annotated[str | None, typer.Option(help="Only cases in this state.")] = None,
+    grid: Annotated[str | None, typer.Option(help="Only cases of this grid cell.")] = None,
+    person: Annotated[str | None, typer.Option(help="Only cases this person reported or handles.")] = None,
+    open_only: Annotated[bool, typer.Option("--open", help="Only cases not yet closed.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="At most this many, newest first.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """List cases (台账), newest first."""
+    with handled():
+        gf = _gridflow()
+        with gf.transaction() as session:
+            rows = cases.list_cases(session, status=status, grid_id=grid, person_id=person,
+                                    open_only=open_only, limit=limit)
+            pairs = [(c, workflow_repo.compiled(session, c.workflow_id).definition) for c in rows]
+            if as_json:
+                _emit_json([views.case_dict(c, d) for c, d in pairs])
+                return
+            out.print(views.cases_table(pairs, gf.tz))
+
+
+@case_app.command("history")
+def case_history(case: Annotated[str, typer.Argument(help="Case code or id.")], as_json: JsonOpt = False) -> None:
+    """The audit trail of a case: every step, who, when, from → to."""
+    with handled():
+        gf = _gridflow()
+        with gf.transaction() as session:
+            found = cases.get_case(session, case)
+            d = workflow_repo.compiled(session, found.workflow_id).definition
+            events = cases.history(session, found)
+            if as_json:
+                _emit_json([views.event_dict(e, d) for e in events])
+                return
+            out.print(views.history_table(found, events, d, gf.tz))

@@ -1,0 +1,220 @@
+"""Turn rows into plain dicts (for --json) and Rich tables (for people).
+
+Chinese labels sit beside the English ids everywhere a person reads them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rich.table import Table
+
+from engine.definitions.model import ROLE_LABELS, WorkflowDef
+from engine.store.models import Case, CaseEvent, Person, Place, WorkflowDefinition
+
+
+def iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+def local_text(at: datetime | None, tz: ZoneInfo) -> str:
+    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if at else ""
+
+
+def _enum_label(definition: WorkflowDef, name: str, value: str | None) -> str | None:
+    spec = definition.fields.get(name)
+    return spec.values.get(value, value) if spec and value else None
+
+
+def case_dict(case: Case, definition: WorkflowDef, allowed: list[str] | None = None) -> dict[str, Any]:
+    out = {
+        "id": case.id,
+        "code": case.code,
+        "workflow": case.workflow_name,
+        "workflow_version": case.workflow_version,
+        "status": case.status,
+        "status_label": definition.state_label(case.status),
+        "version": case.version,
+        "title": case.title,
+        "description": case.description,
+        "category": case.category,
+        "category_label": _enum_label(definition, "category", case.category),
+        "priority": case.priority,
+        "priority_label": _enum_label(definition, "priority", case.priority),
+        "grid": case.grid_id,
+        "reporter": case.reporter_id,
+        "assignee": case.assignee_id,
+        "satisfaction": case.satisfaction,
+        "rework_count": case.rework_count,
+        "extension_count": case.extension_count,
+        "pending_extension": case.pending_extension,
+        "reported_at": iso(case.reported_at),
+        "updated_at": iso(case.updated_at),
+        "closed_at": iso(case.closed_at),
+    }
+    if allowed is not None:
+        out["allowed_triggers"] = [{"trigger": t, "label": definition.triggers[t].label} for t in allowed]
+    return out
+
+
+def event_dict(event: CaseEvent, definition: WorkflowDef) -> dict[str, Any]:
+    trigger = definition.triggers.get(event.trigger)
+    return {
+        "seq": event.seq,
+        "at": iso(event.at),
+        "actor": event.actor_id,
+        "trigger": event.trigger,
+        "trigger_label": trigger.label if trigger else "上报" if event.trigger == "report" else event.trigger,
+        "from": event.from_state,
+        "to": event.to_state,
+        "payload": event.payload,
+        "workflow_version": event.workflow_version,
+    }
+
+
+def cases_table(rows: list[tuple[Case, WorkflowDef]], tz: ZoneInfo) -> Table:
+    table = Table(title=f"事件台账 cases ({len(rows)})", title_justify="left")
+    for column in ("编号 code", "状态 status", "标题 title", "类别 category", "网格 grid", "处置人 assignee", "上报 reported"):
+        table.add_column(column)
+    for case, d in rows:
+        table.add_row(
+            case.code,
+            f"{d.state_label(case.status)} {case.status}",
+            case.title,
+            _enum_label(d, "category", case.category) or "",
+            case.grid_id,
+            case.assignee_id or "",
+            local_text(case.reported_at, tz),
+        )
+    return table
+
+
+def history_table(case: Case, events: list[CaseEvent], d: WorkflowDef, tz: ZoneInfo) -> Table:
+    table = Table(title=f"{case.code} 处置记录 history", title_justify="left")
+    for column in ("#", "时间 at", "操作 trigger", "状态 from → to", "操作人 actor", "内容 payload"):
+        table.add_column(column)
+    for e in events:
+        row = event_dict(e, d)
+        source = f"{d.state_label(e.from_state)} → " if e.from_state else ""
+        payload = ", ".join(f"{k}={v}" for k, v in e.payload.items())
+        table.add_row(
+            str(e.seq),
+            local_text(e.at, tz),
+            f"{row['trigger_label']} {e.trigger}",
+            f"{source}{d.state_label(e.to_state)}",
+            e.actor_id,
+            payload,
+        )
+    return table
+
+
+def case_panel_rows(case: Case, d: WorkflowDef, allowed: list[str], tz: ZoneInfo) -> list[tuple[str, str]]:
+    rows = [
+        ("编号 code", f"{case.code} (id {case.id}, version {case.version})"),
+        ("标题 title", case.title),
+        ("状态 status", f"{d.state_label(case.status)} {case.status}"),
+        ("流程 workflow", f"{case.workflow_name} v{case.workflow_version}"),
+        ("类别 category", f"{_enum_label(d, 'category', case.category) or ''} {case.category or '—'}"),
+        ("紧急程度 priority", f"{_enum_label(d, 'priority', case.priority) or ''} {case.priority or '—'}"),
+        ("网格 grid", case.grid_id),
+        ("上报人 reporter", case.reporter_id),
+        ("处置人 assignee", case.assignee_id or "—"),
+        ("上报时间 reported", local_text(case.reported_at, tz)),
+        ("返工 rework / 延期 extensions", f"{case.rework_count} / {case.extension_count}"),
+    ]
+    if case.description:
+        rows.insert(2, ("描述 description", case.description))
+    if case.satisfaction:
+        rows.append(("满意度 satisfaction", f"{_enum_label(d, 'satisfaction', case.satisfaction)} {case.satisfaction}"))
+    if case.pending_extension:
+        rows.append(("延期申请 pending extension", str(case.pending_extension)))
+    if case.closed_at:
+        rows.append(("结案时间 closed", local_text(case.closed_at, tz)))
+    actions = ", ".join(f"{t} ({d.triggers[t].label})" for t in allowed) or "— (closed)"
+    rows.append(("可执行操作 next", actions))
+    return rows
+
+
+def workflow_summary(row: WorkflowDefinition, d: WorkflowDef) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "version": row.version,
+        "title": row.title,
+        "published_at": iso(row.published_at),
+        "source_file": row.source_file,
+        "source_hash": row.source_hash,
+        "initial": d.initial,
+        "states": [
+            {"name": s.name, "label": s.label, "initial": s.initial, "final": s.final, "pauses_sla": s.pauses_sla}
+            for s in d.states.values()
+        ],
+        "triggers": [
+            {
+                "name": t.name,
+                "label": t.label,
+                "from": list(t.sources),
+                "to": t.dest,
+                "roles": list(t.roles),
+                "fields": list(t.required),
+                "optional": list(t.optional),
+                "guards": list(t.guards),
+                "effects": list(t.effects),
+            }
+            for t in d.triggers.values()
+        ],
+    }
+
+
+def triggers_table(d: WorkflowDef) -> Table:
+    table = Table(title="操作 triggers", title_justify="left")
+    for column in ("操作 trigger", "从 from", "到 to", "角色 roles", "必填 fields", "可选 optional"):
+        table.add_column(column)
+    for t in d.triggers.values():
+        table.add_row(
+            f"{t.label} {t.name}",
+            ", ".join(t.sources),
+            t.dest or "(stays)",
+            ", ".join(f"{ROLE_LABELS.get(r, r)} {r}" for r in t.roles),
+            ", ".join(t.required),
+            ", ".join(t.optional),
+        )
+    return table
+
+
+def states_table(d: WorkflowDef) -> Table:
+    table = Table(title=f"{d.title} {d.name}: 状态 states", title_justify="left")
+    for column in ("状态 state", "标签 label", "标记 flags"):
+        table.add_column(column)
+    for s in d.states.values():
+        flags = [f for f, on in (("initial", s.initial), ("final", s.final), ("pauses_sla", s.pauses_sla)) if on]
+        table.add_row(s.name, s.label, ", ".join(flags))
+    return table
+
+
+def person_dict(p: Person, roles: list[tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "title": p.title,
+        "phone": p.phone,
+        "email": p.email,
+        "wecom": p.wecom,
+        "notify": p.notify,
+        "active": p.active,
+        "roles": [{"role": r, "role_label": ROLE_LABELS.get(r, r), "scope": s} for r, s in roles],
+    }
+
+
+def place_dict(p: Place) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "kind": p.kind,
+        "name": p.name,
+        "parent": p.parent_id,
+        "village": p.village_id,
+        "grid_kind": p.grid_kind,
+        "households": p.households,
+        "active": p.active,
+    }
