@@ -158,7 +158,7 @@ def _check_guards(guards: tuple[str, ...], ctx: StepContext, case: Case) -> None
 
 
 def _apply(session: Session, flow: CompiledWorkflow, case: Case, trigger: str, dest: str, ctx: StepContext) -> StepResult:
-    source = case.status
+    source, code = case.status, case.code  # read now: a failed flush expires the instance
     spec = flow.definition.triggers[trigger]
     _apply_columns(case, ctx.fields)
     for name in spec.effects:
@@ -174,8 +174,8 @@ def _apply(session: Session, flow: CompiledWorkflow, case: Case, trigger: str, d
         session.flush()
     except (StaleDataError, IntegrityError) as exc:
         raise ConcurrentUpdate(
-            f"case {case.code} was changed by someone else while {trigger} was being applied; "
-            f"nothing was saved. Look at `gridflow case show {case.code}` and try again"
+            f"case {code} was changed by someone else while {trigger} was being applied; "
+            f"nothing was saved. Look at `gridflow case show {code}` and try again"
         ) from exc
     return StepResult(case, event)
 

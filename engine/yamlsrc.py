@@ -56,6 +56,7 @@ for _tag, _regexp, _first in [
     ),
 ]:
     _CoreLoader.add_implicit_resolver(_tag, re.compile(_regexp), _first)
+_CoreLoader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^<<$"), ["<"])
 
 
 def format_path(path: Path_) -> str:
@@ -78,6 +79,7 @@ class Source:
     values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    rejected: set[Path_] = field(default_factory=set)  # values the loader refused to build
 
     def where(self, path: Path_, at_key: bool = False) -> tuple[int, int]:
         """Line and column of ``path``, or of its nearest located ancestor."""
@@ -91,6 +93,9 @@ class Source:
             probe = probe[:-1]
 
     def problem(self, path: Path_, message: str, at_key: bool = False) -> None:
+        """Record a problem, unless it only follows from a value the loader already refused."""
+        if any(path[: len(bad)] == bad for bad in self.rejected):
+            return
         line, column = self.where(path, at_key)
         self.problems.append(Problem(self.file, line, column, format_path(path), message))
 
@@ -119,10 +124,7 @@ def load_text(text: str, file: str = "<string>") -> Source:
     try:
         node = yaml.compose(text, Loader=_CoreLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        reason = exc.problem or exc.context or "malformed YAML"
-        src.problems.append(Problem(file, line, col, "", f"malformed YAML: {reason}"))
+        src.problems.append(_syntax_problem(file, exc))
         return src
     except yaml.YAMLError as exc:
         src.problems.append(Problem(file, 1, 1, "", f"malformed YAML: {exc}"))
@@ -135,11 +137,22 @@ def load_text(text: str, file: str = "<string>") -> Source:
     return src
 
 
+def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    reason = exc.problem or "malformed YAML"
+    if exc.context:
+        context = exc.context
+        if exc.context_mark is not None and exc.context_mark is not mark:
+            context += f" started at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1}"
+        reason = f"{reason} ({context})"
+    return Problem(file, line, col, "", f"malformed YAML: {reason}; check indentation, brackets and quotes")
+
+
 class _Builder:
     def __init__(self, src: Source):
         self.src = src
         self.count = 0
-        self.scalars = yaml.constructor.SafeConstructor()
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         self.count += 1
@@ -154,18 +167,22 @@ class _Builder:
             return self._sequence(node, path)
         return self._scalar(node, path)
 
-    def _problem(self, node: yaml.Node, path: Path_, message: str) -> None:
+    def _problem(self, node: yaml.Node, path: Path_, message: str, reject: bool = True) -> None:
+        """Record a problem; ``reject`` also silences the problems that only follow from it."""
         line, col = _pos(node)
         self.src.problems.append(Problem(self.src.file, line, col, format_path(path), message))
+        if reject:
+            self.src.rejected.add(path)
 
     def _scalar(self, node: yaml.ScalarNode, path: Path_) -> Any:
         if node.tag not in _SCALAR_TAGS:
             self._problem(node, path, f"tag {node.tag!r} is not allowed; write plain values only")
             return None
         try:
-            return self.scalars.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
-            self._problem(node, path, f"bad {node.tag.rsplit(':', 1)[-1]} value: {exc}")
+            return _SCALAR_BUILDERS[node.tag](node.value)
+        except ValueError:
+            kind = node.tag.rsplit(":", 1)[-1]
+            self._problem(node, path, f"{node.value!r} is not a valid {kind}")
             return None
 
     def _sequence(self, node: yaml.SequenceNode, path: Path_) -> list[Any]:
@@ -185,7 +202,7 @@ class _Builder:
                 continue
             child = (*path, key)
             if key in out:
-                self._problem(key_node, child, f"duplicate key {key!r}; each key may appear once")
+                self._problem(key_node, child, f"duplicate key {key!r}; each key may appear once", reject=False)
                 continue
             self.src.keys[child] = _pos(key_node)
             out[key] = self.build(value_node, child)
@@ -200,6 +217,41 @@ class _Builder:
             return None
         value = self._scalar(node, path)
         return node.value if not isinstance(value, str) else value
+
+
+def _int(text: str) -> int:
+    """YAML 1.2 core ints: decimal (leading zeros are still decimal), 0o octal, 0x hex."""
+    body = text.replace("_", "")
+    sign = -1 if body.startswith("-") else 1
+    digits = body.lstrip("+-")
+    if digits[:2] in ("0o", "0x"):
+        return sign * int(digits[2:], 8 if digits[1] == "o" else 16)
+    return sign * int(digits, 10)
+
+
+def _float(text: str) -> float:
+    lowered = text.lower()
+    if lowered.lstrip("+-") == ".inf":
+        return float("-inf") if lowered.startswith("-") else float("inf")
+    if lowered == ".nan":
+        return float("nan")
+    return float(text)
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered not in ("true", "false"):
+        raise ValueError(text)
+    return lowered == "true"
+
+
+def _null(text: str) -> None:
+    if text not in ("", "~", "null", "Null", "NULL"):
+        raise ValueError(text)
+    return None
+
+
+_SCALAR_BUILDERS = {_STR: str, _INT: _int, _FLOAT: _float, _BOOL: _bool, _NULL: _null}
 
 
 def _pos(node: yaml.Node) -> tuple[int, int]:

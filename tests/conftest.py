@@ -49,3 +49,10 @@ def db(request) -> support.Database:
 @pytest.fixture
 def clock() -> support.Clock:
     return support.Clock()
+
+
+@pytest.fixture
+def pg_db(_postgresql_db) -> support.Database:
+    """The PostgreSQL database alone, for behaviour only a server with row locks shows."""
+    _postgresql_db.reset()
+    return _postgresql_db

@@ -18,6 +18,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from engine.durations import HINT as DURATION_HINT
 from engine.yamlsrc import Source
 
+ALTERNATIVE_EXAMPLES = {"to": "to: <state>", "stay": "stay: true", "at": "at: 80%", "before": "before: 1h"}
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflows" / "schema.json"
 
 
@@ -40,7 +41,9 @@ def check_structure(src: Source) -> None:
 def _report(src: Source, error: ValidationError) -> None:
     path = tuple(error.absolute_path)
     kind = error.validator
-    if kind == "additionalProperties":
+    if "propertyNames" in error.relative_schema_path:
+        _bad_key_name(src, path, error)
+    elif kind == "additionalProperties":
         _unknown_keys(src, path, error)
     elif kind == "required":
         src.problem(path, f"missing key {_required_name(error)!r}", at_key=True)
@@ -50,14 +53,34 @@ def _report(src: Source, error: ValidationError) -> None:
         src.problem(path, f"bad share {error.instance!r}: write a percentage from 1% to 99%")
     elif kind == "pattern":
         src.problem(path, f"bad name {error.instance!r}: use lower_snake_case starting with a letter")
-    elif kind == "propertyNames":
-        _bad_key_name(src, path, error)
-    elif kind == "oneOf" and path[:1] == ("triggers",) and len(path) == 2:
-        src.problem(path, "a trigger needs exactly one of 'to: <state>' or 'stay: true'", at_key=True)
+    elif kind == "oneOf" and _alternatives(error.validator_value):
+        names = [ALTERNATIVE_EXAMPLES.get(n, n) for n in _alternatives(error.validator_value)]
+        src.problem(path, f"needs exactly one of {' or '.join(repr(n) for n in names)}", at_key=True)
     elif kind in ("oneOf", "anyOf") and error.context:
-        _report(src, best_match(error.context))
+        _report(src, _most_relevant(error))
+    elif kind == "const" and path[-1:] == ("stay",):
+        src.problem(path, "'stay' can only be true; to move the case write 'to: <state>' instead")
+    elif kind == "const":
+        src.problem(path, f"must be {error.validator_value!r}")
     else:
         src.problem(path, error.message)
+
+
+def _alternatives(branches: list[dict[str, Any]]) -> list[str]:
+    """For ``oneOf: [{required: [a]}, {required: [b]}]``: the names a, b; else []."""
+    if all(set(b) == {"required"} and len(b["required"]) == 1 for b in branches):
+        return [b["required"][0] for b in branches]
+    return []
+
+
+def _most_relevant(error: ValidationError) -> ValidationError:
+    """Of the branches that failed, the one whose type fits the value (a list for a list...)."""
+    duration = schema()["$defs"]["duration"]["pattern"]
+    for sub in error.context or []:
+        if sub.validator == "pattern" and sub.validator_value == duration:
+            return sub
+    fitting = [sub for sub in error.context or [] if sub.validator not in ("type", "const")]
+    return best_match(fitting or error.context)
 
 
 def _unknown_keys(src: Source, path: tuple[Any, ...], error: ValidationError) -> None:
@@ -75,3 +98,4 @@ def _required_name(error: ValidationError) -> str:
 def _bad_key_name(src: Source, path: tuple[Any, ...], error: ValidationError) -> None:
     bad = error.instance if isinstance(error.instance, str) else str(error.instance)
     src.problem((*path, bad), f"bad name {bad!r}: use lower_snake_case starting with a letter", at_key=True)
+    src.rejected.add((*path, bad))

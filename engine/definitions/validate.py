@@ -206,12 +206,12 @@ def _check_graph(src: Source, states: dict[str, Any], triggers: dict[str, Any]) 
             reverse[dest].add(source)
     can_finish = _reach(finals, reverse)
     for name in states:
-        _check_state_in_graph(src, name, bool(initial), reachable, finals, edges, can_finish)
+        _check_state_in_graph(src, name, initial, reachable, finals, edges, can_finish)
 
 
-def _check_state_in_graph(src, name, has_initial, reachable, finals, edges, can_finish) -> None:
+def _check_state_in_graph(src, name, initial, reachable, finals, edges, can_finish) -> None:
     path = ("states", name)
-    if has_initial and name not in reachable:
+    if initial and name not in reachable and name not in initial:  # a second initial is reported as such
         src.problem(path, f"state {name!r} is unreachable from the initial state", at_key=True)
     if name in finals:
         return

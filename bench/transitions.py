@@ -1,0 +1,576 @@
+"""Benchmark: case lifecycles through the engine against the same writes as plain SQL.
+
+One run on the real local PostgreSQL server:
+
+1. create a throwaway database, migrate it, load the sample org chart and
+   publish the default workflow (dropped again at the end, also on error);
+2. ENGINE: drive ``--cases`` cases report → classify → assign → accept →
+   resolve → verify through ``engine.cases``, one transaction per step;
+3. PLAIN: issue exactly the rows the engine writes for each step through
+   psycopg 3 (no SQLAlchemy), one transaction per step: the physical limit of
+   this schema;
+4. warm both sides up once, then time ``--rounds`` rounds, alternating which
+   side goes first, and compare the medians.
+
+Before timing, one engine case and one plain case are compared column by column
+(cases and case_event), so the two sides are known to write the same rows.
+
+Run it from the project root (the module's name shadows the ``transitions``
+library when the file is run as a script, so prefer ``-m``)::
+
+    .venv/bin/python -m bench.transitions --cases 300 --rounds 3
+    .venv/bin/python -m bench.transitions --json --min-ratio 0.5
+
+Exit status: 0 done; 1 ratio below ``--min-ratio`` (or a crash, with its traceback);
+2 bad arguments, no server, or the two sides wrote different rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import sqlalchemy
+from psycopg.types.json import Jsonb
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+# Run as a script, this directory comes first on sys.path and this very file
+# would be imported in place of the ``transitions`` library the engine uses.
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from engine import cases  # noqa: E402
+from engine.definitions.loader import load_workflow_file  # noqa: E402
+from engine.org import load_org_file  # noqa: E402
+from engine.store import migrate, org_repo, workflow_repo  # noqa: E402
+from engine.store.db import create_db_engine, normalize_url, session_factory  # noqa: E402
+
+DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+ADMIN_URL_ENV = "GRIDFLOW_BENCH_PG_ADMIN_URL"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+ORG_FILE = ROOT / "config" / "org" / "shengli.yaml"
+WORKFLOW_FILE = ROOT / "workflows" / "grid_case.yaml"
+MAX_CASES = 100_000
+MAX_ROUNDS = 50
+
+GRID = "mayingtai-01"
+WORKER = "p-an-yixuan"  # grid worker of mayingtai-01
+CENTER = "p-chen-jia"  # grid management centre
+BASE_AT = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
+STEP_GAP = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command of the lifecycle and the case columns it sets (besides status, version, updated_at)."""
+
+    trigger: str
+    actor: str
+    fields: dict[str, Any]
+    to_state: str
+    columns: dict[str, Any] = field(default_factory=dict)
+    closes: bool = False
+
+
+LIFECYCLE: tuple[Step, ...] = (
+    Step("report", WORKER, {"title": "马营台一组自来水管破裂"}, "reported"),
+    Step(
+        "classify",
+        CENTER,
+        {"category": "water_supply", "priority": "urgent"},
+        "classified",
+        {"category": "water_supply", "priority": "urgent"},
+    ),
+    Step("assign", CENTER, {"assignee": WORKER}, "assigned", {"assignee_id": WORKER}),
+    Step("accept", WORKER, {}, "in_progress"),
+    Step("resolve", WORKER, {"resolution": "已更换破裂管段，恢复供水"}, "resolved"),
+    Step("verify", CENTER, {"satisfaction": "satisfied"}, "verified", {"satisfaction": "satisfied"}, closes=True),
+)
+STEPS = len(LIFECYCLE)
+
+
+def step_time(index: int) -> datetime:
+    """When step ``index`` of a lifecycle happens: the same for every case, on both sides."""
+    return BASE_AT + index * STEP_GAP
+
+
+class BenchError(Exception):
+    """A setup problem: bad arguments, no server, or the two sides disagree."""
+
+
+# -- the throwaway database ----------------------------------------------------------
+
+
+def admin_url(cli_value: str | None) -> URL:
+    url = make_url(normalize_url(cli_value or os.environ.get(ADMIN_URL_ENV) or DEFAULT_ADMIN_URL))
+    if url.get_backend_name() != "postgresql":
+        raise BenchError(f"the admin URL must name a PostgreSQL server, not {url.get_backend_name()!r}")
+    elsewhere = {k: v for k, v in url.query.items() if k in ("host", "hostaddr")}
+    if url.host not in LOOPBACK_HOSTS or elsewhere:
+        where = url.host or elsewhere or "a Unix socket"
+        raise BenchError(f"refusing to benchmark on {where!r}: loopback TCP only ({', '.join(sorted(LOOPBACK_HOSTS))})")
+    return url
+
+
+@contextmanager
+def throwaway_database(admin: URL) -> Iterator[URL]:
+    """Create ``gridflow_bench_<hex>`` on the server; drop it again whatever happens."""
+    server = create_engine(admin, isolation_level="AUTOCOMMIT")
+    name = f"gridflow_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        with server.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except SQLAlchemyError as exc:
+        server.dispose()
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise BenchError(f"cannot create a database on {admin.render_as_string()}: {reason}") from exc
+    try:
+        yield admin.set(database=name)
+    finally:
+        with server.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+def seed(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    migrate.upgrade(engine)
+    with sessions.begin() as session:
+        org_repo.apply_org_chart(session, load_org_file(ORG_FILE))
+        workflow_repo.publish(session, load_workflow_file(WORKFLOW_FILE), BASE_AT - timedelta(days=1))
+
+
+def psycopg_conninfo(url: URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+# -- ENGINE side ---------------------------------------------------------------------
+
+
+def engine_lifecycle(sessions: sessionmaker[Session], mark: Callable[[str], None] = lambda _: None) -> int:
+    """Report one case and fire every later step, each in its own transaction; return the case id."""
+    first = LIFECYCLE[0]
+    mark(first.trigger)
+    with sessions.begin() as session:
+        case_id = cases.report(
+            session, grid_id=GRID, actor_id=first.actor, fields=dict(first.fields), at=step_time(0)
+        ).case.id
+    for index, step in enumerate(LIFECYCLE[1:], start=1):
+        mark(step.trigger)
+        with sessions.begin() as session:
+            cases.fire(
+                session, case_id, step.trigger, actor_id=step.actor, fields=dict(step.fields), at=step_time(index)
+            )
+    return case_id
+
+
+# -- PLAIN side ----------------------------------------------------------------------
+
+COUNTER_INIT = "INSERT INTO case_counter (prefix, last) VALUES (%s, 0) ON CONFLICT DO NOTHING"
+COUNTER_NEXT = "UPDATE case_counter SET last = last + 1 WHERE prefix = %s RETURNING last"
+INSERT_CASE = (
+    "INSERT INTO cases (code, workflow_id, workflow_name, workflow_version, status, version, title, grid_id,"
+    " reporter_id, source_channel, rework_count, extension_count, reported_at, updated_at)"
+    " VALUES (%s, %s, %s, %s, %s, 1, %s, %s, %s, 'grid_worker', 0, 0, %s, %s) RETURNING id"
+)
+INSERT_EVENT = (
+    "INSERT INTO case_event (case_id, seq, at, actor_id, trigger, from_state, to_state, payload, workflow_version)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a client knows before it writes: the workflow version and the case-code counter row."""
+
+    workflow_id: int
+    workflow_name: str
+    workflow_version: int
+    counter_key: str
+
+
+def update_case_sql(step: Step) -> str:
+    sets = ["status = %s", "version = version + 1", "updated_at = %s"]
+    sets += [f"{name} = %s" for name in step.columns]
+    if step.closes:
+        sets.append("closed_at = %s")
+    return f"UPDATE cases SET {', '.join(sets)} WHERE id = %s AND version = %s"
+
+
+UPDATE_CASE = {step.trigger: update_case_sql(step) for step in LIFECYCLE[1:]}
+
+
+class PlainClient:
+    """The engine's writes, hand-written: one transaction per step, nothing read that a client already knows."""
+
+    def __init__(self, conn: psycopg.Connection, target: Target):
+        self.conn = conn
+        self.target = target
+        self.statements: Counter[str] = Counter()
+        self._step = ""
+
+    def lifecycle(self) -> int:
+        case_id = self.report(LIFECYCLE[0])
+        for index, step in enumerate(LIFECYCLE[1:], start=1):
+            self.fire(case_id, index, step)
+        return case_id
+
+    def report(self, step: Step) -> int:
+        t, at = self.target, step_time(0)
+        with self.conn.cursor() as cur:
+            self._step = step.trigger
+            self._run(cur, COUNTER_INIT, (t.counter_key,))
+            number = self._one(cur, COUNTER_NEXT, (t.counter_key,))
+            code = f"{t.counter_key}-{number:06d}"
+            values = (code, t.workflow_id, t.workflow_name, t.workflow_version, step.to_state, step.fields["title"])
+            case_id = self._one(cur, INSERT_CASE, (*values, GRID, step.actor, at, at))
+            self._event(cur, case_id, 1, step, None, at)
+        self.conn.commit()
+        return case_id
+
+    def fire(self, case_id: int, index: int, step: Step) -> None:
+        at, version = step_time(index), index  # the case is at version ``index`` before step ``index``
+        params: tuple[Any, ...] = (step.to_state, at, *step.columns.values(), *((at,) if step.closes else ()))
+        with self.conn.cursor() as cur:
+            self._step = step.trigger
+            self._run(cur, UPDATE_CASE[step.trigger], (*params, case_id, version))
+            if cur.rowcount != 1:
+                raise BenchError(f"plain {step.trigger} of case {case_id}: compare-and-set on version {version} lost")
+            self._event(cur, case_id, version + 1, step, LIFECYCLE[index - 1].to_state, at)
+        self.conn.commit()
+
+    def _event(self, cur: psycopg.Cursor, case_id: int, seq: int, step: Step, source: str | None, at: datetime) -> None:
+        payload = Jsonb(dict(step.fields))
+        params = (
+            case_id,
+            seq,
+            at,
+            step.actor,
+            step.trigger,
+            source,
+            step.to_state,
+            payload,
+            self.target.workflow_version,
+        )
+        self._run(cur, INSERT_EVENT, params)
+
+    def _run(self, cur: psycopg.Cursor, sql: str, params: tuple) -> None:
+        self.statements[self._step] += 1
+        cur.execute(sql, params)
+
+    def _one(self, cur: psycopg.Cursor, sql: str, params: tuple) -> Any:
+        self._run(cur, sql, params)
+        row = cur.fetchone()
+        assert row is not None
+        return row[0]
+
+
+def plain_target(conn: psycopg.Connection, engine_case_id: int) -> Target:
+    """Take the workflow version and counter row from a case the engine reported."""
+    row = conn.execute(
+        "SELECT code, workflow_id, workflow_name, workflow_version FROM cases WHERE id = %s", (engine_case_id,)
+    ).fetchone()
+    conn.commit()
+    assert row is not None
+    code, workflow_id, workflow_name, workflow_version = row
+    return Target(workflow_id, workflow_name, workflow_version, code.rsplit("-", 1)[0])
+
+
+# -- checks --------------------------------------------------------------------------
+
+CASE_COLUMNS_COMPARED = (
+    "workflow_id, workflow_name, workflow_version, status, version, title, description, category, priority,"
+    " grid_id, reporter_id, assignee_id, source_channel, satisfaction, rework_count, extension_count,"
+    " pending_extension, reported_at, updated_at, closed_at"
+)
+EVENT_COLUMNS_COMPARED = "seq, at, actor_id, trigger, from_state, to_state, payload, workflow_version"
+
+
+def written_rows(conn: psycopg.Connection, case_id: int) -> tuple[tuple, list[tuple]]:
+    case = conn.execute(f"SELECT {CASE_COLUMNS_COMPARED} FROM cases WHERE id = %s", (case_id,)).fetchone()
+    events = conn.execute(
+        f"SELECT {EVENT_COLUMNS_COMPARED} FROM case_event WHERE case_id = %s ORDER BY seq", (case_id,)
+    ).fetchall()
+    conn.commit()
+    assert case is not None
+    return case, events
+
+
+def check_same_rows(conn: psycopg.Connection, engine_case: int, plain_case: int) -> None:
+    """Fail loudly unless the plain side wrote what the engine wrote (ids and code aside)."""
+    ours, theirs = written_rows(conn, plain_case), written_rows(conn, engine_case)
+    if ours != theirs:
+        raise BenchError(
+            f"plain SQL and the engine wrote different rows:\n engine case {engine_case}: {theirs}\n"
+            f" plain case {plain_case}: {ours}\nfix the PLAIN side of bench/transitions.py"
+        )
+
+
+def check_batch(conn: psycopg.Connection, ids: list[int]) -> None:
+    """Every case of a timed batch must have reached the final state with one event per step."""
+    closed, events = conn.execute(
+        "SELECT (SELECT count(*) FROM cases WHERE id = ANY(%s) AND status = %s AND version = %s),"
+        " (SELECT count(*) FROM case_event WHERE case_id = ANY(%s))",
+        (ids, LIFECYCLE[-1].to_state, STEPS, ids),
+    ).fetchone() or (0, 0)
+    conn.commit()
+    if closed != len(ids) or events != len(ids) * STEPS:
+        raise BenchError(f"batch incomplete: {closed}/{len(ids)} cases closed, {events}/{len(ids) * STEPS} events")
+
+
+# -- statement counts ----------------------------------------------------------------
+
+
+@dataclass
+class StatementTally:
+    """SQLAlchemy cursor executions per step, plus the pool's pre-ping round trip per checkout."""
+
+    per_step: Counter[str] = field(default_factory=Counter)
+    pings: int = 0
+    sql: list[tuple[str, str]] = field(default_factory=list)
+    step: str = ""
+
+    def mark(self, step: str) -> None:
+        self.step = step
+
+
+def count_engine_statements(engine: Engine, sessions: sessionmaker[Session]) -> tuple[int, StatementTally]:
+    tally = StatementTally()
+    pre_ping = bool(getattr(engine.pool, "_pre_ping", False))
+
+    def on_execute(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        tally.per_step[tally.step] += 1
+        tally.sql.append((tally.step, " ".join(statement.split())))
+
+    def on_checkout(*_args: Any) -> None:
+        tally.pings += pre_ping
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    event.listen(engine.pool, "checkout", on_checkout)
+    try:
+        case_id = engine_lifecycle(sessions, tally.mark)
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+        event.remove(engine.pool, "checkout", on_checkout)
+    return case_id, tally
+
+
+def count_plain_statements(plain: PlainClient) -> Counter[str]:
+    plain.statements.clear()
+    plain.lifecycle()
+    return Counter(plain.statements)
+
+
+# -- timing --------------------------------------------------------------------------
+
+
+@dataclass
+class Side:
+    name: str
+    run_one: Callable[[], int]
+    seconds: list[float] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)  # this process only: Python + driver, not the server
+
+    def batch(self, n: int) -> tuple[float, float, list[int]]:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        ids = [self.run_one() for _ in range(n)]
+        return time.perf_counter() - started, time.process_time() - cpu_started, ids
+
+    def cases_per_s(self, n: int) -> list[float]:
+        return [n / s for s in self.seconds]
+
+    def median_cases_per_s(self, n: int) -> float:
+        return statistics.median(self.cases_per_s(n))
+
+    def median_client_cpu_ms_per_case(self, n: int) -> float:
+        return statistics.median(1000 * s / n for s in self.cpu_seconds)
+
+
+def timed_rounds(sides: tuple[Side, Side], check: psycopg.Connection, n: int, rounds: int) -> None:
+    """Warm both sides up, then alternate which goes first, so drift hits both alike."""
+    for side in sides:
+        check_batch(check, side.batch(n)[2])
+    for r in range(rounds):
+        for side in sides if r % 2 == 0 else sides[::-1]:
+            seconds, cpu_seconds, ids = side.batch(n)
+            side.seconds.append(seconds)
+            side.cpu_seconds.append(cpu_seconds)
+            check_batch(check, ids)
+
+
+# -- report --------------------------------------------------------------------------
+
+
+def machine(conn: psycopg.Connection) -> dict[str, Any]:
+    row = conn.execute("SHOW server_version").fetchone()
+    conn.commit()
+    return {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "postgresql": row[0] if row else "?",
+        "sqlalchemy": sqlalchemy.__version__,
+        "psycopg": psycopg.__version__,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),  # the edge may read the clock
+    }
+
+
+def results(
+    args: argparse.Namespace, sides: tuple[Side, Side], tally: StatementTally, plain: Counter[str], info: dict
+) -> dict:
+    engine_side, plain_side = sides
+    n = args.cases
+
+    def side(s: Side, statements: Counter[str], extra: int) -> dict:
+        rate = s.median_cases_per_s(n)
+        return {
+            "cases_per_s": round(rate, 1),
+            "steps_per_s": round(rate * STEPS, 1),
+            "rounds_cases_per_s": [round(x, 1) for x in s.cases_per_s(n)],
+            "wall_ms_per_case": round(1000 / rate, 2),
+            "client_cpu_ms_per_case": round(s.median_client_cpu_ms_per_case(n), 2),
+            "statements_per_lifecycle": sum(statements.values()),
+            "statements_per_step": {st.trigger: statements[st.trigger] for st in LIFECYCLE},
+            "pre_ping_round_trips_per_lifecycle": extra,
+        }
+
+    ratio = engine_side.median_cases_per_s(n) / plain_side.median_cases_per_s(n)
+    return {
+        "benchmark": "case lifecycle report→verify, one transaction per step",
+        "machine": info,
+        "cases_per_round": n,
+        "rounds": args.rounds,
+        "steps_per_case": STEPS,
+        "engine": side(engine_side, tally.per_step, tally.pings),
+        "plain": side(plain_side, plain, 0),
+        "ratio_engine_over_plain": round(ratio, 3),
+        "min_ratio": args.min_ratio,
+        "target_ratio": 0.5,
+    }
+
+
+def print_table(res: dict, tally: StatementTally, show_sql: bool) -> None:
+    console = Console()
+    m = res["machine"]
+    console.print(f"[bold]gridflow bench: {res['benchmark']}[/bold]")
+    console.print(f"date     {m['date']}", highlight=False)
+    console.print(f"machine  {m['platform']}, {m['cpus']} CPUs, Python {m['python']}", highlight=False)
+    console.print(f"database PostgreSQL {m['postgresql']}", highlight=False)
+    console.print(f"drivers  SQLAlchemy {m['sqlalchemy']}, psycopg {m['psycopg']}", highlight=False)
+    console.print(f"{res['cases_per_round']} cases × {res['rounds']} rounds (after one untimed warm-up of each side)")
+    console.print(_throughput_table(res))
+    console.print(_statements_table(res))
+    verdict = "meets" if res["ratio_engine_over_plain"] >= res["target_ratio"] else "is BELOW"
+    console.print(f"ratio engine/plain = [bold]{res['ratio_engine_over_plain']:.3f}[/bold] ({verdict} the 0.5 target)")
+    if show_sql:
+        for step, sql in tally.sql:
+            console.print(f"{step:>8}  {sql}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _throughput_table(res: dict) -> Table:
+    table = Table(title="throughput (median over rounds)")
+    for column in ("side", "cases/s", "steps/s", "ms/case", "client CPU ms/case", "cases/s per round"):
+        table.add_column(column, justify="left" if column == "side" else "right")
+    for name in ("engine", "plain"):
+        s = res[name]
+        rounds = ", ".join(f"{x:.0f}" for x in s["rounds_cases_per_s"])
+        cells = (s["cases_per_s"], s["steps_per_s"], s["wall_ms_per_case"], s["client_cpu_ms_per_case"])
+        table.add_row(name, *(f"{x:.1f}" if x >= 100 else f"{x:.2f}" for x in cells), rounds)
+    return table
+
+
+def _statements_table(res: dict) -> Table:
+    table = Table(title="SQL statements per lifecycle (+6 BEGIN, 6 COMMIT each side)")
+    table.add_column("step")
+    for name in ("engine", "plain"):
+        table.add_column(name, justify="right")
+    for step in LIFECYCLE:
+        table.add_row(
+            step.trigger, *(str(res[name]["statements_per_step"][step.trigger]) for name in ("engine", "plain"))
+        )
+    table.add_row("total", *(str(res[name]["statements_per_lifecycle"]) for name in ("engine", "plain")), style="bold")
+    pings = res["engine"]["pre_ping_round_trips_per_lifecycle"]
+    table.add_row("+ pool pre-ping", str(pings), "0", style="dim")
+    return table
+
+
+# -- main ----------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.transitions", description=__doc__.split("\n\n")[0])
+    p.add_argument("--cases", type=int, default=300, help="cases per batch (default 300)")
+    p.add_argument("--rounds", type=int, default=3, help="timed rounds per side (default 3)")
+    p.add_argument("--min-ratio", type=float, default=0.0, help="exit 1 if engine/plain is below this (default 0)")
+    p.add_argument("--admin-url", help=f"admin URL of the server (env {ADMIN_URL_ENV}; default {DEFAULT_ADMIN_URL})")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--show-sql", action="store_true", help="also print the engine's SQL for one lifecycle")
+    args = p.parse_args(argv)
+    if not 1 <= args.cases <= MAX_CASES:
+        p.error(f"--cases must be between 1 and {MAX_CASES}")
+    if not 1 <= args.rounds <= MAX_ROUNDS:
+        p.error(f"--rounds must be between 1 and {MAX_ROUNDS}")
+    return args
+
+
+def benchmark(args: argparse.Namespace, url: URL) -> tuple[dict, StatementTally]:
+    engine = create_db_engine(url.render_as_string(hide_password=False))
+    sessions = session_factory(engine)
+    try:
+        seed(engine, sessions)
+        with psycopg.connect(psycopg_conninfo(url)) as conn, psycopg.connect(psycopg_conninfo(url)) as check:
+            engine_case, tally = count_engine_statements(engine, sessions)
+            plain = PlainClient(conn, plain_target(check, engine_case))
+            check_same_rows(check, engine_case, plain.lifecycle())
+            plain_statements = count_plain_statements(plain)
+            sides = (Side("engine", lambda: engine_lifecycle(sessions)), Side("plain", plain.lifecycle))
+            timed_rounds(sides, check, args.cases, args.rounds)
+            return results(args, sides, tally, plain_statements, machine(check)), tally
+    finally:
+        engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        with throwaway_database(admin_url(args.admin_url)) as url:
+            res, tally = benchmark(args, url)
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(res, ensure_ascii=False, indent=2))
+    else:
+        print_table(res, tally, args.show_sql)
+    if res["ratio_engine_over_plain"] < args.min_ratio:
+        print(
+            f"bench: engine/plain {res['ratio_engine_over_plain']:.3f} is below --min-ratio {args.min_ratio}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
