@@ -157,7 +157,7 @@ def throwaway_database(admin: URL) -> Iterator[URL]:
 def seed(engine: Engine, sessions: sessionmaker[Session]) -> None:
     migrate.upgrade(engine)
     with sessions.begin() as session:
-        org_repo.apply_org_chart(session, load_org_file(ORG_FILE))
+        org_repo.apply_org_chart(session, load_org_file(ORG_FILE), BASE_AT - timedelta(days=1))
         workflow_repo.publish(session, load_workflow_file(WORKFLOW_FILE), BASE_AT - timedelta(days=1))
 
 

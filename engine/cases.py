@@ -1,27 +1,25 @@
 """Case commands: ``report`` a case and ``fire`` a trigger on it.
 
-Each command runs inside the caller's transaction and does, in order:
-look up, check (trigger allowed in this state, role and grid scope, fields,
-guards), and only then change the case, append one ``case_event`` and flush.
-The flush is a compare-and-set on ``cases.version``: of two concurrent updates
-exactly one wins, the other raises :class:`ConcurrentUpdate`. A rejected command
-raises before anything is changed. The caller commits (or rolls back).
+Each command runs inside the caller's transaction and does, in order: look up
+(the case and the org token in one statement), check (trigger allowed in this
+state, role and grid scope, fields, guards), and only then change the case with
+a compare-and-set on ``cases.version`` and append one ``case_event``. Of two
+concurrent updates exactly one wins; the other raises :class:`ConcurrentUpdate`.
+A rejected command raises before anything is written. The caller commits.
 
 Time is passed in (``at``, aware); this module never reads the clock.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from engine import fields as field_rules
 from engine.definitions.model import ORG_ROLES, ROLE_LABELS
@@ -35,9 +33,10 @@ from engine.errors import (
 )
 from engine.machine import CompiledWorkflow
 from engine.rules import EFFECTS, GUARDS, StepContext
-from engine.scope import roles_over
-from engine.store import workflow_repo
-from engine.store.models import Case, CaseCounter, CaseEvent, Place
+from engine.scope import OrgSnapshot, PlaceInfo, snapshot
+from engine.store import case_repo, workflow_repo
+from engine.store.case_repo import CaseRecord, EventRecord
+from engine.store.models import Case, CaseEvent
 from engine.timeutil import DEFAULT_TZ, require_aware
 
 REPORT = "report"
@@ -46,8 +45,8 @@ CASE_COLUMNS = ("title", "description", "category", "priority", "satisfaction")
 
 @dataclass(frozen=True)
 class StepResult:
-    case: Case
-    event: CaseEvent
+    case: CaseRecord
+    event: EventRecord
 
 
 # -- report ------------------------------------------------------------------------
@@ -66,56 +65,54 @@ def report(
 ) -> StepResult:
     """Log a new case in ``grid_id`` on the latest version of ``workflow``."""
     at = require_aware(at)
-    wf_row = workflow_repo.get_version(session, workflow)
-    flow = workflow_repo.compiled(session, wf_row.id)
-    grid = _grid(session, grid_id)
+    workflow_id, token = case_repo.latest_workflow(session, workflow)
+    if workflow_id is None:
+        raise workflow_repo.not_found(session, workflow)
+    flow = workflow_repo.compiled(session, workflow_id)
+    org = snapshot(session, token)
+    grid = _grid(org, grid_id)
     rules = flow.definition.report
-    _authorize(session, actor_id, grid, rules.roles, case=None, action="report a case in")
-    values = field_rules.check(session, flow.definition, REPORT, fields, rules.required, rules.optional, grid)
-    case = Case(
-        code=_next_code(session, grid, at, tz),
-        workflow_id=wf_row.id,
-        workflow_name=wf_row.name,
-        workflow_version=wf_row.version,
+    _authorize(org, actor_id, grid, rules.roles, case=None, action="report a case in")
+    values = field_rules.check(org, flow.definition, REPORT, fields, rules.required, rules.optional, grid)
+    code = f"{org.code_prefix(grid)}-{at.astimezone(tz).year}"
+    case = CaseRecord(
+        id=0,
+        code=f"{code}-{case_repo.next_number(session, code):06d}",
+        workflow_id=workflow_id,
+        workflow_name=flow.definition.name,
+        workflow_version=flow.version,
         status=flow.definition.initial,
         version=1,
+        title="",
+        description=None,
+        category=None,
+        priority=None,
         grid_id=grid.id,
         reporter_id=actor_id,
+        assignee_id=None,
         source_channel=channel,
+        satisfaction=None,
         rework_count=0,
         extension_count=0,
+        pending_extension=None,
         reported_at=at,
         updated_at=at,
+        closed_at=None,
     )
     _apply_columns(case, values)
-    session.add(case)
-    session.flush()
+    row = case.as_dict()
+    del row["id"]
+    case.id = case_repo.insert_case(session, row)
     event = _event(case, REPORT, actor_id, None, values, at)
-    session.add(event)
-    session.flush()
+    case_repo.add_event(session, event)
     return StepResult(case, event)
 
 
-def _grid(session: Session, grid_id: str) -> Place:
-    grid = session.get(Place, grid_id)
-    if grid is None or grid.kind != "grid" or not grid.active:
+def _grid(org: OrgSnapshot, grid_id: str) -> PlaceInfo:
+    grid = org.grid(grid_id)
+    if grid is None:
         raise NotFound(f"no active grid cell {grid_id!r}; `gridflow org show` lists the grid cells")
     return grid
-
-
-def _next_code(session: Session, grid: Place, at: datetime, tz: ZoneInfo) -> str:
-    """``SL-2026-000123``: township prefix, local year, a per-year sequence."""
-    prefix = grid.township_id[:2].upper()
-    township = session.get(Place, grid.township_id)
-    if township is not None and township.attributes.get("code"):
-        prefix = str(township.attributes["code"])
-    key = f"{prefix}-{at.astimezone(tz).year}"
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(dialect.insert(CaseCounter).values(prefix=key, last=0).on_conflict_do_nothing())
-    number = session.execute(
-        update(CaseCounter).where(CaseCounter.prefix == key).values(last=CaseCounter.last + 1).returning(CaseCounter.last)
-    ).scalar_one()
-    return f"{key}-{number:06d}"
 
 
 # -- fire --------------------------------------------------------------------------
@@ -131,9 +128,11 @@ def fire(
     at: datetime,
     expected_version: int | None = None,
 ) -> StepResult:
-    """Fire ``trigger`` on a case as ``actor_id`` at ``at``."""
+    """Fire ``trigger`` on a case (id or code) as ``actor_id`` at ``at``."""
     at = require_aware(at)
-    case = get_case(session, case_ref)
+    case, token = case_repo.load(session, case_ref)
+    if case is None:
+        raise CaseNotFound(f"no case {case_ref!r}; `gridflow case list` shows the cases")
     if expected_version is not None and case.version != expected_version:
         raise ConcurrentUpdate(
             f"case {case.code} is at version {case.version}, not {expected_version}: someone changed it "
@@ -141,46 +140,40 @@ def fire(
         )
     flow = workflow_repo.compiled(session, case.workflow_id)
     spec, dest = flow.step(case.status, trigger)
-    grid = session.get(Place, case.grid_id)
-    assert grid is not None
-    _authorize(session, actor_id, grid, spec.roles, case=case, action=f"{trigger} ({spec.label}) case {case.code} in")
-    values = field_rules.check(session, flow.definition, trigger, fields or {}, spec.required, spec.optional, grid)
-    ctx = StepContext(case, trigger, actor_id, values, at)
-    _check_guards(spec.guards, ctx, case)
-    return _apply(session, flow, case, trigger, dest, ctx)
+    org = snapshot(session, token)
+    grid = org.places[case.grid_id]
+    _authorize(org, actor_id, grid, spec.roles, case=case, action=f"{trigger} ({spec.label}) case {case.code} in")
+    values = field_rules.check(org, flow.definition, trigger, fields or {}, spec.required, spec.optional, grid)
+    ctx = StepContext(dataclasses.replace(case), trigger, actor_id, values, at)
+    _check_guards(spec.guards, ctx)
+    return _apply(session, flow, ctx, dest)
 
 
-def _check_guards(guards: tuple[str, ...], ctx: StepContext, case: Case) -> None:
+def _check_guards(guards: tuple[str, ...], ctx: StepContext) -> None:
     for name in guards:
         reason = GUARDS[name](ctx)
         if reason is not None:
-            raise GuardFailed(f"cannot {ctx.trigger} case {case.code}: {reason}")
+            raise GuardFailed(f"cannot {ctx.trigger} case {ctx.case.code}: {reason}")
 
 
-def _apply(session: Session, flow: CompiledWorkflow, case: Case, trigger: str, dest: str, ctx: StepContext) -> StepResult:
-    source, code = case.status, case.code  # read now: a failed flush expires the instance
-    spec = flow.definition.triggers[trigger]
+def _apply(session: Session, flow: CompiledWorkflow, ctx: StepContext, dest: str) -> StepResult:
+    case = ctx.case
+    assert isinstance(case, CaseRecord)
+    source, before = case.status, case.version
     _apply_columns(case, ctx.fields)
-    for name in spec.effects:
+    for name in flow.definition.triggers[ctx.trigger].effects:
         EFFECTS[name](ctx)
     case.status = dest
-    case.version += 1
+    case.version = before + 1
     case.updated_at = ctx.at
     if flow.definition.states[dest].final:
         case.closed_at = ctx.at
-    event = _event(case, trigger, ctx.actor_id, source, ctx.fields, ctx.at)
-    session.add(event)
-    try:
-        session.flush()
-    except (StaleDataError, IntegrityError) as exc:
-        raise ConcurrentUpdate(
-            f"case {code} was changed by someone else while {trigger} was being applied; "
-            f"nothing was saved. Look at `gridflow case show {code}` and try again"
-        ) from exc
+    event = _event(case, ctx.trigger, ctx.actor_id, source, ctx.fields, ctx.at)
+    case_repo.save_step(session, case, before, event)
     return StepResult(case, event)
 
 
-def _apply_columns(case: Case, values: dict[str, Any]) -> None:
+def _apply_columns(case: CaseRecord, values: dict[str, Any]) -> None:
     for name in CASE_COLUMNS:
         if name in values:
             setattr(case, name, values[name])
@@ -188,8 +181,8 @@ def _apply_columns(case: Case, values: dict[str, Any]) -> None:
         case.assignee_id = values["assignee"]
 
 
-def _event(case: Case, trigger: str, actor_id: str, source: str | None, payload: dict, at: datetime) -> CaseEvent:
-    return CaseEvent(
+def _event(case: CaseRecord, trigger: str, actor_id: str, source: str | None, payload: dict, at: datetime) -> EventRecord:
+    return EventRecord(
         case_id=case.id,
         seq=case.version,
         at=at,
@@ -206,15 +199,16 @@ def _event(case: Case, trigger: str, actor_id: str, source: str | None, payload:
 
 
 def _authorize(
-    session: Session, actor_id: str, grid: Place, roles: tuple[str, ...], case: Case | None, action: str
+    org: OrgSnapshot, actor_id: str, grid: PlaceInfo, roles: tuple[str, ...], case: CaseRecord | None, action: str
 ) -> None:
-    person, held = roles_over(session, actor_id, grid)
+    person = org.people.get(actor_id)
     if person is None:
         raise PersonNotFound(f"no person {actor_id!r} in the org chart; `gridflow org show` lists the people")
     if not person.active:
         raise PermissionDenied(f"{person.name} ({actor_id}) is no longer in the org chart and cannot act")
-    if case is not None and _case_role(case, actor_id) & set(roles):
+    if case is not None and _case_roles(case, actor_id) & set(roles):
         return
+    held = org.roles_over(actor_id, grid)
     if held & set(roles) & set(ORG_ROLES):
         return
     wanted = " or ".join(f"{ROLE_LABELS[r]} {r}" for r in roles)
@@ -222,7 +216,7 @@ def _authorize(
     raise PermissionDenied(f"{person.name} ({actor_id}) may not {action} grid {grid.id}: needs {wanted}; has {has}")
 
 
-def _case_role(case: Case, actor_id: str) -> set[str]:
+def _case_roles(case: CaseRecord, actor_id: str) -> set[str]:
     out = set()
     if case.assignee_id == actor_id:
         out.add("assignee")
@@ -235,7 +229,7 @@ def _case_role(case: Case, actor_id: str) -> set[str]:
 
 
 def get_case(session: Session, ref: int | str) -> Case:
-    """A case by id (``42``) or code (``SL-2026-000042``)."""
+    """A case row (ORM, for reading) by id (``42``) or code (``SL-2026-000042``)."""
     if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
         case = session.get(Case, int(ref))
     else:
@@ -266,5 +260,6 @@ def list_cases(
     return list(session.scalars(query))
 
 
-def history(session: Session, case: Case) -> list[CaseEvent]:
+def history(session: Session, case: Case | CaseRecord) -> list[CaseEvent]:
     return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)))
+

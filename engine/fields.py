@@ -9,23 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from engine.definitions.model import ROLE_LABELS, FieldDef, WorkflowDef
 from engine.durations import parse_duration
 from engine.errors import FieldError
-from engine.scope import roles_over
-from engine.store.models import Place
+from engine.scope import OrgSnapshot, PlaceInfo
 
 
 def check(
-    session: Session,
+    org: OrgSnapshot,
     definition: WorkflowDef,
     command: str,
     given: dict[str, Any],
     required: tuple[str, ...],
     optional: tuple[str, ...],
-    grid: Place,
+    grid: PlaceInfo,
 ) -> dict[str, Any]:
     problems: list[str] = []
     allowed = (*required, *optional)
@@ -39,7 +36,7 @@ def check(
     values: dict[str, Any] = {}
     for name in allowed:
         if name in given and not _blank(given[name]):
-            value, problem = _value(session, definition.fields[name], given[name], grid)
+            value, problem = _value(org, definition.fields[name], given[name], grid)
             if problem:
                 problems.append(problem)
             else:
@@ -58,10 +55,10 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _value(session: Session, spec: FieldDef, raw: Any, grid: Place) -> tuple[Any, str | None]:
+def _value(org: OrgSnapshot, spec: FieldDef, raw: Any, grid: PlaceInfo) -> tuple[Any, str | None]:
     check_one = {"text": _text, "enum": _enum, "duration": _duration, "integer": _integer}
     if spec.type == "person":
-        return _person(session, spec, raw, grid)
+        return _person(org, spec, raw, grid)
     return check_one[spec.type](spec, raw)
 
 
@@ -100,11 +97,11 @@ def _integer(spec: FieldDef, raw: Any) -> tuple[Any, str | None]:
         return None, f"{spec.name} ({spec.label}) must be a whole number, not {raw!r}"
 
 
-def _person(session: Session, spec: FieldDef, raw: Any, grid: Place) -> tuple[Any, str | None]:
-    person, held = roles_over(session, str(raw), grid)
+def _person(org: OrgSnapshot, spec: FieldDef, raw: Any, grid: PlaceInfo) -> tuple[Any, str | None]:
+    person = org.people.get(str(raw))
     if person is None or not person.active:
         return None, f"{spec.name} ({spec.label}): no active person {raw!r} in the org chart"
-    if spec.roles and spec.scope == "case_grid" and not held & set(spec.roles):
+    if spec.roles and spec.scope == "case_grid" and not org.roles_over(person.id, grid) & set(spec.roles):
         wanted = " or ".join(f"{ROLE_LABELS[r]} {r}" for r in spec.roles)
         return None, f"{spec.name} ({spec.label}): {person.name} ({person.id}) cannot handle cases of grid {grid.id}; needs {wanted} there"
     return person.id, None

@@ -22,6 +22,8 @@ from engine.errors import TriggerNotAllowed
 class CompiledWorkflow:
     definition: WorkflowDef
     machine: Machine
+    workflow_id: int | None = None  # the published version's row id, if published
+    version: int | None = None
 
     def step(self, state: str, trigger: str) -> tuple[TriggerDef, str]:
         """The trigger's definition and the state it leads to; raise if not allowed."""
@@ -57,8 +59,10 @@ def _machine_spec(definition: WorkflowDef) -> dict:
     }
 
 
-def compile_workflow(definition: WorkflowDef) -> CompiledWorkflow:
-    return CompiledWorkflow(definition, Machine(model=None, **_machine_spec(definition)))
+def compile_workflow(
+    definition: WorkflowDef, workflow_id: int | None = None, version: int | None = None
+) -> CompiledWorkflow:
+    return CompiledWorkflow(definition, Machine(model=None, **_machine_spec(definition)), workflow_id, version)
 
 
 class _Cache:

@@ -54,6 +54,7 @@ class Gridflow:
         self.tz = ZoneInfo(settings.timezone)
         self.engine = create_db_engine(settings.db_url)
         self._sessions = session_factory(self.engine)
+        self._schema_checked = False
 
     @property
     def database_label(self) -> str:
@@ -65,8 +66,9 @@ class Gridflow:
     @contextmanager
     def transaction(self, check_schema: bool = True) -> Iterator[Session]:
         try:
-            if check_schema:
-                migrate.ensure_current(self.engine)
+            if check_schema and not self._schema_checked:
+                migrate.ensure_current(self.engine)  # once per process: a schema changes only by `init`
+                self._schema_checked = True
             with self._sessions.begin() as session:
                 yield session
         except (OperationalError, DBAPIError) as exc:
@@ -90,8 +92,9 @@ class Gridflow:
         except (OperationalError, DBAPIError) as exc:
             raise DatabaseError(self._explain(exc)) from exc
         report = InitReport(self.database_label, before, after, org_repo.OrgLoadResult())
+        self._schema_checked = True
         with self.transaction() as session:
-            report.org = org_repo.apply_org_chart(session, chart)
+            report.org = org_repo.apply_org_chart(session, chart, self.clock())
             report.workflows = [workflow_repo.publish(session, w, self.clock()) for w in loaded]
             report.counts = self._counts(session)
         return report
@@ -111,7 +114,7 @@ class Gridflow:
     def load_org(self, path: Path) -> org_repo.OrgLoadResult:
         chart = load_org_file(path)
         with self.transaction() as session:
-            return org_repo.apply_org_chart(session, chart)
+            return org_repo.apply_org_chart(session, chart, self.clock())
 
     def publish_workflow(self, path: Path) -> workflow_repo.PublishResult:
         loaded = load_workflow_file(path)
@@ -120,7 +123,9 @@ class Gridflow:
 
     # -- cases ---------------------------------------------------------------------
 
-    def report(self, *, grid_id: str, actor_id: str, fields: dict[str, Any], workflow: str | None = None) -> Case:
+    def report(
+        self, *, grid_id: str, actor_id: str, fields: dict[str, Any], workflow: str | None = None
+    ) -> cases.StepResult:
         with self.transaction() as session:
             result = cases.report(
                 session,
@@ -131,7 +136,7 @@ class Gridflow:
                 workflow=workflow or self.settings.default_workflow,
                 tz=self.tz,
             )
-            return result.case
+            return result
 
     def fire(
         self, case_ref: str, trigger: str, *, actor_id: str, fields: dict[str, Any], expected_version: int | None

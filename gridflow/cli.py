@@ -312,8 +312,8 @@ def case_report(
         if description is not None:
             fields["description"] = description
         gf = _gridflow()
-        case = gf.report(grid_id=grid, actor_id=actor, fields=fields, workflow=workflow)
-        _show_case(gf, case.code, as_json)
+        result = gf.report(grid_id=grid, actor_id=actor, fields=fields, workflow=workflow)
+        _show_case(gf, result.case.code, as_json)
 
 
 @case_app.command("fire")

@@ -84,7 +84,7 @@ class Database:
                     conn.execute(text(f"DELETE FROM {name}"))
         if seed:
             with self.sessions.begin() as session:
-                org_repo.apply_org_chart(session, seeded_org())
+                org_repo.apply_org_chart(session, seeded_org(), T0 - timedelta(days=1))
                 workflow_repo.publish(session, seeded_workflow(), T0 - timedelta(days=1))
 
     def snapshot(self) -> dict[str, list[tuple]]:

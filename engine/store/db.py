@@ -29,7 +29,9 @@ def create_db_engine(url: str, echo: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database)
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per checkout. Connections are recycled hourly;
+    # a connection that died with its server fails its transaction, which is retried whole.
+    return create_engine(url, echo=echo, pool_recycle=3600)
 
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:

@@ -97,6 +97,20 @@ class Person(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class OrgMeta(Base):
+    """One row: a token that changes whenever the org chart changes.
+
+    Readers cache the org chart in memory under this token and read the token
+    in the same statement as the case, so a reload is seen at the next step.
+    """
+
+    __tablename__ = "org_meta"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime] = mapped_column()
+
+
 class RoleAssignment(Base):
     """A person holds a role over a place (their scope) and everything under it."""
 

@@ -7,13 +7,16 @@ by the file's set. Loading the same file twice changes nothing.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.org import OrgChart, PersonSpec, PlaceSpec
-from engine.store.models import Person, Place, RoleAssignment
+from engine.store.models import OrgMeta, Person, Place, RoleAssignment
+from engine.timeutil import require_aware
 
 PLACE_COLUMNS = ("kind", "name", "parent_id", "village_id", "township_id", "grid_kind", "households", "attributes")
 PERSON_COLUMNS = ("name", "title", "phone", "email", "wecom", "notify")
@@ -44,14 +47,27 @@ class OrgLoadResult:
         )
 
 
-def apply_org_chart(session: Session, chart: OrgChart) -> OrgLoadResult:
+def apply_org_chart(session: Session, chart: OrgChart, at: datetime) -> OrgLoadResult:
+    """Make the database's org chart equal to ``chart``; ``at`` stamps the change."""
     result = OrgLoadResult()
     _sync(session, Place, chart.places, PLACE_COLUMNS, result.places)
     session.flush()
     _sync(session, Person, chart.people, PERSON_COLUMNS, result.people)
     session.flush()
     _sync_roles(session, chart.people, result)
+    session.flush()
+    _stamp(session, result.changed, require_aware(at))
     return result
+
+
+def _stamp(session: Session, changed: bool, at: datetime) -> None:
+    """A new token whenever the org chart changed, so in-memory copies are replaced."""
+    meta = session.get(OrgMeta, 1)
+    if meta is None:
+        session.add(OrgMeta(id=1, token=uuid.uuid4().hex, changed_at=at))
+    elif changed:
+        meta.token = uuid.uuid4().hex
+        meta.changed_at = at
 
 
 def _sync(session: Session, model: type, specs: tuple, columns: tuple[str, ...], changes: Changes) -> None:

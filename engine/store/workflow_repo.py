@@ -53,7 +53,7 @@ def latest_version(session: Session, name: str, missing_ok: bool = False) -> Wor
         select(WorkflowDefinition).where(WorkflowDefinition.name == name).order_by(WorkflowDefinition.version.desc())
     ).first()
     if row is None and not missing_ok:
-        raise _not_found(session, name)
+        raise not_found(session, name)
     return row
 
 
@@ -81,12 +81,12 @@ def compiled(session: Session, workflow_id: int) -> CompiledWorkflow:
         row = session.get(WorkflowDefinition, workflow_id)
         if row is None:
             raise WorkflowNotFound(f"workflow version id {workflow_id} does not exist")
-        return compile_workflow(WorkflowDef.from_dict(row.compiled))
+        return compile_workflow(WorkflowDef.from_dict(row.compiled), row.id, row.version)
 
     return MACHINES.get(workflow_id, build)
 
 
-def _not_found(session: Session, name: str) -> WorkflowNotFound:
+def not_found(session: Session, name: str) -> WorkflowNotFound:
     names = list(session.scalars(select(WorkflowDefinition.name).group_by(WorkflowDefinition.name)))
     known = ", ".join(names) if names else "none yet: run `gridflow init` or `gridflow workflow publish FILE`"
     return WorkflowNotFound(f"no workflow named {name!r} is published; published: {known}")

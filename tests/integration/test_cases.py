@@ -32,7 +32,8 @@ def report(session, at=T0, grid=GRID, actor=GRID_WORKER, **fields):
 
 
 def fire(session, case, trigger, actor, at=T0, expected=None, **fields):
-    return cases.fire(session, case.id, trigger, actor_id=actor, fields=fields, at=at, expected_version=expected)
+    """Fire and return the case as it is now."""
+    return cases.fire(session, case.id, trigger, actor_id=actor, fields=fields, at=at, expected_version=expected).case
 
 
 def drive_to(session, case, state, at=T0):
@@ -47,7 +48,7 @@ def drive_to(session, case, state, at=T0):
     for target, trigger, actor, fields in path:
         if case.status == state:
             return case
-        fire(session, case, trigger, actor, at=at, **fields)
+        case = fire(session, case, trigger, actor, at=at, **fields)
         assert case.status == target
     return case
 
@@ -64,7 +65,7 @@ def test_full_lifecycle_with_audit_trail(db):
             ("resolve", GRID_WORKER, {"resolution": "已更换水管"}),
             ("verify", CENTER, {"satisfaction": "satisfied", "note": "现场核查"}),
         ], start=1):
-            fire(s, case, trigger, actor, at=T0 + timedelta(minutes=minutes), **fields)
+            case = fire(s, case, trigger, actor, at=T0 + timedelta(minutes=minutes), **fields)
         case_id = case.id
     with db.session() as s:
         case = s.get(Case, case_id)
@@ -98,20 +99,20 @@ def test_case_codes_count_up_per_local_year(db):
 def test_return_rework_suspend_and_extension(db):
     with db.sessions.begin() as s:
         case = drive_to(s, report(s), "in_progress")
-        fire(s, case, "return", GRID_WORKER, reason="不属于本网格")
+        case = fire(s, case, "return", GRID_WORKER, reason="不属于本网格")
         assert (case.status, case.assignee_id) == ("classified", None)
-        fire(s, case, "assign", CENTER, assignee=GRID_WORKER)
-        fire(s, case, "accept", GRID_WORKER)
-        fire(s, case, "suspend", GRID_WORKER, reason="等待村民回家")
-        fire(s, case, "resume", CENTER)
-        fire(s, case, "request_extension", GRID_WORKER, extend_by="2d", reason="等待配件")
+        case = fire(s, case, "assign", CENTER, assignee=GRID_WORKER)
+        case = fire(s, case, "accept", GRID_WORKER)
+        case = fire(s, case, "suspend", GRID_WORKER, reason="等待村民回家")
+        case = fire(s, case, "resume", CENTER)
+        case = fire(s, case, "request_extension", GRID_WORKER, extend_by="2d", reason="等待配件")
         assert case.pending_extension["extend_by"] == "2d"
         with pytest.raises(GuardFailed, match="already pending"):
-            fire(s, case, "request_extension", GRID_WORKER, extend_by="1d", reason="再等")
-        fire(s, case, "approve_extension", CENTER)
+            case = fire(s, case, "request_extension", GRID_WORKER, extend_by="1d", reason="再等")
+        case = fire(s, case, "approve_extension", CENTER)
         assert (case.status, case.pending_extension, case.extension_count) == ("in_progress", None, 1)
-        fire(s, case, "resolve", GRID_WORKER, resolution="已修复")
-        fire(s, case, "rework", CENTER, reason="复查仍漏水")
+        case = fire(s, case, "resolve", GRID_WORKER, resolution="已修复")
+        case = fire(s, case, "rework", CENTER, reason="复查仍漏水")
         assert (case.status, case.rework_count) == ("in_progress", 1)
         events = cases.history(s, case)
         approve = next(e for e in events if e.trigger == "approve_extension")
@@ -121,18 +122,18 @@ def test_return_rework_suspend_and_extension(db):
 def test_reject_extension_and_void(db):
     with db.sessions.begin() as s:
         case = drive_to(s, report(s), "assigned")
-        fire(s, case, "request_extension", GRID_WORKER, extend_by="4h", reason="路断了")
-        fire(s, case, "reject_extension", CENTER, reason="不符合延期条件")
+        case = fire(s, case, "request_extension", GRID_WORKER, extend_by="4h", reason="路断了")
+        case = fire(s, case, "reject_extension", CENTER, reason="不符合延期条件")
         assert case.pending_extension is None and case.extension_count == 0
         other = report(s)
-        fire(s, other, "void", CENTER, reason="重复上报")
+        other = fire(s, other, "void", CENTER, reason="重复上报")
         assert other.status == "voided" and other.closed_at == T0
 
 
 def test_fields_accept_chinese_labels_for_enums(db):
     with db.sessions.begin() as s:
         case = report(s)
-        fire(s, case, "classify", CENTER, category="地质灾害", priority="特急")
+        case = fire(s, case, "classify", CENTER, category="地质灾害", priority="特急")
         assert (case.category, case.priority) == ("geological_hazard", "critical")
 
 
@@ -241,7 +242,7 @@ def test_new_version_pins_open_cases(db, tmp_path):
         new_case = report(s)
         assert new_case.workflow_version == 2
         old = s.get(Case, old_case.id)
-        fire(s, old, "classify", CENTER, category="water_supply", priority="normal")
+        old = fire(s, old, "classify", CENTER, category="water_supply", priority="normal")
         assert old.workflow_version == 1
         events = s.scalars(select(CaseEvent).where(CaseEvent.case_id == old.id)).all()
         assert {e.workflow_version for e in events} == {1}

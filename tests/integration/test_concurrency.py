@@ -7,7 +7,8 @@ import threading
 import pytest
 
 from engine import cases
-from engine.errors import ConcurrentUpdate
+from engine.errors import ConcurrentUpdate, TriggerNotAllowed
+from engine.store import case_repo
 from engine.store.models import Case, CaseEvent
 from tests.support import CENTER, GRID, GRID_WORKER, T0
 
@@ -55,7 +56,7 @@ def test_exactly_one_of_many_concurrent_updates_wins(db):
 
 
 def test_a_writer_holding_a_stale_row_loses_with_a_conflict(pg_db):
-    """Reader B loaded version 1; A commits version 2; B's write is refused, not applied on top.
+    """B read version 1; A commits version 2; B's compare-and-set is refused, not applied on top.
 
     PostgreSQL only: SQLite serialises writers with BEGIN IMMEDIATE (the race above covers it).
     """
@@ -63,15 +64,27 @@ def test_a_writer_holding_a_stale_row_loses_with_a_conflict(pg_db):
     case_id = _new_case(db)
     b = db.session()
     b.begin()
-    stale = b.get(Case, case_id)
+    stale, _ = case_repo.load(b, case_id)
     assert stale.version == 1
     with db.sessions.begin() as a:
         cases.fire(a, case_id, "classify", actor_id=CENTER, fields=dict(CLASSIFY), at=T0)
+    stale.status, stale.version = "voided", 2
     with pytest.raises(ConcurrentUpdate, match="changed by someone else"):
-        cases.fire(b, case_id, "void", actor_id=CENTER, fields={"reason": "重复"}, at=T0)
+        case_repo.save(b, stale, expected_version=1)
     b.rollback()
     b.close()
     with db.session() as s:
         case = s.get(Case, case_id)
         assert (case.status, case.version) == ("classified", 2)
+        assert s.query(CaseEvent).filter_by(case_id=case_id).count() == 2
+
+
+def test_racing_without_expected_version_never_applies_twice(db):
+    """Without --expect-version the losers get a conflict or, having read the new state, a refusal."""
+    case_id = _new_case(db)
+    outcomes = _race(db, case_id, workers=6, expected=None)
+    assert outcomes.count("won") == 1
+    assert all(isinstance(o, (ConcurrentUpdate, TriggerNotAllowed)) for o in outcomes if o != "won"), outcomes
+    with db.session() as s:
+        assert s.get(Case, case_id).version == 2
         assert s.query(CaseEvent).filter_by(case_id=case_id).count() == 2

@@ -24,6 +24,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("prefix", name=op.f("pk_case_counter")),
     )
     op.create_table(
+        "org_meta",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token", sa.String(length=32), nullable=False),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_org_meta")),
+    )
+    op.create_table(
         "person",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=50), nullable=False),
@@ -178,4 +185,5 @@ def downgrade() -> None:
     op.drop_table("workflow_definition")
     op.drop_table("place")
     op.drop_table("person")
+    op.drop_table("org_meta")
     op.drop_table("case_counter")
