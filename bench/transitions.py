@@ -64,7 +64,12 @@ if str(ROOT) not in sys.path:
 from engine import cases  # noqa: E402
 from engine.definitions.loader import load_workflow_file  # noqa: E402
 from engine.org import load_org_file  # noqa: E402
-from engine.store import migrate, org_repo, workflow_repo  # noqa: E402
+from engine.store import (  # noqa: E402
+    case_repo,  # noqa: E402
+    migrate,
+    org_repo,
+    workflow_repo,
+)
 from engine.store.db import create_db_engine, normalize_url, session_factory  # noqa: E402
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -219,14 +224,22 @@ def update_case_sql(step: Step) -> str:
 
 
 UPDATE_CASE = {step.trigger: update_case_sql(step) for step in LIFECYCLE[1:]}
+EVENT_COLUMNS = "case_id, seq, at, actor_id, trigger, from_state, to_state, payload, workflow_version"
+# The same two writes as one statement: the event is inserted only if the compare-and-set matched.
+STEP_CTE = {
+    trigger: f"WITH moved AS ({sql} RETURNING id) INSERT INTO case_event ({EVENT_COLUMNS})"
+    " SELECT moved.id, %s, %s, %s, %s, %s, %s, %s, %s FROM moved RETURNING seq"
+    for trigger, sql in UPDATE_CASE.items()
+}
 
 
 class PlainClient:
     """The engine's writes, hand-written: one transaction per step, nothing read that a client already knows."""
 
-    def __init__(self, conn: psycopg.Connection, target: Target):
+    def __init__(self, conn: psycopg.Connection, target: Target, cte: bool = False):
         self.conn = conn
         self.target = target
+        self.cte = cte  # one statement per step (UPDATE and INSERT joined by a CTE), as the engine does
         self.statements: Counter[str] = Counter()
         self._step = ""
 
@@ -254,6 +267,13 @@ class PlainClient:
         params: tuple[Any, ...] = (step.to_state, at, *step.columns.values(), *((at,) if step.closes else ()))
         with self.conn.cursor() as cur:
             self._step = step.trigger
+            if self.cte:
+                event = self._event_params(case_id, version + 1, step, LIFECYCLE[index - 1].to_state, at)
+                self._run(cur, STEP_CTE[step.trigger], (*params, case_id, version, *event[1:]))
+                if len(cur.fetchall()) != 1:
+                    raise BenchError(f"plain {step.trigger} of case {case_id}: compare-and-set lost")
+                self.conn.commit()
+                return
             self._run(cur, UPDATE_CASE[step.trigger], (*params, case_id, version))
             if cur.rowcount != 1:
                 raise BenchError(f"plain {step.trigger} of case {case_id}: compare-and-set on version {version} lost")
@@ -261,8 +281,11 @@ class PlainClient:
         self.conn.commit()
 
     def _event(self, cur: psycopg.Cursor, case_id: int, seq: int, step: Step, source: str | None, at: datetime) -> None:
+        self._run(cur, INSERT_EVENT, self._event_params(case_id, seq, step, source, at))
+
+    def _event_params(self, case_id: int, seq: int, step: Step, source: str | None, at: datetime) -> tuple:
         payload = Jsonb(dict(step.fields))
-        params = (
+        return (
             case_id,
             seq,
             at,
@@ -273,7 +296,6 @@ class PlainClient:
             payload,
             self.target.workflow_version,
         )
-        self._run(cur, INSERT_EVENT, params)
 
     def _run(self, cur: psycopg.Cursor, sql: str, params: tuple) -> None:
         self.statements[self._step] += 1
@@ -366,11 +388,21 @@ def count_engine_statements(engine: Engine, sessions: sessionmaker[Session]) -> 
     def on_checkout(*_args: Any) -> None:
         tally.pings += pre_ping
 
+    # On PostgreSQL the engine's hot statements go straight to its psycopg connection
+    # (engine.store.case_repo._PG); count those too, by wrapping that one entry point.
+    direct_run = case_repo._PG.run
+
+    def counted_run(conn, statement, values):  # type: ignore[no-untyped-def]
+        on_execute(None, None, statement[0], values, None, False)
+        return direct_run(conn, statement, values)
+
     event.listen(engine, "before_cursor_execute", on_execute)
     event.listen(engine.pool, "checkout", on_checkout)
+    case_repo._PG.run = counted_run  # type: ignore[method-assign]
     try:
         case_id = engine_lifecycle(sessions, tally.mark)
     finally:
+        case_repo._PG.run = direct_run  # type: ignore[method-assign]
         event.remove(engine, "before_cursor_execute", on_execute)
         event.remove(engine.pool, "checkout", on_checkout)
     return case_id, tally
@@ -407,12 +439,12 @@ class Side:
         return statistics.median(1000 * s / n for s in self.cpu_seconds)
 
 
-def timed_rounds(sides: tuple[Side, Side], check: psycopg.Connection, n: int, rounds: int) -> None:
-    """Warm both sides up, then alternate which goes first, so drift hits both alike."""
+def timed_rounds(sides: tuple[Side, ...], check: psycopg.Connection, n: int, rounds: int) -> None:
+    """Warm every side up, then rotate which goes first, so drift hits all alike."""
     for side in sides:
         check_batch(check, side.batch(n)[2])
     for r in range(rounds):
-        for side in sides if r % 2 == 0 else sides[::-1]:
+        for side in sides[r % len(sides):] + sides[: r % len(sides)]:
             seconds, cpu_seconds, ids = side.batch(n)
             side.seconds.append(seconds)
             side.cpu_seconds.append(cpu_seconds)
@@ -437,9 +469,13 @@ def machine(conn: psycopg.Connection) -> dict[str, Any]:
 
 
 def results(
-    args: argparse.Namespace, sides: tuple[Side, Side], tally: StatementTally, plain: Counter[str], info: dict
+    args: argparse.Namespace,
+    sides: tuple[Side, Side, Side],
+    tally: StatementTally,
+    plain: tuple[Counter[str], Counter[str]],
+    info: dict,
 ) -> dict:
-    engine_side, plain_side = sides
+    engine_side, plain_side, cte_side = sides
     n = args.cases
 
     def side(s: Side, statements: Counter[str], extra: int) -> dict:
@@ -455,7 +491,8 @@ def results(
             "pre_ping_round_trips_per_lifecycle": extra,
         }
 
-    ratio = engine_side.median_cases_per_s(n) / plain_side.median_cases_per_s(n)
+    fastest_plain = max(plain_side.median_cases_per_s(n), cte_side.median_cases_per_s(n))
+    ratio = engine_side.median_cases_per_s(n) / fastest_plain
     return {
         "benchmark": "case lifecycle report→verify, one transaction per step",
         "machine": info,
@@ -463,8 +500,10 @@ def results(
         "rounds": args.rounds,
         "steps_per_case": STEPS,
         "engine": side(engine_side, tally.per_step, tally.pings),
-        "plain": side(plain_side, plain, 0),
+        "plain": side(plain_side, plain[0], 0),
+        "plain_cte": side(cte_side, plain[1], 0),
         "ratio_engine_over_plain": round(ratio, 3),
+        "ratio_is_against": "the faster of plain and plain_cte",
         "min_ratio": args.min_ratio,
         "target_ratio": 0.5,
     }
@@ -482,7 +521,9 @@ def print_table(res: dict, tally: StatementTally, show_sql: bool) -> None:
     console.print(_throughput_table(res))
     console.print(_statements_table(res))
     verdict = "meets" if res["ratio_engine_over_plain"] >= res["target_ratio"] else "is BELOW"
-    console.print(f"ratio engine/plain = [bold]{res['ratio_engine_over_plain']:.3f}[/bold] ({verdict} the 0.5 target)")
+    console.print(
+        f"ratio engine / fastest plain = [bold]{res['ratio_engine_over_plain']:.3f}[/bold] ({verdict} the 0.5 target)"
+    )
     if show_sql:
         for step, sql in tally.sql:
             console.print(f"{step:>8}  {sql}", markup=False, highlight=False, soft_wrap=True)
@@ -492,7 +533,7 @@ def _throughput_table(res: dict) -> Table:
     table = Table(title="throughput (median over rounds)")
     for column in ("side", "cases/s", "steps/s", "ms/case", "client CPU ms/case", "cases/s per round"):
         table.add_column(column, justify="left" if column == "side" else "right")
-    for name in ("engine", "plain"):
+    for name in SIDES:
         s = res[name]
         rounds = ", ".join(f"{x:.0f}" for x in s["rounds_cases_per_s"])
         cells = (s["cases_per_s"], s["steps_per_s"], s["wall_ms_per_case"], s["client_cpu_ms_per_case"])
@@ -500,18 +541,19 @@ def _throughput_table(res: dict) -> Table:
     return table
 
 
+SIDES = ("engine", "plain", "plain_cte")
+
+
 def _statements_table(res: dict) -> Table:
     table = Table(title="SQL statements per lifecycle (+6 BEGIN, 6 COMMIT each side)")
     table.add_column("step")
-    for name in ("engine", "plain"):
+    for name in SIDES:
         table.add_column(name, justify="right")
     for step in LIFECYCLE:
-        table.add_row(
-            step.trigger, *(str(res[name]["statements_per_step"][step.trigger]) for name in ("engine", "plain"))
-        )
-    table.add_row("total", *(str(res[name]["statements_per_lifecycle"]) for name in ("engine", "plain")), style="bold")
+        table.add_row(step.trigger, *(str(res[name]["statements_per_step"][step.trigger]) for name in SIDES))
+    table.add_row("total", *(str(res[name]["statements_per_lifecycle"]) for name in SIDES), style="bold")
     pings = res["engine"]["pre_ping_round_trips_per_lifecycle"]
-    table.add_row("+ pool pre-ping", str(pings), "0", style="dim")
+    table.add_row("+ pool pre-ping", str(pings), "0", "0", style="dim")
     return table
 
 
@@ -540,13 +582,20 @@ def benchmark(args: argparse.Namespace, url: URL) -> tuple[dict, StatementTally]
     try:
         seed(engine, sessions)
         with psycopg.connect(psycopg_conninfo(url)) as conn, psycopg.connect(psycopg_conninfo(url)) as check:
+            engine_lifecycle(sessions)  # load the org snapshot and the compiled workflow once
             engine_case, tally = count_engine_statements(engine, sessions)
-            plain = PlainClient(conn, plain_target(check, engine_case))
+            target = plain_target(check, engine_case)
+            plain, plain_cte = PlainClient(conn, target), PlainClient(conn, target, cte=True)
             check_same_rows(check, engine_case, plain.lifecycle())
-            plain_statements = count_plain_statements(plain)
-            sides = (Side("engine", lambda: engine_lifecycle(sessions)), Side("plain", plain.lifecycle))
+            check_same_rows(check, engine_case, plain_cte.lifecycle())
+            counts = (count_plain_statements(plain), count_plain_statements(plain_cte))
+            sides = (
+                Side("engine", lambda: engine_lifecycle(sessions)),
+                Side("plain", plain.lifecycle),
+                Side("plain_cte", plain_cte.lifecycle),
+            )
             timed_rounds(sides, check, args.cases, args.rounds)
-            return results(args, sides, tally, plain_statements, machine(check)), tally
+            return results(args, sides, tally, counts, machine(check)), tally
     finally:
         engine.dispose()
 
