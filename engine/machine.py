@@ -104,6 +104,8 @@ def mermaid(definition: WorkflowDef) -> str:
     model = _Drawing()
     _DiagramMachine(model=model, graph_engine="mermaid", show_state_attributes=False, title=definition.title, **spec)
     lines = [line for line in model.get_graph().draw(None).splitlines() if not _is_styling(line)]
+    if lines[:3] == ["---", definition.title, "---"]:  # mermaid front matter wants `title: ...`
+        lines[1] = f"title: {definition.title}"
     lines += [f"  {s.name} --> [*]" for s in definition.states.values() if s.final]
     return "\n".join(lines) + "\n"
 

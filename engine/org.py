@@ -60,10 +60,9 @@ class OrgChart:
 
 
 def load_org_file(path: str | Path) -> OrgChart:
+    """Parse and check an org chart; every problem in the file is reported together."""
     src = load_file(path)
-    chart = None
-    if not src.problems:
-        chart = _Parser(src).parse()
+    chart = _Parser(src).parse() if src.data is not None else None
     if src.problems or chart is None:
         raise OrgChartInvalid(src.problems)
     return chart
@@ -140,6 +139,12 @@ class _Parser:
         self.ids[ident] = (*path, "id")
         return ident
 
+    def _is_mapping(self, spec: Any, path: Path_, what: str) -> bool:
+        if not isinstance(spec, dict):
+            self.src.problem(path, f"expected {what}, not {spec!r}")
+            return False
+        return True
+
     def _households(self, spec: dict, path: Path_) -> int | None:
         value = spec.get("households")
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
@@ -170,6 +175,8 @@ class _Parser:
         groups = {}
         for i, group in enumerate(self._list(spec, (*path, "groups"))):
             gpath = (*path, "groups", i)
+            if not self._is_mapping(group, gpath, "a group with id and name"):
+                continue
             gid, gname = self._claim_id(group, gpath), self._text(group, gpath, "name")
             if gid and gname:
                 groups[gid] = PlaceSpec(gid, "group", gname, ident, ident, township.id)
@@ -177,13 +184,15 @@ class _Parser:
         for i, grid in enumerate(self._list(spec, (*path, "grids"))):
             self._village_grid(grid, (*path, "grids", i), ident, groups, township)
 
-    def _village_grid(self, spec: dict, path: Path_, village: str, groups: dict, township: PlaceSpec) -> None:
+    def _village_grid(self, spec: Any, path: Path_, village: str, groups: dict, township: PlaceSpec) -> None:
+        if not self._is_mapping(spec, path, "a grid cell with id, name, group, households"):
+            return
         ident, name = self._claim_id(spec, path), self._text(spec, path, "name")
         group = self._text(spec, path, "group", required=False)
         if group is not None and group not in groups:
             known = ", ".join(groups) or "none defined"
             self.src.problem((*path, "group"), f"unknown group {group!r} of village {village!r} (groups: {known})")
-            return
+            group = None  # keep the grid (under its village) so roles scoped to it still resolve
         if ident and name:
             parent = group or village
             households = self._households(spec, path)
@@ -191,7 +200,9 @@ class _Parser:
                 PlaceSpec(ident, "grid", name, parent, village, township.id, "residential", households)
             )
 
-    def _unit_grid(self, spec: dict, path: Path_, township: PlaceSpec) -> None:
+    def _unit_grid(self, spec: Any, path: Path_, township: PlaceSpec) -> None:
+        if not self._is_mapping(spec, path, "a unit grid with id, name, unit"):
+            return
         ident, name = self._claim_id(spec, path), self._text(spec, path, "name")
         unit = self._text(spec, path, "unit", required=False)
         village = self._text(spec, path, "village", required=False)
@@ -218,7 +229,8 @@ class _Parser:
         if not isinstance(notify, bool):
             self.src.problem((*path, "notify"), "notify must be true or false")
             notify = True
-        if notify and not (phone or email or wecom):
+        written = any(spec.get(k) is not None for k in ("phone", "email", "wecom"))
+        if notify and not (phone or email or wecom) and not written:  # a bad contact is reported already
             self.src.problem(
                 path,
                 f"person {ident or name!r} receives notices but has no phone, email or wecom; "

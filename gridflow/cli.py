@@ -130,12 +130,21 @@ def init(
         )
         out.print(f"[bold]数据库 database[/]  {report.database}  (schema {schema})")
         out.print(f"[bold]组织架构 org[/]  places {report.org.places}; people {report.org.people}; "
-                  f"roles +{report.org.roles_added} −{report.org.roles_removed}")
+                  f"roles +{report.org.roles_added} −{report.org.roles_removed}", soft_wrap=True)
         for pub in report.workflows:
             verb = "published" if pub.created else "unchanged"
             out.print(f"[bold]流程 workflow[/]  {pub.row.name} v{pub.row.version} {pub.row.title} ({verb})")
         out.print("[bold]现有 now[/]  " + ", ".join(f"{v} {k}" for k, v in report.counts.items()))
         _where(gf)
+        out.print(NEXT_STEPS, highlight=False, soft_wrap=True)
+
+
+NEXT_STEPS = """[bold]next[/]
+  .venv/bin/gridflow workflow graph grid_case          # the default workflow as a mermaid diagram
+  .venv/bin/gridflow case report -g mayingtai-01 -a p-an-yixuan -t "马营台村1社水管破裂"
+  .venv/bin/gridflow case fire SL-2026-000001 classify -a p-chen-jia -f category=water_supply -f priority=urgent
+  .venv/bin/gridflow case list
+  .venv/bin/gridflow --help"""
 
 
 def _where(gf: Gridflow) -> None:
@@ -393,3 +402,7 @@ def case_history(case: Annotated[str, typer.Argument(help="Case code or id.")], 
                 _emit_json([views.event_dict(e, d) for e in events])
                 return
             out.print(views.history_table(found, events, d, gf.tz))
+
+
+if __name__ == "__main__":
+    main()

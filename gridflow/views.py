@@ -93,8 +93,9 @@ def cases_table(rows: list[tuple[Case, WorkflowDef]], tz: ZoneInfo) -> Table:
 
 def history_table(case: Case, events: list[CaseEvent], d: WorkflowDef, tz: ZoneInfo) -> Table:
     table = Table(title=f"{case.code} 处置记录 history", title_justify="left")
-    for column in ("#", "时间 at", "操作 trigger", "状态 from → to", "操作人 actor", "内容 payload"):
+    for column in ("#", "时间 at", "操作 trigger", "状态 from → to", "操作人 actor"):
         table.add_column(column)
+    table.add_column("内容 payload", overflow="fold")
     for e in events:
         row = event_dict(e, d)
         source = f"{d.state_label(e.from_state)} → " if e.from_state else ""
@@ -110,14 +111,18 @@ def history_table(case: Case, events: list[CaseEvent], d: WorkflowDef, tz: ZoneI
     return table
 
 
+def _labelled(d: WorkflowDef, field: str, value: str | None) -> str:
+    return f"{_enum_label(d, field, value)} {value}" if value else "—"
+
+
 def case_panel_rows(case: Case, d: WorkflowDef, allowed: list[str], tz: ZoneInfo) -> list[tuple[str, str]]:
     rows = [
         ("编号 code", f"{case.code} (id {case.id}, version {case.version})"),
         ("标题 title", case.title),
         ("状态 status", f"{d.state_label(case.status)} {case.status}"),
         ("流程 workflow", f"{case.workflow_name} v{case.workflow_version}"),
-        ("类别 category", f"{_enum_label(d, 'category', case.category) or ''} {case.category or '—'}"),
-        ("紧急程度 priority", f"{_enum_label(d, 'priority', case.priority) or ''} {case.priority or '—'}"),
+        ("类别 category", _labelled(d, "category", case.category)),
+        ("紧急程度 priority", _labelled(d, "priority", case.priority)),
         ("网格 grid", case.grid_id),
         ("上报人 reporter", case.reporter_id),
         ("处置人 assignee", case.assignee_id or "—"),

@@ -142,7 +142,7 @@ class WorkflowDefinition(Base):
     source_file: Mapped[str] = mapped_column(String(500))
     source_text: Mapped[str] = mapped_column(Text)
     source_hash: Mapped[str] = mapped_column(String(64))
-    compiled: Mapped[dict[str, Any]] = mapped_column()
+    compiled: Mapped[dict[str, Any]] = mapped_column(JSON)  # json, not jsonb: keeps the YAML's order
     published_at: Mapped[datetime] = mapped_column()
 
 

@@ -72,11 +72,7 @@ def upgrade() -> None:
         sa.Column("source_file", sa.String(length=500), nullable=False),
         sa.Column("source_text", sa.Text(), nullable=False),
         sa.Column("source_hash", sa.String(length=64), nullable=False),
-        sa.Column(
-            "compiled",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("compiled", sa.JSON(), nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_workflow_definition")),
         sa.UniqueConstraint("name", "version", name=op.f("uq_workflow_definition_name_version")),

@@ -1,0 +1,35 @@
+# gridflow — `make run` and `make test` set themselves up (.venv) on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test lint bench setup clean
+
+run: $(STAMP)  ## set up, then initialise and describe the embedded (SQLite) gridflow
+	$(BIN)/gridflow init
+
+test: $(STAMP)  ## set up, then lint and run the whole test suite (CI=true: missing services fail)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check engine gridflow config tests bench
+
+bench: $(STAMP)  ## benchmarks against the local PostgreSQL (not part of the test suite)
+	$(BIN)/python -m bench.transitions --min-ratio 0.5
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "gridflow needs Python 3.11 or newer (found: $$($(PYTHON) --version))"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || \
+	  { echo "cannot create $(VENV): install the venv module (Debian: apt-get install python3-venv)"; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis .ruff_cache *.egg-info

@@ -1,0 +1,5 @@
+"""`python -m gridflow` runs the CLI."""
+
+from gridflow.cli import main
+
+main()
