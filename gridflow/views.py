@@ -76,8 +76,13 @@ def event_dict(event: CaseEvent, definition: WorkflowDef) -> dict[str, Any]:
 
 def cases_table(rows: list[tuple[Case, WorkflowDef]], tz: ZoneInfo) -> Table:
     table = Table(title=f"事件台账 cases ({len(rows)})", title_justify="left")
-    for column in ("编号 code", "状态 status", "标题 title", "类别 category", "网格 grid", "处置人 assignee", "上报 reported"):
-        table.add_column(column)
+    table.add_column("编号 code", no_wrap=True)  # ids are never cut: people copy them
+    table.add_column("状态 status")
+    table.add_column("标题 title", overflow="fold", ratio=2)
+    table.add_column("类别 category")
+    table.add_column("网格 grid", no_wrap=True)
+    table.add_column("处置人 assignee", overflow="fold")
+    table.add_column("上报 reported")
     for case, d in rows:
         table.add_row(
             case.code,
