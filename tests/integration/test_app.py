@@ -1,0 +1,71 @@
+"""The application edge on both back ends: init is idempotent, bad files change nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from config.settings import Settings
+from engine.errors import OrgChartInvalid, WorkflowInvalid
+from gridflow.app import Gridflow
+from tests.support import FIXTURES, ORG_FILE, Clock, Database
+
+
+@pytest.fixture
+def app(db: Database, tmp_path):
+    clock = Clock()
+    gf = Gridflow(Settings(home=tmp_path, database_url=db.url), clock=clock)
+    yield gf
+    gf.close()
+
+
+def test_init_twice_changes_no_row(db, app):
+    db.reset(seed=False)
+    app.init()
+    first = db.snapshot()
+    assert len(first["place"]) == 99 and len(first["workflow_definition"]) == 1
+    app.clock.tick(days=1)
+    report = app.init()
+    assert not report.org.changed and not any(w.created for w in report.workflows)
+    assert db.snapshot() == first
+
+
+@pytest.mark.parametrize(
+    ("fixture", "problem"),
+    [
+        ("unclosed_bracket.yaml", "malformed YAML"),
+        ("python_tags.yaml", "python/object:os.system' is not allowed"),
+        ("unknown_guard_effect.yaml", "unknown guard 'os.system'"),
+    ],
+)
+def test_bad_workflow_file_publishes_nothing(db, app, fixture, problem):
+    before = db.snapshot()
+    with pytest.raises(WorkflowInvalid, match=problem):
+        app.publish_workflow(FIXTURES / "workflows" / "invalid" / fixture)
+    assert db.snapshot() == before
+
+
+def test_org_chart_naming_an_unknown_village_loads_nothing(db, app, tmp_path):
+    text = ORG_FILE.read_text(encoding="utf-8")
+    bad = tmp_path / "bad-org.yaml"
+    bad.write_text(text.replace("scope: diping\n", "scope: atlantis\n", 1), encoding="utf-8")
+    before = db.snapshot()
+    with pytest.raises(OrgChartInvalid, match=r"bad-org\.yaml:\d+:\d+: \[people\[\d+\]\.roles\[0\]\.scope\] unknown place 'atlantis'"):
+        app.load_org(bad)
+    assert db.snapshot() == before
+
+
+def test_a_new_org_token_is_seen_at_the_next_step(db, app, tmp_path):
+    """Deactivating a grid worker in the org chart takes effect at once (the in-memory copy is replaced)."""
+    from engine.errors import PermissionDenied
+
+    result = app.report(grid_id="mayingtai-01", actor_id="p-an-yixuan", fields={"title": "第一件"})
+    assert result.case.code.endswith("000001")
+    text = ORG_FILE.read_text(encoding="utf-8")
+    start = text.index("  - id: p-an-yixuan")
+    end = text.index("  - id:", start + 10)
+    smaller = tmp_path / "org.yaml"
+    smaller.write_text(text[:start] + text[end:], encoding="utf-8")
+    app.clock.tick(minutes=5)
+    assert app.load_org(smaller).people.deactivated == 1
+    with pytest.raises(PermissionDenied, match="no longer in the org chart"):
+        app.report(grid_id="mayingtai-01", actor_id="p-an-yixuan", fields={"title": "第二件"})
