@@ -19,6 +19,7 @@ from sqlalchemy import Engine, create_engine, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.definitions.loader import load_workflow_file
+from engine.errors import Problem
 from engine.org import load_org_file
 from engine.store import migrate, org_repo, workflow_repo
 from engine.store.db import create_db_engine, session_factory
@@ -153,3 +154,20 @@ def postgres_database(url: str) -> Database:
 
 def table_names(engine: Engine) -> set[str]:
     return set(inspect(engine).get_table_names())
+
+
+@dataclass(frozen=True)
+class Expected:
+    """One problem a bad input file must produce: where, and a piece of its message."""
+
+    line: int
+    column: int
+    path: str
+    text: str
+
+    def matches(self, problem: Problem) -> bool:
+        where = (problem.line, problem.column, problem.path)
+        return where == (self.line, self.column, self.path) and self.text in problem.message
+
+    def __str__(self) -> str:
+        return f"{self.line}:{self.column}: [{self.path}] {self.text}"

@@ -8,14 +8,13 @@ fail with one :class:`OrgChartInvalid` that lists every problem with its
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from engine.errors import OrgChartInvalid, Problem
+from engine.errors import OrgChartInvalid
 from engine.org import OrgChart, load_org_file
-from tests.support import ORG_FILE
+from tests.support import ORG_FILE, Expected
 
 # Line numbers matter: the expected problems below point into this text.
 BASE_LINES = [
@@ -75,18 +74,6 @@ def write(tmp_path: Path, text: str, name: str = "org.yaml") -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
-
-
-@dataclass(frozen=True)
-class Expected:
-    line: int
-    column: int
-    path: str
-    text: str
-
-    def matches(self, problem: Problem) -> bool:
-        where = (problem.line, problem.column, problem.path)
-        return where == (self.line, self.column, self.path) and self.text in problem.message
 
 
 def assert_problems(path: Path, expected: list[Expected]) -> OrgChartInvalid:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ import pytest
 from engine.definitions.loader import load_workflow_file
 from engine.definitions.model import WorkflowDef
 from engine.errors import Problem, WorkflowInvalid
+from tests.support import Expected
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "workflows"
@@ -27,21 +27,6 @@ VALID = sorted((FIXTURES / "valid").glob("*.yaml"))
 INVALID = sorted((FIXTURES / "invalid").glob("*.yaml"))
 GRID_CASE = ROOT / "workflows" / "grid_case.yaml"
 EXPECTED_LINE = re.compile(r"^(\d+):(\d+): \[(\S*)\] (.+)$")
-
-
-@dataclass(frozen=True)
-class Expected:
-    line: int
-    column: int
-    path: str
-    text: str
-
-    def matches(self, problem: Problem) -> bool:
-        where = (problem.line, problem.column, problem.path)
-        return where == (self.line, self.column, self.path) and self.text in problem.message
-
-    def __str__(self) -> str:
-        return f"{self.line}:{self.column}: [{self.path}] {self.text}"
 
 
 def read_expected(path: Path) -> list[Expected]:
