@@ -12,7 +12,6 @@ Time is passed in (``at``, aware); this module never reads the clock.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -74,11 +73,25 @@ def report(
     rules = flow.definition.report
     _authorize(org, actor_id, grid, rules.roles, case=None, action="report a case in")
     values = field_rules.check(org, flow.definition, REPORT, fields, rules.required, rules.optional, grid)
-    code = f"{org.code_prefix(grid)}-{at.astimezone(tz).year}"
-    case = CaseRecord(
+    counter = f"{org.code_prefix(grid)}-{at.astimezone(tz).year}"  # SL-2026: per township, per local year
+    code = f"{counter}-{case_repo.next_number(session, counter):06d}"
+    case = _new_case(flow, code, grid.id, actor_id, channel, at)
+    _apply_columns(case, values)
+    row = case.as_dict()
+    del row["id"]
+    case.id = case_repo.insert_case(session, row)
+    event = _event(case, REPORT, actor_id, None, values, at)
+    case_repo.add_event(session, event)
+    return StepResult(case, event)
+
+
+def _new_case(flow: CompiledWorkflow, code: str, grid_id: str, actor_id: str, channel: str, at: datetime) -> CaseRecord:
+    """A case in the workflow's initial state, at version 1; ``id`` is set once inserted."""
+    assert flow.workflow_id is not None and flow.version is not None
+    return CaseRecord(
         id=0,
-        code=f"{code}-{case_repo.next_number(session, code):06d}",
-        workflow_id=workflow_id,
+        code=code,
+        workflow_id=flow.workflow_id,
         workflow_name=flow.definition.name,
         workflow_version=flow.version,
         status=flow.definition.initial,
@@ -87,7 +100,7 @@ def report(
         description=None,
         category=None,
         priority=None,
-        grid_id=grid.id,
+        grid_id=grid_id,
         reporter_id=actor_id,
         assignee_id=None,
         source_channel=channel,
@@ -99,13 +112,6 @@ def report(
         updated_at=at,
         closed_at=None,
     )
-    _apply_columns(case, values)
-    row = case.as_dict()
-    del row["id"]
-    case.id = case_repo.insert_case(session, row)
-    event = _event(case, REPORT, actor_id, None, values, at)
-    case_repo.add_event(session, event)
-    return StepResult(case, event)
 
 
 def _grid(org: OrgSnapshot, grid_id: str) -> PlaceInfo:
@@ -144,7 +150,7 @@ def fire(
     grid = org.places[case.grid_id]
     _authorize(org, actor_id, grid, spec.roles, case=case, action=f"{trigger} ({spec.label}) case {case.code} in")
     values = field_rules.check(org, flow.definition, trigger, fields or {}, spec.required, spec.optional, grid)
-    ctx = StepContext(dataclasses.replace(case), trigger, actor_id, values, at)
+    ctx = StepContext(case, trigger, actor_id, values, at)
     _check_guards(spec.guards, ctx)
     return _apply(session, flow, ctx, dest)
 
