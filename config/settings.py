@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         description="Workflows published by init.",
     )
     default_workflow: str = Field("grid_case", description="Workflow a new case uses unless told otherwise.")
+    calendar_file: Path = Field(ROOT / "config" / "calendars.yaml", description="Business calendars and overrides.")
+    sweep_batch: int = Field(500, ge=1, le=10_000, description="Timers claimed per sweep batch.")
+    sweep_lease_s: int = Field(120, ge=5, le=3600, description="Seconds a claimed timer stays ours.")
 
     @field_validator("timezone")
     @classmethod

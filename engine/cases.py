@@ -12,6 +12,7 @@ Time is passed in (``at``, aware); this module never reads the clock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,10 +22,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from engine import fields as field_rules
-from engine.definitions.model import ORG_ROLES, ROLE_LABELS
+from engine.calendar import WorkCalendar
+from engine.definitions.model import ORG_ROLES, ROLE_LABELS, WorkflowDef
+from engine.durations import parse_duration
 from engine.errors import (
     CaseNotFound,
     ConcurrentUpdate,
+    ConfigError,
     GuardFailed,
     NotFound,
     PermissionDenied,
@@ -33,6 +37,7 @@ from engine.errors import (
 from engine.machine import CompiledWorkflow
 from engine.rules import EFFECTS, GUARDS, StepContext
 from engine.scope import OrgSnapshot, PlaceInfo, snapshot
+from engine.sla import CaseFacts, Clocks
 from engine.store import case_repo, workflow_repo
 from engine.store.case_repo import CaseRecord, EventRecord
 from engine.store.models import Case, CaseEvent
@@ -61,13 +66,14 @@ def report(
     workflow: str = "grid_case",
     channel: str = "grid_worker",
     tz: ZoneInfo = DEFAULT_TZ,
+    calendars: Mapping[str, WorkCalendar] | None = None,
 ) -> StepResult:
-    """Log a new case in ``grid_id`` on the latest version of ``workflow``."""
+    """Log a new case in ``grid_id`` on the latest version of ``workflow``; start its clocks."""
     at = require_aware(at)
-    workflow_id, token = case_repo.latest_workflow(session, workflow)
+    workflow_id, workflow_hash, token = case_repo.latest_workflow(session, workflow)
     if workflow_id is None:
         raise workflow_repo.not_found(session, workflow)
-    flow = workflow_repo.compiled(session, workflow_id)
+    flow = workflow_repo.compiled(session, workflow_id, workflow_hash)
     org = snapshot(session, token)
     grid = _grid(org, grid_id)
     rules = flow.definition.report
@@ -82,7 +88,23 @@ def report(
     case.id = case_repo.insert_case(session, row)
     event = _event(case, REPORT, actor_id, None, values, at)
     case_repo.add_event(session, event)
+    if _has_sla(flow.definition):
+        _clocks(session, case, flow.definition, calendars, tz).on_report(flow.definition, at)
     return StepResult(case, event)
+
+
+def _has_sla(definition: WorkflowDef) -> bool:
+    return bool(definition.extras.get("case_sla")) or any(s.sla for s in definition.states.values())
+
+
+def _clocks(session: Session, case: CaseRecord, definition: WorkflowDef,
+            calendars: Mapping[str, WorkCalendar] | None, tz: ZoneInfo) -> Clocks:
+    if calendars is None:
+        raise ConfigError(
+            f"workflow {definition.name!r} has time limits but no calendars were given; "
+            "load config/calendars.yaml (engine.calendar.load_calendars) and pass calendars="
+        )
+    return Clocks(session, CaseFacts(case.id, case.category, case.priority), calendars, tz)
 
 
 def _new_case(flow: CompiledWorkflow, code: str, grid_id: str, actor_id: str, channel: str, at: datetime) -> CaseRecord:
@@ -133,26 +155,42 @@ def fire(
     fields: dict[str, Any] | None,
     at: datetime,
     expected_version: int | None = None,
+    tz: ZoneInfo = DEFAULT_TZ,
+    calendars: Mapping[str, WorkCalendar] | None = None,
 ) -> StepResult:
-    """Fire ``trigger`` on a case (id or code) as ``actor_id`` at ``at``."""
+    """Fire ``trigger`` on a case (id or code) as ``actor_id`` at ``at``; move its clocks."""
     at = require_aware(at)
-    case, token = case_repo.load(session, case_ref)
-    if case is None:
+    loaded = case_repo.load(session, case_ref)
+    if loaded is None:
         raise CaseNotFound(f"no case {case_ref!r}; `gridflow case list` shows the cases")
+    case, token = loaded.case, loaded.org_token
     if expected_version is not None and case.version != expected_version:
         raise ConcurrentUpdate(
             f"case {case.code} is at version {case.version}, not {expected_version}: someone changed it "
             f"meanwhile; look at `gridflow case show {case.code}` and try again"
         )
-    flow = workflow_repo.compiled(session, case.workflow_id)
+    flow = workflow_repo.compiled(session, case.workflow_id, loaded.workflow_hash)
     spec, dest = flow.step(case.status, trigger)
     org = snapshot(session, token)
     grid = org.places[case.grid_id]
     _authorize(org, actor_id, grid, spec.roles, case=case, action=f"{trigger} ({spec.label}) case {case.code} in")
     values = field_rules.check(org, flow.definition, trigger, fields or {}, spec.required, spec.optional, grid)
-    ctx = StepContext(case, trigger, actor_id, values, at)
+    ctx = StepContext(case, trigger, actor_id, values, at, flow.definition.extras)
     _check_guards(spec.guards, ctx)
-    return _apply(session, flow, ctx, dest)
+    result = _apply(session, flow, ctx, dest)
+    if _has_sla(flow.definition):
+        _move_clocks(session, flow.definition, result, spec.effects, calendars, tz)
+    return result
+
+
+def _move_clocks(session: Session, definition: WorkflowDef, result: StepResult, effects: tuple[str, ...],
+                 calendars: Mapping[str, WorkCalendar] | None, tz: ZoneInfo) -> None:
+    event = result.event
+    clocks = _clocks(session, result.case, definition, calendars, tz)
+    why = f"{event.trigger} ({definition.triggers[event.trigger].label}) by {event.actor_id}"
+    clocks.on_step(definition, event.from_state or "", event.to_state, event.at, why)
+    if "approve_extension" in effects and event.payload.get("extend_by"):
+        clocks.extend(parse_duration(event.payload["extend_by"]), event.at, why)
 
 
 def _check_guards(guards: tuple[str, ...], ctx: StepContext) -> None:
@@ -236,10 +274,11 @@ def _case_roles(case: CaseRecord, actor_id: str) -> set[str]:
 
 def get_case(session: Session, ref: int | str) -> Case:
     """A case row (ORM, for reading) by id (``42``) or code (``SL-2026-000042``)."""
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        case = session.get(Case, int(ref))
+    number = case_repo.case_id(ref)
+    if number is not None:
+        case = session.get(Case, number)
     else:
-        case = session.scalars(select(Case).where(Case.code == ref)).first()
+        case = session.scalars(select(Case).where(Case.code == str(ref))).first()
     if case is None:
         raise CaseNotFound(f"no case {ref!r}; `gridflow case list` shows the cases")
     return case

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_PATTERN = re.compile(r"^([1-9][0-9]*)([mhd])$")
+_PATTERN = re.compile(r"([1-9][0-9]{0,3})([mhd])")  # 1..9999 of a unit
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}
-HINT = "write a positive whole number and a unit, like 30m, 4h or 2d"
+HINT = "write a whole number from 1 to 9999 and a unit, like 30m, 4h or 2d"
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Duration:
 
 def parse_duration(text: object) -> Duration:
     """Parse ``30m`` / ``4h`` / ``2d``; raise ValueError that says what to write."""
-    match = _PATTERN.match(text) if isinstance(text, str) else None
+    match = _PATTERN.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         raise ValueError(f"bad duration {text!r}: {HINT}")
     return Duration(int(match.group(1)), match.group(2))

@@ -7,6 +7,7 @@ back normalised (text stripped, durations canonical, integers parsed).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from engine.definitions.model import ROLE_LABELS, FieldDef, WorkflowDef
@@ -62,9 +63,16 @@ def _value(org: OrgSnapshot, spec: FieldDef, raw: Any, grid: PlaceInfo) -> tuple
     return check_one[spec.type](spec, raw)
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
 def _text(spec: FieldDef, raw: Any) -> tuple[Any, str | None]:
     if not isinstance(raw, str):
         return None, f"{spec.name} ({spec.label}) must be text"
+    bad = _UNPRINTABLE.search(raw)
+    if bad:
+        return None, (f"{spec.name} ({spec.label}) contains an unprintable character "
+                      f"(U+{ord(bad.group()):04X}); remove it or check the terminal's encoding (UTF-8)")
     value = raw.strip()
     if spec.max_length and len(value) > spec.max_length:
         return None, f"{spec.name} ({spec.label}) is {len(value)} characters long; at most {spec.max_length}"
@@ -72,6 +80,8 @@ def _text(spec: FieldDef, raw: Any) -> tuple[Any, str | None]:
 
 
 def _enum(spec: FieldDef, raw: Any) -> tuple[Any, str | None]:
+    if not isinstance(raw, str):
+        return None, f"{spec.name} ({spec.label}) must be one value written as text, not {type(raw).__name__}"
     if raw in spec.values:
         return raw, None
     by_label = {label: key for key, label in spec.values.items()}
@@ -98,7 +108,9 @@ def _integer(spec: FieldDef, raw: Any) -> tuple[Any, str | None]:
 
 
 def _person(org: OrgSnapshot, spec: FieldDef, raw: Any, grid: PlaceInfo) -> tuple[Any, str | None]:
-    person = org.people.get(str(raw))
+    if not isinstance(raw, str):
+        return None, f"{spec.name} ({spec.label}) must be a person id written as text"
+    person = org.people.get(raw)
     if person is None or not person.active:
         return None, f"{spec.name} ({spec.label}): no active person {raw!r} in the org chart"
     if spec.roles and spec.scope == "case_grid" and not org.roles_over(person.id, grid) & set(spec.roles):

@@ -1,7 +1,7 @@
 """A thin adapter over ``transitions``, used as a stateless rules engine.
 
 One ``Machine`` per published workflow version, built once and cached by the
-version's row id (published versions never change). No model is attached and
+version's row id and source hash (published versions never change). No model is attached and
 auto-transitions are off: the engine asks the machine which transition a
 trigger takes from a state, and keeps the state itself in the database.
 """
@@ -67,10 +67,10 @@ def compile_workflow(
 
 class _Cache:
     def __init__(self) -> None:
-        self._items: dict[int, CompiledWorkflow] = {}
+        self._items: dict[tuple[int, str], CompiledWorkflow] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: int, build) -> CompiledWorkflow:  # type: ignore[no-untyped-def]
+    def get(self, key: tuple[int, str], build) -> CompiledWorkflow:  # type: ignore[no-untyped-def]
         found = self._items.get(key)
         if found is None:
             with self._lock:

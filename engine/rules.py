@@ -8,8 +8,8 @@ passed. Both receive a :class:`StepContext`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -28,6 +28,7 @@ class StepContext:
     actor_id: str
     fields: dict[str, Any]
     at: datetime
+    workflow: Mapping[str, Any] = field(default_factory=dict)  # the workflow's extras (extensions, ...)
 
 
 Guard = Callable[[StepContext], str | None]
@@ -43,6 +44,13 @@ def _extension_pending(ctx: StepContext) -> str | None:
 def _no_extension_pending(ctx: StepContext) -> str | None:
     if ctx.case.pending_extension is not None:
         return "an extension request (延期申请) is already pending; the centre must approve or reject it first"
+    return None
+
+
+def _extension_allowed(ctx: StepContext) -> str | None:
+    limit = ctx.workflow.get("extensions", {}).get("max_per_case")
+    if limit is not None and ctx.case.extension_count >= limit:
+        return f"this case already had {ctx.case.extension_count} extension(s) (延期); the workflow allows {limit}"
     return None
 
 
@@ -75,6 +83,7 @@ def _reject_extension(ctx: StepContext) -> None:
 GUARDS: dict[str, Guard] = {
     "extension_pending": _extension_pending,
     "no_extension_pending": _no_extension_pending,
+    "extension_allowed": _extension_allowed,
 }
 
 EFFECTS: dict[str, Effect] = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -45,6 +45,7 @@ class OrgSnapshot:
     people: dict[str, PersonInfo]
     roles: dict[str, frozenset[tuple[str, str]]]  # person id -> {(role, place id)}
     case_code_prefix: dict[str, str]  # township id -> prefix
+    by_place: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # place -> (role, person)
 
     def grid(self, grid_id: str) -> PlaceInfo | None:
         place = self.places.get(grid_id)
@@ -54,6 +55,11 @@ class OrgSnapshot:
         """The org roles ``person_id`` holds on ``grid`` or on a place above it."""
         scopes = grid.scopes
         return {role for role, place in self.roles.get(person_id, ()) if place in scopes}
+
+    def holders(self, role: str, grid: PlaceInfo) -> list[str]:
+        """Active people who hold ``role`` on ``grid`` or on a place above it (sorted by id)."""
+        found = {person for place in grid.scopes for r, person in self.by_place.get(place, ()) if r == role}
+        return sorted(p for p in found if p in self.people and self.people[p].active)
 
     def code_prefix(self, grid: PlaceInfo) -> str:
         return self.case_code_prefix.get(grid.township_id) or grid.township_id[:2].upper()
@@ -74,11 +80,14 @@ def load_snapshot(session: Session) -> OrgSnapshot:
     people = {r.id: PersonInfo(r.id, r.name, r.active) for r in session.execute(
         select(Person.id, Person.name, Person.active))}
     roles: dict[str, set[tuple[str, str]]] = {}
+    by_place: dict[str, list[tuple[str, str]]] = {}
     for person_id, role, place_id in session.execute(
         select(RoleAssignment.person_id, RoleAssignment.role, RoleAssignment.place_id)
     ):
         roles.setdefault(person_id, set()).add((role, place_id))
-    return OrgSnapshot(token, places, people, {k: frozenset(v) for k, v in roles.items()}, prefixes)
+        by_place.setdefault(place_id, []).append((role, person_id))
+    return OrgSnapshot(token, places, people, {k: frozenset(v) for k, v in roles.items()}, prefixes,
+                       {k: tuple(v) for k, v in by_place.items()})
 
 
 def _scopes(place_id: str, parents: dict[str, str | None]) -> tuple[str, ...]:
@@ -106,7 +115,8 @@ class _SnapshotCache:
                     self._items.move_to_end(token)
                     return found
         snapshot = load_snapshot(session)
-        if snapshot.token is not None:
+        settled = session.scalar(select(OrgMeta.token).where(OrgMeta.id == 1)) == snapshot.token
+        if snapshot.token is not None and settled:  # an `org load` committed while we read: don't keep it
             with self._lock:
                 self._items[snapshot.token] = snapshot
                 while len(self._items) > self._size:

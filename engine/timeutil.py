@@ -15,7 +15,3 @@ def require_aware(at: datetime) -> datetime:
     if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
         raise NaiveDatetime(f"naive or missing datetime {at!r}: pass an aware datetime, e.g. in UTC")
     return at.astimezone(UTC)
-
-
-def local(at: datetime, tz: ZoneInfo = DEFAULT_TZ) -> datetime:
-    return at.astimezone(tz)

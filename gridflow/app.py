@@ -8,10 +8,13 @@ and commits. Database failures are translated into :class:`DatabaseError`.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,12 +25,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
-from engine import cases
+from engine import cases, sweep
+from engine.calendar import WorkCalendar, load_calendars
 from engine.definitions.loader import load_workflow_file
-from engine.errors import DatabaseError
+from engine.errors import ConcurrentUpdate, DatabaseError
 from engine.org import load_org_file
 from engine.store import migrate, org_repo, workflow_repo
-from engine.store.db import create_db_engine, session_factory
+from engine.store.db import create_db_engine, ensure_sqlite_directory, session_factory, sqlite_file_missing
 from engine.store.models import Case, Person, Place
 
 Clock = Callable[[], datetime]
@@ -54,42 +58,71 @@ class Gridflow:
         self.tz = ZoneInfo(settings.timezone)
         self.engine = create_db_engine(settings.db_url)
         self._sessions = session_factory(self.engine)
+        # SQLite: reads begin a deferred transaction (WAL readers never wait for writers)
+        self._read_engine = create_db_engine(settings.db_url, immediate=False) if self._sqlite else self.engine
+        self._reads = session_factory(self._read_engine)
         self._schema_checked = False
+
+    @cached_property
+    def calendars(self) -> dict[str, WorkCalendar]:
+        """The business calendars, read once from ``settings.calendar_file``."""
+        return load_calendars(self.settings.calendar_file)
+
+    @property
+    def worker_id(self) -> str:
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+    def load_workflow(self, path: Path):  # type: ignore[no-untyped-def]
+        return load_workflow_file(path, self.calendars)
 
     @property
     def database_label(self) -> str:
         return make_url(self.settings.db_url).render_as_string(hide_password=True)
 
+    @property
+    def _sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
     def close(self) -> None:
         self.engine.dispose()
+        self._read_engine.dispose()
 
     @contextmanager
-    def transaction(self, check_schema: bool = True) -> Iterator[Session]:
+    def transaction(self, check_schema: bool = True, write: bool = True) -> Iterator[Session]:
+        """One transaction; commits when the block ends, rolls back on any error.
+        An engine error ends the transaction: start a new one to try again."""
         try:
             if check_schema and not self._schema_checked:
-                migrate.ensure_current(self.engine)  # once per process: a schema changes only by `init`
-                self._schema_checked = True
-            with self._sessions.begin() as session:
+                self._check_schema()
+            with (self._sessions if write else self._reads).begin() as session:
                 yield session
-        except (OperationalError, DBAPIError) as exc:
+        except DBAPIError as exc:
             raise DatabaseError(self._explain(exc)) from exc
+
+    def _check_schema(self) -> None:
+        if sqlite_file_missing(self.settings.db_url):
+            raise DatabaseError(f"there is no database at {self.database_label} yet; run `gridflow init`")
+        migrate.ensure_current(self._read_engine)  # once per process: a schema changes only by `init`
+        self._schema_checked = True
 
     def _explain(self, exc: DBAPIError) -> str:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        return (
-            f"database {self.database_label} failed: {reason}. Is the server running and the URL right? "
-            "Set GRIDFLOW_DATABASE_URL, or leave it empty for the embedded SQLite database."
-        )
+        message = f"database {self.database_label} failed: {reason}."
+        if isinstance(exc, OperationalError) and not self._sqlite:
+            message += (" Is the server running and the URL right? Set GRIDFLOW_DATABASE_URL, or leave it "
+                        "empty for the embedded SQLite database.")
+        return message
 
     # -- setup ---------------------------------------------------------------------
 
     def init(self, org_file: Path | None = None, workflow_files: list[Path] | None = None) -> InitReport:
         """Create or upgrade the schema, load the org chart, publish the workflows."""
         chart = load_org_file(org_file or self.settings.org_file)
-        loaded = [load_workflow_file(p) for p in (workflow_files or self.settings.workflow_files)]
+        loaded = [self.load_workflow(p) for p in (workflow_files or self.settings.workflow_files)]
+        ensure_sqlite_directory(self.settings.db_url)
         try:
             before, after = migrate.upgrade(self.engine)
-        except (OperationalError, DBAPIError) as exc:
+        except DBAPIError as exc:
             raise DatabaseError(self._explain(exc)) from exc
         report = InitReport(self.database_label, before, after, org_repo.OrgLoadResult())
         self._schema_checked = True
@@ -117,7 +150,7 @@ class Gridflow:
             return org_repo.apply_org_chart(session, chart, self.clock())
 
     def publish_workflow(self, path: Path) -> workflow_repo.PublishResult:
-        loaded = load_workflow_file(path)
+        loaded = self.load_workflow(path)
         with self.transaction() as session:
             return workflow_repo.publish(session, loaded, self.clock())
 
@@ -135,19 +168,31 @@ class Gridflow:
                 at=self.clock(),
                 workflow=workflow or self.settings.default_workflow,
                 tz=self.tz,
+                calendars=self.calendars,
             )
             return result
 
     def fire(
         self, case_ref: str, trigger: str, *, actor_id: str, fields: dict[str, Any], expected_version: int | None
     ) -> cases.StepResult:
-        with self.transaction() as session:
-            return cases.fire(
-                session,
-                case_ref,
-                trigger,
-                actor_id=actor_id,
-                fields=fields,
-                at=self.clock(),
-                expected_version=expected_version,
-            )
+        """Take a step. Without ``expected_version`` a lost race (e.g. with a sweep) is retried
+        on the fresh case, where every check runs again; with it the conflict is the answer."""
+        attempts = 1 if expected_version is not None else 3
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.transaction() as session:
+                    return cases.fire(
+                        session, case_ref, trigger, actor_id=actor_id, fields=dict(fields), at=self.clock(),
+                        expected_version=expected_version, tz=self.tz, calendars=self.calendars,
+                    )
+            except ConcurrentUpdate:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    def sweep(self, at: datetime | None = None) -> sweep.SweepReport:
+        """One sweep: fire every timer due at ``at`` (default: now)."""
+        return sweep.sweep(
+            self._sessions.begin, at or self.clock(), self.worker_id,
+            batch=self.settings.sweep_batch, lease=timedelta(seconds=self.settings.sweep_lease_s),
+        )

@@ -18,11 +18,11 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from config.settings import Settings
 from engine import cases
-from engine.definitions.loader import load_workflow_file
 from engine.errors import (
     CommandRejected,
     ConcurrentUpdate,
@@ -83,13 +83,15 @@ def handled() -> Iterator[None]:
         yield
     except GridflowError as exc:
         code = next((c for kind, c in EXIT_CODES if isinstance(exc, kind)), 7)
-        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(code) from None
 
 
 def _gridflow() -> Gridflow:
     try:
         return Gridflow(Settings())
+    except (ImportError, OSError) as exc:
+        raise ConfigError(f"cannot open the database: {exc}") from exc
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"bad settings (GRIDFLOW_* or config/gridflow.yaml): {problems}") from exc
@@ -128,12 +130,12 @@ def init(
             if report.schema_before == report.schema_after
             else f"upgraded {report.schema_before} → {report.schema_after}"
         )
-        out.print(f"[bold]数据库 database[/]  {report.database}  (schema {schema})")
+        out.print(f"[bold]数据库 database[/]  {escape(report.database)}  (schema {schema})")
         out.print(f"[bold]组织架构 org[/]  places {report.org.places}; people {report.org.people}; "
                   f"roles +{report.org.roles_added} −{report.org.roles_removed}", soft_wrap=True)
         for pub in report.workflows:
             verb = "published" if pub.created else "unchanged"
-            out.print(f"[bold]流程 workflow[/]  {pub.row.name} v{pub.row.version} {pub.row.title} ({verb})")
+            out.print(f"[bold]流程 workflow[/]  {pub.row.name} v{pub.row.version} {escape(pub.row.title)} ({verb})")
         out.print("[bold]现有 now[/]  " + ", ".join(f"{v} {k}" for k, v in report.counts.items()))
         _where(gf)
         out.print(NEXT_STEPS, highlight=False, soft_wrap=True)
@@ -156,7 +158,7 @@ def _where(gf: Gridflow) -> None:
         ("workflows", ", ".join(str(p) for p in s.workflow_files)),
         ("settings", "GRIDFLOW_* environment variables, config/gridflow.yaml (see config/gridflow.yaml.sample)"),
     ):
-        table.add_row(label, str(value))
+        views.row(table, label, str(value))
     out.print(table)
 
 
@@ -182,7 +184,7 @@ def org_show(
     """List the grid cells with their grid workers, and the people by role."""
     with handled():
         gf = _gridflow()
-        with gf.transaction() as session:
+        with gf.transaction(write=False) as session:
             places = session.query(Place).filter(Place.active).order_by(Place.id).all()
             people = {p.id: p for p in session.query(Person).order_by(Person.id)}
             roles = session.query(RoleAssignment).order_by(RoleAssignment.person_id).all()
@@ -202,7 +204,7 @@ def org_show(
         for column in ("id", "名称 name", "村 village", "户数 households", "网格员 grid worker"):
             table.add_column(column)
         for g in grids:
-            table.add_row(g.id, g.name, names.get(g.village_id or "", "—"), str(g.households or ""),
+            views.row(table, g.id, g.name, names.get(g.village_id or "", "—"), str(g.households or ""),
                           workers.get(g.id, "—"))
         out.print(table)
 
@@ -214,17 +216,20 @@ def org_show(
 def workflow_validate(files: Annotated[list[Path], typer.Argument(help="Workflow YAML files.")]) -> None:
     """Validate workflow files; list every problem with file:line:column. Exit 1 if any is invalid."""
     failed = 0
+    with handled():
+        gf = _gridflow()
+        gf.calendars  # noqa: B018 - a broken calendars file is reported before any workflow
     for file in files:
         try:
-            loaded = load_workflow_file(file)
+            loaded = gf.load_workflow(file)
         except WorkflowInvalid as exc:
             failed += 1
-            err.print(f"[bold red]✗[/] {file}: {len(exc.problems)} problem(s)", highlight=False)
+            err.print(f"[bold red]✗[/] {escape(str(file))}: {len(exc.problems)} problem(s)", highlight=False)
             for problem in exc.problems:
                 err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
             continue
         d = loaded.definition
-        out.print(f"[bold green]✓[/] {file}: {d.name} {d.title} — {len(d.states)} states, "
+        out.print(f"[bold green]✓[/] {escape(str(file))}: {d.name} {escape(d.title)} — {len(d.states)} states, "
                   f"{len(d.triggers)} triggers", highlight=False)
     if failed:
         raise typer.Exit(1)
@@ -237,9 +242,9 @@ def workflow_publish(file: Annotated[Path, typer.Argument(help="Workflow YAML fi
         result = _gridflow().publish_workflow(file)
         row = result.row
         if result.created:
-            out.print(f"published {row.name} v{row.version} ({row.title}); new cases use it")
+            out.print(f"published {row.name} v{row.version} ({row.title}); new cases use it", markup=False)
         else:
-            out.print(f"unchanged: {row.name} v{row.version} already has this exact text")
+            out.print(f"unchanged: {row.name} v{row.version} already has this exact text", markup=False)
 
 
 @workflow_app.command("list")
@@ -247,7 +252,7 @@ def workflow_list(as_json: JsonOpt = False) -> None:
     """List published workflow versions."""
     with handled():
         gf = _gridflow()
-        with gf.transaction() as session:
+        with gf.transaction(write=False) as session:
             rows = workflow_repo.list_versions(session)
             data = [{"name": r.name, "version": r.version, "title": r.title, "published_at": views.iso(r.published_at),
                      "source_hash": r.source_hash[:12]} for r in rows]
@@ -258,17 +263,19 @@ def workflow_list(as_json: JsonOpt = False) -> None:
         for column in ("name", "version", "标题 title", "published (UTC)", "hash"):
             table.add_column(column)
         for d in data:
-            table.add_row(d["name"], str(d["version"]), d["title"], d["published_at"] or "", d["source_hash"])
+            views.row(table, d["name"], str(d["version"]), d["title"], d["published_at"] or "", d["source_hash"])
         out.print(table)
 
 
 def _definition(name: str, version: int | None) -> tuple[Any, Any]:
     """A published version by name, or a file's definition when NAME is a path to YAML."""
     path = Path(name)
-    if path.suffix in (".yaml", ".yml") and path.exists():
-        return None, load_workflow_file(path).definition
+    if path.suffix in (".yaml", ".yml"):
+        if not path.exists():
+            raise ConfigError(f"file not found: {name}; pass a workflow file, or the NAME of a published workflow")
+        return None, _gridflow().load_workflow(path).definition
     gf = _gridflow()
-    with gf.transaction() as session:
+    with gf.transaction(write=False) as session:
         row = workflow_repo.get_version(session, name, version)
         return row, workflow_repo.compiled(session, row.id).definition
 
@@ -286,7 +293,7 @@ def workflow_show(
             _emit_json(views.workflow_summary(row, d) if row else d.to_dict())
             return
         if row is not None:
-            out.print(f"[bold]{d.title}[/] {row.name} v{row.version}, published {views.iso(row.published_at)}")
+            out.print(f"[bold]{escape(d.title)}[/] {row.name} v{row.version}, published {views.iso(row.published_at)}")
         out.print(views.states_table(d))
         out.print(views.triggers_table(d))
 
@@ -332,7 +339,8 @@ def case_fire(
     actor: ActorOpt,
     field: FieldOpt = None,
     expect_version: Annotated[
-        int | None, typer.Option("--expect-version", help="Refuse unless the case is still at this version.")
+        int | None,
+        typer.Option("--expect-version", min=1, help="Refuse unless the case is still at this version."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -342,12 +350,13 @@ def case_fire(
         result = gf.fire(case, trigger, actor_id=actor, fields=_fields(field), expected_version=expect_version)
         if not as_json:
             e = result.event
-            out.print(f"{result.case.code}: {trigger} {e.from_state} → {e.to_state} (version {result.case.version})")
+            out.print(f"{result.case.code}: {trigger} {e.from_state} → {e.to_state} (version {result.case.version})",
+                      markup=False)
         _show_case(gf, result.case.code, as_json)
 
 
 def _show_case(gf: Gridflow, ref: str, as_json: bool) -> None:
-    with gf.transaction() as session:
+    with gf.transaction(write=False) as session:
         case = cases.get_case(session, ref)
         flow = workflow_repo.compiled(session, case.workflow_id)
         allowed = flow.allowed(case.status)
@@ -356,7 +365,7 @@ def _show_case(gf: Gridflow, ref: str, as_json: bool) -> None:
             return
         table = Table(show_header=False, box=None, padding=(0, 2))
         for label, value in views.case_panel_rows(case, flow.definition, allowed, gf.tz):
-            table.add_row(label, value)
+            views.row(table, label, value)
         out.print(table)
 
 
@@ -379,7 +388,7 @@ def case_list(
     """List cases (台账), newest first."""
     with handled():
         gf = _gridflow()
-        with gf.transaction() as session:
+        with gf.transaction(write=False) as session:
             rows = cases.list_cases(session, status=status, grid_id=grid, person_id=person,
                                     open_only=open_only, limit=limit)
             pairs = [(c, workflow_repo.compiled(session, c.workflow_id).definition) for c in rows]
@@ -394,7 +403,7 @@ def case_history(case: Annotated[str, typer.Argument(help="Case code or id.")], 
     """The audit trail of a case: every step, who, when, from → to."""
     with handled():
         gf = _gridflow()
-        with gf.transaction() as session:
+        with gf.transaction(write=False) as session:
             found = cases.get_case(session, case)
             d = workflow_repo.compiled(session, found.workflow_id).definition
             events = cases.history(session, found)

@@ -10,9 +10,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rich.table import Table
+from rich.text import Text
 
 from engine.definitions.model import ROLE_LABELS, WorkflowDef
 from engine.store.models import Case, CaseEvent, Person, Place, WorkflowDefinition
+
+
+def row(table: Table, *cells: object, style: str | None = None) -> None:
+    """Add a row whose cells are shown as written: data is never parsed as Rich markup."""
+    table.add_row(*(c if isinstance(c, Text) else Text("" if c is None else str(c)) for c in cells), style=style)
 
 
 def iso(at: datetime | None) -> str | None:
@@ -84,7 +90,7 @@ def cases_table(rows: list[tuple[Case, WorkflowDef]], tz: ZoneInfo) -> Table:
     table.add_column("处置人 assignee", overflow="fold")
     table.add_column("上报 reported")
     for case, d in rows:
-        table.add_row(
+        row(table,
             case.code,
             f"{d.state_label(case.status)} {case.status}",
             case.title,
@@ -105,7 +111,7 @@ def history_table(case: Case, events: list[CaseEvent], d: WorkflowDef, tz: ZoneI
         row = event_dict(e, d)
         source = f"{d.state_label(e.from_state)} → " if e.from_state else ""
         payload = ", ".join(f"{k}={v}" for k, v in e.payload.items())
-        table.add_row(
+        row(table,
             str(e.seq),
             local_text(e.at, tz),
             f"{row['trigger_label']} {e.trigger}",
@@ -182,7 +188,7 @@ def triggers_table(d: WorkflowDef) -> Table:
     for column in ("操作 trigger", "从 from", "到 to", "角色 roles", "必填 fields", "可选 optional"):
         table.add_column(column)
     for t in d.triggers.values():
-        table.add_row(
+        row(table,
             f"{t.label} {t.name}",
             ", ".join(t.sources),
             t.dest or "(stays)",
@@ -199,7 +205,7 @@ def states_table(d: WorkflowDef) -> Table:
         table.add_column(column)
     for s in d.states.values():
         flags = [f for f, on in (("initial", s.initial), ("final", s.final), ("pauses_sla", s.pauses_sla)) if on]
-        table.add_row(s.name, s.label, ", ".join(flags))
+        row(table, s.name, s.label, ", ".join(flags))
     return table
 
 

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 ORG_FILE = ROOT / "config" / "org" / "shengli.yaml"
 WORKFLOW_FILE = ROOT / "workflows" / "grid_case.yaml"
+CALENDAR_FILE = ROOT / "config" / "calendars.yaml"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_ADMIN_URL = os.environ.get(
     "GRIDFLOW_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -100,6 +101,16 @@ class Database:
 
 _ORG = None
 _WORKFLOW = None
+_CALENDARS = None
+
+
+def calendars():
+    global _CALENDARS
+    if _CALENDARS is None:
+        from engine.calendar import load_calendars
+
+        _CALENDARS = load_calendars(CALENDAR_FILE)
+    return _CALENDARS
 
 
 def seeded_org():
@@ -110,7 +121,7 @@ def seeded_org():
 
 def seeded_workflow():
     global _WORKFLOW
-    _WORKFLOW = _WORKFLOW or load_workflow_file(WORKFLOW_FILE)
+    _WORKFLOW = _WORKFLOW or load_workflow_file(WORKFLOW_FILE, calendars())
     return _WORKFLOW
 
 

@@ -7,11 +7,12 @@ Every problem in the file is collected and raised together as one
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.definitions.model import FieldDef, ReportDef, StateDef, TriggerDef, WorkflowDef
+from engine.definitions.model import BUILTIN_FIELDS, FieldDef, ReportDef, StateDef, TriggerDef, WorkflowDef
 from engine.definitions.schema import check_structure
 from engine.definitions.validate import check_semantics
 from engine.errors import WorkflowInvalid
@@ -28,15 +29,16 @@ class LoadedWorkflow:
     file: str
 
 
-def load_workflow_file(path: str | Path) -> LoadedWorkflow:
-    return _finish(load_file(path))
+def load_workflow_file(path: str | Path, calendars: Mapping[str, Any] | None = None) -> LoadedWorkflow:
+    """Load and check a workflow file; with ``calendars``, calendar names are checked too."""
+    return _finish(load_file(path), calendars)
 
 
-def load_workflow_text(text: str, file: str = "<string>") -> LoadedWorkflow:
-    return _finish(load_text(text, file))
+def load_workflow_text(text: str, file: str = "<string>", calendars: Mapping[str, Any] | None = None) -> LoadedWorkflow:
+    return _finish(load_text(text, file), calendars)
 
 
-def check_source(src: Source) -> None:
+def check_source(src: Source, calendars: Mapping[str, Any] | None = None) -> None:
     """Add every structural and semantic problem of ``src`` to it."""
     if src.data is None and src.problems:
         return
@@ -44,11 +46,11 @@ def check_source(src: Source) -> None:
         src.problem((), "a workflow file must be a mapping with workflow, title, states and triggers")
         return
     check_structure(src)
-    check_semantics(src)
+    check_semantics(src, calendars)
 
 
-def _finish(src: Source) -> LoadedWorkflow:
-    check_source(src)
+def _finish(src: Source, calendars: Mapping[str, Any] | None) -> LoadedWorkflow:
+    check_source(src, calendars)
     if src.problems:
         raise WorkflowInvalid(src.problems)
     digest = hashlib.sha256(src.text.encode("utf-8")).hexdigest()
@@ -67,7 +69,7 @@ def build(doc: dict[str, Any]) -> WorkflowDef:
             required=tuple(report.get("fields", ReportDef.required)),
             optional=tuple(report.get("optional", ReportDef.optional)),
         ),
-        fields={name: _field(name, spec) for name, spec in doc.get("fields", {}).items()},
+        fields={name: _field(name, spec) for name, spec in {**BUILTIN_FIELDS, **doc.get("fields", {})}.items()},
         states={name: _state(name, spec) for name, spec in doc["states"].items()},
         triggers={name: _trigger(name, spec) for name, spec in doc["triggers"].items()},
         extras={key: doc[key] for key in EXTRA_KEYS if key in doc},

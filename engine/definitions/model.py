@@ -35,6 +35,13 @@ class FieldDef:
     scope: str = "any"  # person: "case_grid" or "any"
 
 
+#: Every case has a title and may have a description; a workflow may redefine their labels.
+BUILTIN_FIELDS = {
+    "title": {"label": "事件标题", "type": "text", "max_length": 100},
+    "description": {"label": "事件描述", "type": "text", "max_length": 2000},
+}
+
+
 @dataclass(frozen=True)
 class StateDef:
     name: str

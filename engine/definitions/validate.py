@@ -8,9 +8,11 @@ Each check is a small function that adds located problems to the source.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
-from engine.definitions.model import CASE_ROLES, ORG_ROLES
+from engine.definitions.model import BUILTIN_FIELDS, CASE_ROLES, ORG_ROLES
+from engine.durations import parse_duration
 from engine.rules import EFFECTS, GUARDS
 from engine.yamlsrc import Source
 
@@ -18,16 +20,18 @@ CASE_COLUMN_TYPES = {"category": "enum", "priority": "enum", "satisfaction": "en
 FIELD_ONLY_KEYS = {"values": ("enum",), "max_length": ("text",), "roles": ("person",), "scope": ("person",)}
 
 
-def check_semantics(src: Source) -> None:
+def check_semantics(src: Source, calendars: Mapping[str, Any] | None = None) -> None:
+    """All cross-reference and graph checks; ``calendars`` (name -> calendar) enables the calendar ones."""
     doc = src.data if isinstance(src.data, dict) else {}
     states = _mapping(doc.get("states"))
     triggers = _mapping(doc.get("triggers"))
-    fields = _mapping(doc.get("fields"))
-    _check_fields(src, fields)
+    _check_fields(src, _mapping(doc.get("fields")))
+    fields = {**BUILTIN_FIELDS, **_mapping(doc.get("fields"))}
     _check_report(src, _mapping(doc.get("report")), fields)
     _check_triggers(src, triggers, states, fields)
     _check_state_roles(src, states, fields)
     _check_graph(src, states, triggers)
+    _check_sla(src, doc, states, fields, calendars)
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -108,6 +112,8 @@ def _check_state_roles(src: Source, states: dict[str, Any], fields: dict[str, An
 
 def _check_report(src: Source, report: dict[str, Any], fields: dict[str, Any]) -> None:
     _check_roles(src, ("report", "roles"), report.get("roles"), allow_case_roles=False)
+    if "fields" in report and "title" not in _as_list(report["fields"]):
+        src.problem(("report", "fields"), "a report must require 'title': every case has a title")
     _check_field_refs(src, ("report",), report, fields)
     _check_notify(src, ("report", "notify"), report.get("notify"))
 
@@ -219,3 +225,65 @@ def _check_state_in_graph(src, name, initial, reachable, finals, edges, can_fini
         src.problem(path, f"state {name!r} is a dead end: it is not final and no trigger leaves it", at_key=True)
     elif finals and name not in can_finish:
         src.problem(path, f"state {name!r} has no path to a final state; cases there could never close", at_key=True)
+
+
+# -- SLA ------------------------------------------------------------------------------------
+
+
+def _check_sla(src: Source, doc: dict, states: dict, fields: dict, calendars: Mapping[str, Any] | None) -> None:
+    categories = set(_mapping(_mapping(fields.get("category")).get("values")))
+    default = doc.get("calendar", "township")
+    _check_calendar(src, ("calendar",), doc.get("calendar"), calendars)
+    for category, entry in _mapping(doc.get("calendar_by_category")).items():
+        path = ("calendar_by_category", category)
+        if category not in categories:
+            src.problem(path, f"unknown category {category!r}", at_key=True)
+        name = entry.get("calendar") if isinstance(entry, dict) else entry
+        _check_calendar(src, (*path, "calendar") if isinstance(entry, dict) else path, name, calendars)
+        for i, month in enumerate(_as_list(_mapping(entry).get("months"))):
+            if not isinstance(month, int) or not 1 <= month <= 12:
+                src.problem((*path, "months", i), f"bad month {month!r}: write 1 to 12")
+    if isinstance(doc.get("case_sla"), dict):
+        _check_clock(src, ("case_sla",), doc["case_sla"], default, calendars)
+    for name, spec in states.items():
+        sla = _mapping(spec).get("sla") if isinstance(spec, dict) else None
+        if isinstance(sla, dict):
+            _check_calendar(src, ("states", name, "sla", "calendar"), sla.get("calendar"), calendars)
+            _check_clock(src, ("states", name, "sla"), sla, sla.get("calendar", default), calendars)
+
+
+def _check_calendar(src: Source, path: tuple, name: Any, calendars: Mapping[str, Any] | None) -> None:
+    if calendars is not None and isinstance(name, str) and name not in calendars:
+        src.problem(path, f"unknown calendar {name!r}; calendars are: {', '.join(sorted(calendars))} "
+                          "(config/calendars.yaml)")
+
+
+def _seconds(text: Any, day_s: float) -> float | None:
+    try:
+        d = parse_duration(text)
+    except ValueError:
+        return None  # the schema reports bad durations
+    return d.amount * (day_s if d.unit == "d" else 3600 if d.unit == "h" else 60)
+
+
+def _check_clock(src: Source, path: tuple, sla: dict, calendar: Any, calendars: Mapping[str, Any] | None) -> None:
+    day = getattr((calendars or {}).get(calendar), "day_length", None)
+    day_s = day.total_seconds() if day else 8 * 3600
+    limit = _seconds(sla.get("limit"), day_s)
+    for i, reminder in enumerate(_as_list(sla.get("reminders"))):
+        lead = _seconds(_mapping(reminder).get("before"), day_s)
+        if limit and lead is not None and lead >= limit:
+            src.problem((*path, "reminders", i, "before"),
+                        f"a reminder {reminder['before']} before a {sla['limit']} limit would be due at once; "
+                        "make it shorter than the limit")
+    previous: float | None = None
+    for i, level in enumerate(_as_list(sla.get("escalation"))):
+        after = _mapping(level).get("after")
+        seconds = 0.0 if after == "breach" else _seconds(after, day_s)
+        if seconds is None:
+            continue
+        if previous is not None and seconds <= previous:
+            src.problem((*path, "escalation", i, "after"),
+                        f"escalation level {i + 1} ({after}) must come later than level {i} "
+                        "(levels count from the breach and must increase)")
+        previous = seconds

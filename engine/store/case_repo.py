@@ -8,6 +8,7 @@ one of its event. ``CaseRecord`` is the engine's working copy of a case row.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +29,8 @@ CASES = Case.__table__
 EVENTS = CaseEvent.__table__
 #: Columns a step may change; the UPDATE always writes all of them (one cached statement).
 MUTABLE = ("status", "version", "title", "description", "category", "priority", "assignee_id", "satisfaction",
-           "rework_count", "extension_count", "pending_extension", "updated_at", "closed_at")
+           "rework_count", "extension_count", "pending_extension", "updated_at", "closed_at", "overdue",
+           "escalation_level", "mark")
 
 
 @dataclass(slots=True)
@@ -57,6 +59,9 @@ class CaseRecord:
     reported_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    overdue: bool = False
+    escalation_level: int = 0
+    mark: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _CASE_FIELDS}
@@ -81,16 +86,25 @@ _COLUMNS = [CASES.c[name] for name in _CASE_FIELDS]
 _NAMES = [c.name for c in _COLUMNS]
 
 # Statements are built once; each call only binds parameters (no per-call SQL construction).
-_LOAD_BY_ID = select(*_COLUMNS, token_query().label("org_token")).where(CASES.c.id == bindparam("ref"))
-_LOAD_BY_CODE = select(*_COLUMNS, token_query().label("org_token")).where(CASES.c.code == bindparam("ref"))
-_TOKEN = select(token_query())
-_LATEST = select(
+_WORKFLOW_HASH = (
+    select(WorkflowDefinition.source_hash).where(WorkflowDefinition.id == CASES.c.workflow_id).scalar_subquery()
+)
+_LOAD_BY_ID = select(*_COLUMNS, token_query().label("org_token"), _WORKFLOW_HASH.label("workflow_hash")).where(
+    CASES.c.id == bindparam("ref")
+)
+_LOAD_BY_CODE = select(*_COLUMNS, token_query().label("org_token"), _WORKFLOW_HASH.label("workflow_hash")).where(
+    CASES.c.code == bindparam("ref")
+)
+_NEWEST = (
     select(WorkflowDefinition.id)
     .where(WorkflowDefinition.name == bindparam("name"))
     .order_by(WorkflowDefinition.version.desc())
     .limit(1)
     .scalar_subquery()
-    .label("workflow_id"),
+)
+_LATEST = select(
+    _NEWEST.label("workflow_id"),
+    select(WorkflowDefinition.source_hash).where(WorkflowDefinition.id == _NEWEST).scalar_subquery().label("hash"),
     token_query().label("org_token"),
 )
 _INSERT_CASE = insert(CASES).returning(CASES.c.id)
@@ -149,7 +163,9 @@ class _PgSql:
         try:
             return raw.execute(sql, params)
         except psycopg.errors.UniqueViolation as exc:
-            raise ConcurrentUpdate(f"another writer got there first ({exc.diag.constraint_name}); try again") from exc
+            if exc.diag.constraint_name == "uq_case_event_case_id_seq":
+                raise ConcurrentUpdate("another step was recorded on this case meanwhile; try again") from exc
+            raise DatabaseError(f"PostgreSQL refused a duplicate ({exc.diag.constraint_name}): {exc}") from exc
         except psycopg.Error as exc:
             if raw.broken:
                 conn.invalidate(exc)  # the pool must not hand this connection out again
@@ -179,32 +195,47 @@ def _record(row: Any) -> CaseRecord:
     return case
 
 
-def load(session: Session, ref: int | str) -> tuple[CaseRecord | None, str | None]:
-    """The case by id or code, and the org token, in one statement."""
-    by_id = _is_id(ref)
-    key = {"ref": int(ref) if by_id else str(ref)}
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A case with what its step needs to know besides: the org token and its workflow's hash."""
+
+    case: CaseRecord
+    org_token: str | None
+    workflow_hash: str
+
+
+def load(session: Session, ref: int | str) -> Loaded | None:
+    """The case by id or code, with the org token and workflow hash, in one statement."""
+    by_id = case_id(ref)
+    key = {"ref": by_id if by_id is not None else str(ref)}
     raw = _pg(session)
     if raw is not None:
-        row = _PG.run(raw, _PG.load_by_id if by_id else _PG.load_by_code, key).fetchone()
+        row = _PG.run(raw, _PG.load_by_id if by_id is not None else _PG.load_by_code, key).fetchone()
     else:
-        row = _conn(session).execute(_LOAD_BY_ID if by_id else _LOAD_BY_CODE, key).first()
+        row = _conn(session).execute(_LOAD_BY_ID if by_id is not None else _LOAD_BY_CODE, key).first()
     if row is None:
-        return None, _conn(session).execute(_TOKEN).scalar()
-    return _record(row), row[len(_NAMES)]
+        return None
+    return Loaded(_record(row), row[len(_NAMES)], row[len(_NAMES) + 1])
 
 
-def _is_id(ref: int | str) -> bool:
-    return isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit())
+_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits that fit a BIGINT; anything else is a case code
 
 
-def latest_workflow(session: Session, name: str) -> tuple[int | None, str | None]:
-    """The id of the newest version of workflow ``name``, and the org token, in one statement."""
+def case_id(ref: int | str) -> int | None:
+    """``ref`` as a case id, or None when it is (to be looked up as) a case code."""
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        return ref if 0 < ref < 10**18 else -1
+    return int(ref) if isinstance(ref, str) and _ID.fullmatch(ref) else None
+
+
+def latest_workflow(session: Session, name: str) -> tuple[int | None, str | None, str | None]:
+    """The newest version of workflow ``name`` (id, source hash) and the org token, in one statement."""
     raw = _pg(session)
     if raw is not None:
         row = _PG.run(raw, _PG.latest, {"name": name}).fetchone()
     else:
         row = _conn(session).execute(_LATEST, {"name": name}).one()
-    return row[0], row[1]
+    return row[0], row[1], row[2]
 
 
 def next_number(session: Session, key: str) -> int:

@@ -11,7 +11,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
+
+from engine.errors import ConfigError
 
 SQLITE_BUSY_TIMEOUT_S = 30
 
@@ -24,19 +27,45 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def create_db_engine(url: str, echo: bool = False) -> Engine:
-    url = normalize_url(url)
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database)
-    # No pre-ping: it costs a round trip per checkout. Connections are recycled hourly;
-    # a connection that died with its server fails its transaction, which is retried whole.
-    return create_engine(url, echo=echo, pool_recycle=3600)
+def create_db_engine(url: str, echo: bool = False, immediate: bool = True) -> Engine:
+    """An engine for SQLite or PostgreSQL (psycopg 3). On SQLite, ``immediate`` makes every
+    transaction a writer (``BEGIN IMMEDIATE``); read-only work passes False to keep WAL's
+    concurrent readers."""
+    try:
+        parsed = make_url(normalize_url(url))
+        backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise ConfigError(f"bad database URL {url!r}: {exc}; use sqlite:///PATH or postgresql://USER@HOST/DB") from exc
+    if backend == "sqlite":
+        return _sqlite_engine(parsed.render_as_string(hide_password=False), immediate)
+    if backend != "postgresql" or driver != "psycopg":
+        shown = parsed.render_as_string(hide_password=True)
+        raise ConfigError(f"unsupported database {shown}: gridflow runs on SQLite or on PostgreSQL with psycopg 3 "
+                          "(postgresql://USER@HOST:PORT/DB)")
+    # No pre-ping: it costs a round trip per checkout. Connections are recycled hourly; a
+    # connection that died with its server fails its transaction and is dropped from the pool.
+    return create_engine(parsed, echo=echo, pool_recycle=3600)
 
 
-def _sqlite_engine(url: str, database: str | None) -> Engine:
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+def ensure_sqlite_directory(url: str) -> None:
+    """Create the directory of an SQLite database file (only `gridflow init` creates files)."""
+    database = make_url(normalize_url(url)).database
+    if make_url(normalize_url(url)).get_backend_name() == "sqlite" and database and database != ":memory:":
+        try:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create {Path(database).parent}: {exc.strerror}; set GRIDFLOW_HOME "
+                              "to a directory you can write") from exc
+
+
+def sqlite_file_missing(url: str) -> bool:
+    parsed = make_url(normalize_url(url))
+    database = parsed.database
+    return parsed.get_backend_name() == "sqlite" and bool(database) and database != ":memory:" and not Path(
+        database).exists()
+
+
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
     @event.listens_for(engine, "connect")
@@ -51,7 +80,7 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 

@@ -21,6 +21,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -36,7 +38,7 @@ NAMING = {
 }
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
-Json = JSON().with_variant(JSONB(), "postgresql")
+Json = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")  # None is SQL NULL on both
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -142,7 +144,7 @@ class WorkflowDefinition(Base):
     source_file: Mapped[str] = mapped_column(String(500))
     source_text: Mapped[str] = mapped_column(Text)
     source_hash: Mapped[str] = mapped_column(String(64))
-    compiled: Mapped[dict[str, Any]] = mapped_column(JSON)  # json, not jsonb: keeps the YAML's order
+    compiled: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))  # json, not jsonb: keeps YAML order
     published_at: Mapped[datetime] = mapped_column()
 
 
@@ -187,8 +189,11 @@ class Case(Base):
     reported_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    mark: Mapped[str | None] = mapped_column(String(32))  # yellow_card | red_card | supervision_order
 
-    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
+    # `version` is the optimistic lock; the compare-and-set is in engine.store.case_repo.save
 
 
 class CaseEvent(Base):
@@ -207,3 +212,83 @@ class CaseEvent(Base):
     to_state: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     workflow_version: Mapped[int] = mapped_column(Integer)
+
+
+# -- SLA clocks, timers and the outbox --------------------------------------------------
+
+
+class SlaClock(Base):
+    """One clock: the time limit of one state visit, or of the whole case.
+
+    Business time is kept in seconds on the clock's calendar. A running clock's
+    deadline is ``due_at``; pausing adds the segment to ``consumed_s``; every
+    change appends to ``history`` (what ``gridflow sla explain`` shows).
+    """
+
+    __tablename__ = "sla_clock"
+    __table_args__ = (Index("ix_sla_clock_case", "case_id", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    scope: Mapped[str] = mapped_column(String(16))  # state | case
+    state: Mapped[str | None] = mapped_column(String(64))  # for scope=state
+    calendar: Mapped[str] = mapped_column(String(32))
+    limit_s: Mapped[int] = mapped_column(Integer)  # business seconds, extensions included
+    consumed_s: Mapped[int] = mapped_column(Integer, default=0)  # business seconds before the running segment
+    status: Mapped[str] = mapped_column(String(16))  # running | paused | stopped
+    generation: Mapped[int] = mapped_column(Integer, default=1)  # bumped whenever timers are laid again
+    segment_start: Mapped[datetime | None] = mapped_column()  # business time counts from here while running
+    started_at: Mapped[datetime] = mapped_column()
+    stopped_at: Mapped[datetime | None] = mapped_column()
+    due_at: Mapped[datetime | None] = mapped_column()
+    estimated: Mapped[bool] = mapped_column(Boolean, default=False)  # the deadline uses an estimated year
+    breached_at: Mapped[datetime | None] = mapped_column()
+    outcome: Mapped[str | None] = mapped_column(String(16))  # met | breached (when stopped)
+    policy: Mapped[dict[str, Any]] = mapped_column()  # the resolved limit, reminders and ladder
+    history: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+
+
+class SlaTimer(Base):
+    """A reminder, the breach or an escalation level, due at ``fire_at``; fired exactly once."""
+
+    __tablename__ = "sla_timer"
+    __table_args__ = (
+        Index("ix_sla_timer_due", "fire_at", postgresql_where=text("status = 'pending'"),
+              sqlite_where=text("status = 'pending'")),
+        Index("ix_sla_timer_clock", "clock_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    clock_id: Mapped[int] = mapped_column(ForeignKey("sla_clock.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # reminder | breach | escalation
+    level: Mapped[int] = mapped_column(Integer, default=0)  # reminder index or ladder level
+    generation: Mapped[int] = mapped_column(Integer)
+    fire_at: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | fired | cancelled
+    lease_until: Mapped[datetime | None] = mapped_column()
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    fired_at: Mapped[datetime | None] = mapped_column()
+    note: Mapped[str | None] = mapped_column(String(200))  # why it was cancelled or skipped
+    dedupe_key: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class Outbox(Base):
+    """A notice to one person, staged in the transaction that caused it (delivery: the notifications issue)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    recipient_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))  # why this person gets it
+    template: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column()
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column()
+    dedupe_key: Mapped[str] = mapped_column(String(150), unique=True)

@@ -74,16 +74,25 @@ def list_versions(session: Session) -> list[WorkflowDefinition]:
     return list(session.scalars(select(WorkflowDefinition).order_by(WorkflowDefinition.name, WorkflowDefinition.version)))
 
 
-def compiled(session: Session, workflow_id: int) -> CompiledWorkflow:
-    """The compiled machine of a published version (immutable, so cached forever)."""
+def compiled(session: Session, workflow_id: int, source_hash: str | None = None) -> CompiledWorkflow:
+    """The compiled machine of a published version, cached by (row id, source hash).
+
+    Published versions never change, but one process may talk to several databases
+    (tests, tools) whose row ids coincide: the hash tells them apart. Callers on the hot
+    path pass the hash they read with the case; others let it be looked up here.
+    """
+    if source_hash is None:
+        source_hash = session.scalar(select(WorkflowDefinition.source_hash).where(WorkflowDefinition.id == workflow_id))
+        if source_hash is None:
+            raise WorkflowNotFound(f"workflow version id {workflow_id} does not exist")
 
     def build() -> CompiledWorkflow:
         row = session.get(WorkflowDefinition, workflow_id)
-        if row is None:
+        if row is None or row.source_hash != source_hash:
             raise WorkflowNotFound(f"workflow version id {workflow_id} does not exist")
         return compile_workflow(WorkflowDef.from_dict(row.compiled), row.id, row.version)
 
-    return MACHINES.get(workflow_id, build)
+    return MACHINES.get((workflow_id, source_hash), build)
 
 
 def not_found(session: Session, name: str) -> WorkflowNotFound:

@@ -21,19 +21,19 @@ from engine.errors import (
 )
 from engine.store import workflow_repo
 from engine.store.models import Case, CaseEvent
-from tests.support import CENTER, GRID, GRID_WORKER, T0
+from tests.support import CENTER, GRID, GRID_WORKER, T0, calendars
 
 OTHER_WORKER = "p-zhao-jun"  # filled in below from the org chart if missing
 
 
 def report(session, at=T0, grid=GRID, actor=GRID_WORKER, **fields):
     fields = {"title": "马营台村1社水管破裂", **fields}
-    return cases.report(session, grid_id=grid, actor_id=actor, fields=fields, at=at).case
+    return cases.report(session, grid_id=grid, calendars=calendars(), actor_id=actor, fields=fields, at=at).case
 
 
 def fire(session, case, trigger, actor, at=T0, expected=None, **fields):
     """Fire and return the case as it is now."""
-    return cases.fire(session, case.id, trigger, actor_id=actor, fields=fields, at=at, expected_version=expected).case
+    return cases.fire(session, case.id, trigger, calendars=calendars(), actor_id=actor, fields=fields, at=at, expected_version=expected).case
 
 
 def drive_to(session, case, state, at=T0):
@@ -154,7 +154,7 @@ def _case_in(db, state):
 
 
 def _fire_id(case_id, trigger, actor, expected=None, **fields):
-    return lambda s: cases.fire(s, case_id, trigger, actor_id=actor, fields=fields, at=T0, expected_version=expected)
+    return lambda s: cases.fire(s, case_id, trigger, calendars=calendars(), actor_id=actor, fields=fields, at=T0, expected_version=expected)
 
 
 def test_trigger_not_allowed_lists_allowed_ones(db):
@@ -223,7 +223,7 @@ def test_stale_version_is_a_conflict(db):
 def test_naive_time_is_rejected(db):
     case_id = _case_in(db, "reported")
     _rejected(db, NaiveDatetime, "naive", lambda s: cases.fire(
-        s, case_id, "void", actor_id=CENTER, fields={"reason": "x"}, at=datetime(2026, 3, 2, 9)))
+        s, case_id, "void", calendars=calendars(), actor_id=CENTER, fields={"reason": "x"}, at=datetime(2026, 3, 2, 9)))
 
 
 def test_new_version_pins_open_cases(db, tmp_path):

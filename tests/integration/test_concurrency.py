@@ -10,14 +10,14 @@ from engine import cases
 from engine.errors import ConcurrentUpdate, TriggerNotAllowed
 from engine.store import case_repo
 from engine.store.models import Case, CaseEvent
-from tests.support import CENTER, GRID, GRID_WORKER, T0
+from tests.support import CENTER, GRID, GRID_WORKER, T0, calendars
 
 CLASSIFY = {"category": "water_supply", "priority": "urgent"}
 
 
 def _new_case(db) -> int:
     with db.sessions.begin() as s:
-        return cases.report(s, grid_id=GRID, actor_id=GRID_WORKER, fields={"title": "并发"}, at=T0).case.id
+        return cases.report(s, grid_id=GRID, calendars=calendars(), actor_id=GRID_WORKER, fields={"title": "并发"}, at=T0).case.id
 
 
 def _race(db, case_id: int, workers: int, expected: int | None) -> list[object]:
@@ -28,7 +28,7 @@ def _race(db, case_id: int, workers: int, expected: int | None) -> list[object]:
         barrier.wait(timeout=10)
         try:
             with db.sessions.begin() as s:
-                cases.fire(s, case_id, "classify", actor_id=CENTER, fields=dict(CLASSIFY), at=T0,
+                cases.fire(s, case_id, "classify", calendars=calendars(), actor_id=CENTER, fields=dict(CLASSIFY), at=T0,
                            expected_version=expected)
             outcomes[i] = "won"
         except Exception as exc:  # recorded and asserted on below
@@ -64,10 +64,10 @@ def test_a_writer_holding_a_stale_row_loses_with_a_conflict(pg_db):
     case_id = _new_case(db)
     b = db.session()
     b.begin()
-    stale, _ = case_repo.load(b, case_id)
+    stale = case_repo.load(b, case_id).case
     assert stale.version == 1
     with db.sessions.begin() as a:
-        cases.fire(a, case_id, "classify", actor_id=CENTER, fields=dict(CLASSIFY), at=T0)
+        cases.fire(a, case_id, "classify", calendars=calendars(), actor_id=CENTER, fields=dict(CLASSIFY), at=T0)
     stale.status, stale.version = "voided", 2
     with pytest.raises(ConcurrentUpdate, match="changed by someone else"):
         case_repo.save(b, stale, expected_version=1)

@@ -89,12 +89,21 @@ def test_ensure_current_refuses_an_empty_database(empty_engine):
         migrate.ensure_current(empty_engine)
 
 
-def test_ensure_current_refuses_another_schema_revision(empty_engine):
+def test_ensure_current_refuses_an_older_schema_revision(empty_engine):
     migrate.upgrade(empty_engine)
     with empty_engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
-    with pytest.raises(DatabaseError, match=r"is at schema 0000; this gridflow expects .*Run `gridflow init`"):
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    with pytest.raises(DatabaseError, match=r"is at schema 0001; this gridflow expects .*Run `gridflow init`"):
         migrate.ensure_current(empty_engine)
+
+
+def test_a_schema_from_a_newer_gridflow_is_refused_not_upgraded(empty_engine):
+    migrate.upgrade(empty_engine)
+    with empty_engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'zzzz'"))
+    for action in (migrate.ensure_current, migrate.upgrade):
+        with pytest.raises(DatabaseError, match=r"at schema zzzz, which this gridflow does not know.*newer"):
+            action(empty_engine)
 
 
 def test_ensure_current_accepts_the_migrated_database(empty_engine):

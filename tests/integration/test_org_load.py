@@ -18,7 +18,7 @@ from engine.org import load_org_file
 from engine.store import org_repo
 from engine.store.models import Case, Person, Place, RoleAssignment
 from gridflow.app import Gridflow
-from tests.support import GRID, GRID_WORKER, ORG_FILE, T0
+from tests.support import GRID, GRID_WORKER, ORG_FILE, T0, calendars
 
 UNTOUCHED_BY_ORG = ("workflow_definition", "case_counter", "cases", "case_event")
 
@@ -122,7 +122,8 @@ def test_original_chart_reactivates_and_restores_roles(db, tmp_path):
 
 def test_deactivating_a_person_keeps_their_cases(db, tmp_path):
     with db.sessions.begin() as session:
-        case = cases.report(session, grid_id=GRID, actor_id=GRID_WORKER, fields={"title": "水管破裂"}, at=T0).case
+        case = cases.report(session, grid_id=GRID, actor_id=GRID_WORKER, fields={"title": "水管破裂"}, at=T0,
+                            calendars=calendars()).case
         case_id = case.id
     text = ORG_FILE.read_text(encoding="utf-8")
     text = edit(text, "  - id: p-an-yixuan\n    name: 安怡萱\n    phone: \"13800000011\"\n"

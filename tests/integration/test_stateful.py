@@ -26,7 +26,7 @@ from engine import cases
 from engine.errors import GridflowError
 from engine.store import workflow_repo
 from engine.store.models import Case, CaseEvent
-from tests.support import CENTER, GRID, GRID_WORKER, T0, seeded_workflow
+from tests.support import CENTER, GRID, GRID_WORKER, T0, calendars, seeded_workflow
 
 OTHER_GRID = "mayingtai-02"
 ACTORS = [CENTER, GRID_WORKER, "p-liu-zongbi", "p-ghost", "<assignee>"]
@@ -101,7 +101,7 @@ def make_machine(db):
         def report(self, grid, actor):
             try:
                 with db.sessions.begin() as s:
-                    case = cases.report(s, grid_id=grid, actor_id=actor, fields={"title": "随机"}, at=self._tick()).case
+                    case = cases.report(s, grid_id=grid, calendars=calendars(), actor_id=actor, fields={"title": "随机"}, at=self._tick()).case
             except GridflowError:
                 assert actor == GRID_WORKER and grid == OTHER_GRID  # a grid worker only reports in their grid
                 return None
@@ -118,7 +118,7 @@ def make_machine(db):
                 actor = before[0]["assignee_id"] or GRID_WORKER
             try:
                 with db.sessions.begin() as s:
-                    result = cases.fire(s, case_id, trigger, actor_id=actor, fields=dict(fields), at=self._tick())
+                    result = cases.fire(s, case_id, trigger, calendars=calendars(), actor_id=actor, fields=dict(fields), at=self._tick())
                     version = result.case.version
                     REACHED.add(result.case.status)
             except GridflowError as exc:

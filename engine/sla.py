@@ -1,0 +1,349 @@
+"""SLA clocks and their timers, changed in the same transaction as the case step.
+
+Semantics (``../shared/DESIGN.md`` section 5):
+
+- A state with ``sla:`` gets a clock when a case enters it; a workflow with ``case_sla:``
+  gives every case one more clock for its whole life. Limits are business time on the
+  clock's calendar (``4h`` four working hours, ``2d`` two standard working days).
+- The limit of a state: ``limit``, or the shortest of the ``by_category`` and
+  ``by_priority`` overrides that apply. The calendar: the state's own, else the
+  workflow's ``calendar_by_category`` entry for the case's category (optionally only
+  in some months, e.g. the flood season), else the workflow's ``calendar``.
+- Leaving a state stops its clock and cancels its pending timers. Entering a state
+  marked ``pauses_sla`` pauses every running clock (the consumed business time is
+  kept); leaving it resumes the clocks of the state returned to and of the case, and
+  lays their timers again from what is left. Any other entry starts a fresh clock.
+- An approved extension adds business time to the running clocks of the case.
+- Timers carry the clock's ``generation``; laying timers again bumps it, so a stale
+  timer that fires anyway is recognised and does nothing (the sweep's fence).
+
+Nothing here reads the clock: ``at`` comes in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from engine.calendar import Deadline, WorkCalendar
+from engine.definitions.model import StateDef, WorkflowDef
+from engine.durations import Duration, parse_duration
+from engine.errors import ConfigError
+from engine.store.models import SlaClock, SlaTimer
+
+DEFAULT_CALENDAR = "township"
+DEFAULT_REMINDER_ROLES = ("assignee", "grid_worker")
+DEFAULT_BREACH_ROLES = ("assignee", "grid_worker", "center")
+
+
+@dataclass(frozen=True)
+class Reminder:
+    share: float | None  # of the limit, 0 < share < 1
+    before_s: int | None  # or a lead time before the deadline, business seconds
+    notify: tuple[str, ...]
+    template: str = "sla_reminder"
+
+    def consumed_at(self, limit_s: int) -> int:
+        """Business seconds into the clock at which this reminder is due."""
+        return int(limit_s * self.share) if self.share is not None else max(0, limit_s - (self.before_s or 0))
+
+
+@dataclass(frozen=True)
+class Level:
+    after_s: int  # business seconds after the breach
+    notify: tuple[str, ...]
+    mark: str | None
+    template: str = "sla_escalated"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A clock's rules, resolved when it starts and stored on it."""
+
+    calendar: str
+    limit_s: int
+    limit_text: str
+    reminders: tuple[Reminder, ...]
+    breach_notify: tuple[str, ...]
+    ladder: tuple[Level, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Policy:
+        return cls(
+            calendar=data["calendar"],
+            limit_s=data["limit_s"],
+            limit_text=data["limit_text"],
+            reminders=tuple(Reminder(r["share"], r["before_s"], tuple(r["notify"]), r["template"])
+                            for r in data["reminders"]),
+            breach_notify=tuple(data["breach_notify"]),
+            ladder=tuple(Level(lv["after_s"], tuple(lv["notify"]), lv["mark"], lv["template"])
+                         for lv in data["ladder"]),
+        )
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What the SLA rules need to know about a case."""
+
+    id: int
+    category: str | None
+    priority: str | None
+
+
+# -- policy ---------------------------------------------------------------------------
+
+
+def business(duration: Duration, calendar: WorkCalendar) -> int:
+    """A YAML duration as business seconds on ``calendar``."""
+    if duration.unit == "d":
+        return int(duration.amount * calendar.day_length.total_seconds())
+    return duration.amount * (60 if duration.unit == "m" else 3600)
+
+
+def calendar_for(definition: WorkflowDef, spec: Mapping[str, Any], case: CaseFacts, local_month: int) -> str:
+    if spec.get("calendar"):
+        return str(spec["calendar"])
+    override = definition.extras.get("calendar_by_category", {}).get(case.category or "")
+    if isinstance(override, str):
+        return override
+    if isinstance(override, Mapping) and local_month in override.get("months", range(1, 13)):
+        return str(override["calendar"])
+    return str(definition.extras.get("calendar", DEFAULT_CALENDAR))
+
+
+def limit_for(spec: Mapping[str, Any], case: CaseFacts) -> str:
+    """The state's limit, or the shortest override for the case's category and priority."""
+    overrides = [
+        spec.get("by_category", {}).get(case.category or ""),
+        spec.get("by_priority", {}).get(case.priority or ""),
+    ]
+    found = [o for o in overrides if o]
+    return min(found, key=_rough_seconds) if found else str(spec["limit"])
+
+
+def _rough_seconds(text: str) -> int:
+    d = parse_duration(text)
+    return d.amount * {"m": 60, "h": 3600, "d": 86400}[d.unit]
+
+
+def resolve(
+    definition: WorkflowDef,
+    spec: Mapping[str, Any],
+    case: CaseFacts,
+    calendars: Mapping[str, WorkCalendar],
+    local_month: int,
+) -> Policy:
+    name = calendar_for(definition, spec, case, local_month)
+    calendar = _calendar(calendars, name)
+    limit_text = limit_for(spec, case)
+    limit_s = business(parse_duration(limit_text), calendar)
+    reminders = tuple(
+        Reminder(
+            share=int(r["at"].rstrip("%")) / 100 if "at" in r else None,
+            before_s=business(parse_duration(r["before"]), calendar) if "before" in r else None,
+            notify=tuple(r.get("notify", DEFAULT_REMINDER_ROLES)),
+            template=r.get("template", "sla_reminder"),
+        )
+        for r in spec.get("reminders", ())
+    )
+    ladder = tuple(
+        Level(
+            after_s=0 if lv["after"] == "breach" else business(parse_duration(lv["after"]), calendar),
+            notify=tuple(lv["notify"]),
+            mark=lv.get("mark"),
+            template=lv.get("template", "sla_escalated"),
+        )
+        for lv in spec.get("escalation", ())
+    )
+    breach = tuple(spec.get("notify_on_breach", DEFAULT_BREACH_ROLES))
+    return Policy(name, limit_s, limit_text, reminders, breach, ladder)
+
+
+def _calendar(calendars: Mapping[str, WorkCalendar], name: str) -> WorkCalendar:
+    try:
+        return calendars[name]
+    except KeyError:
+        known = ", ".join(sorted(calendars)) or "none loaded"
+        raise ConfigError(
+            f"calendar {name!r} is not defined (known: {known}); add it to config/calendars.yaml"
+        ) from None
+
+
+# -- the clock book of one case ------------------------------------------------------------
+
+
+class Clocks:
+    """The open clocks of one case inside one transaction, and what changes them."""
+
+    def __init__(self, session: Session, case: CaseFacts, calendars: Mapping[str, WorkCalendar], tz: Any):
+        self.session = session
+        self.case = case
+        self.calendars = calendars
+        self.tz = tz
+        self._open: list[SlaClock] | None = None
+
+    @property
+    def open(self) -> list[SlaClock]:
+        if self._open is None:
+            query = select(SlaClock).where(SlaClock.case_id == self.case.id, SlaClock.status != "stopped")
+            self._open = list(self.session.scalars(query.order_by(SlaClock.id)))
+        return self._open
+
+    # -- reacting to a step ------------------------------------------------------------
+
+    def on_report(self, definition: WorkflowDef, at: datetime) -> None:
+        self._open = []
+        if definition.extras.get("case_sla"):
+            self.start(definition, "case", None, definition.extras["case_sla"], at, "the case was reported")
+        self.enter(definition, definition.initial, at, "the case was reported")
+
+    def on_step(self, definition: WorkflowDef, source: str, dest: str, at: datetime, why: str) -> None:
+        if source == dest:
+            return
+        states = definition.states
+        if states[dest].final:
+            for clock in self.open:
+                self.stop(clock, at, f"{why}; the case is closed")
+            return
+        resumed = self._leave(states[source], states[dest], at, why)
+        if dest not in resumed:
+            self.enter(definition, dest, at, why)
+
+    def _leave(self, source: StateDef, dest: StateDef, at: datetime, why: str) -> set[str | None]:
+        resumed: set[str | None] = set()
+        for clock in list(self.open):
+            if clock.status == "running" and dest.pauses_sla:
+                self.pause(clock, at, f"{why}: {dest.name} pauses the clock")
+            elif clock.status == "running" and clock.scope == "state":
+                self.stop(clock, at, why)
+            elif clock.status == "paused" and source.pauses_sla and not dest.pauses_sla:
+                if clock.scope == "case" or clock.state == dest.name:
+                    self.resume(clock, at, why)
+                    resumed.add(clock.state)
+                else:
+                    self.stop(clock, at, f"{why}; the case does not return to {clock.state}")
+        return resumed
+
+    def enter(self, definition: WorkflowDef, state: str, at: datetime, why: str) -> None:
+        spec = definition.states[state].sla
+        if spec:
+            self.start(definition, "state", state, spec, at, why)
+
+    def extend(self, by: Duration, at: datetime, why: str) -> None:
+        """An approved extension: more business time on every open clock of the case."""
+        for clock in self.open:
+            calendar = self.calendars[clock.calendar]
+            extra = business(by, calendar)
+            clock.limit_s += extra
+            self._note(clock, at, "extended", f"{why}: +{by}", extra_s=extra)
+            if clock.status == "running":
+                self._relay(clock, at)
+
+    # -- one clock -------------------------------------------------------------------------
+
+    def start(self, definition: WorkflowDef, scope: str, state: str | None, spec: Mapping, at: datetime,
+              why: str) -> SlaClock:
+        policy = resolve(definition, spec, self.case, self.calendars, at.astimezone(self.tz).month)
+        calendar = self.calendars[policy.calendar]
+        begin = calendar.next_working_instant(at)
+        clock = SlaClock(
+            case_id=self.case.id, scope=scope, state=state, calendar=policy.calendar, limit_s=policy.limit_s,
+            consumed_s=0, status="running", generation=1, segment_start=begin, started_at=at,
+            policy=policy.to_json(), history=[],
+        )
+        note = f"{why}; limit {policy.limit_text} on the {policy.calendar} calendar"
+        if begin != at:
+            note += f"; outside working time, counting from {begin.astimezone(self.tz):%Y-%m-%d %H:%M}"
+        self.session.add(clock)
+        self.session.flush()
+        self.open.append(clock)
+        self._set_deadline(clock, calendar, begin)
+        self._note(clock, at, "started", note)
+        self._lay(clock, policy, calendar, fired=set())
+        return clock
+
+    def pause(self, clock: SlaClock, at: datetime, why: str) -> None:
+        clock.consumed_s += self._segment(clock, at)
+        clock.status, clock.segment_start, clock.due_at = "paused", None, None
+        self._cancel(clock, f"paused: {why}")
+        self._note(clock, at, "paused", why)
+
+    def resume(self, clock: SlaClock, at: datetime, why: str) -> None:
+        calendar = self.calendars[clock.calendar]
+        clock.status, clock.segment_start = "running", calendar.next_working_instant(at)
+        self._note(clock, at, "resumed", why)
+        self._relay(clock, at)
+
+    def stop(self, clock: SlaClock, at: datetime, why: str) -> None:
+        if clock.status == "running":
+            clock.consumed_s += self._segment(clock, at)
+        late = clock.breached_at is not None or clock.consumed_s > clock.limit_s
+        clock.status, clock.stopped_at, clock.segment_start = "stopped", at, None
+        clock.outcome = "breached" if late else "met"
+        self._cancel(clock, f"stopped: {why}")
+        self._note(clock, at, "stopped", f"{why}; {clock.outcome}")
+        self.open.remove(clock)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _segment(self, clock: SlaClock, at: datetime) -> int:
+        if clock.segment_start is None or at <= clock.segment_start:
+            return 0
+        return int(self.calendars[clock.calendar].between(clock.segment_start, at).total_seconds())
+
+    def _set_deadline(self, clock: SlaClock, calendar: WorkCalendar, begin: datetime) -> Deadline:
+        left = max(0, clock.limit_s - clock.consumed_s)
+        deadline = calendar.add(begin, timedelta(seconds=left))
+        clock.due_at, clock.estimated = deadline.at, deadline.estimated
+        return deadline
+
+    def _relay(self, clock: SlaClock, at: datetime) -> None:
+        """Lay the clock's timers again (after a resume or an extension), from what is left."""
+        calendar = self.calendars[clock.calendar]
+        self._cancel(clock, "laid again")
+        clock.generation += 1
+        self._set_deadline(clock, calendar, clock.segment_start or at)
+        fired = {(k, lv) for k, lv in self.session.execute(
+            select(SlaTimer.kind, SlaTimer.level).where(SlaTimer.clock_id == clock.id, SlaTimer.status == "fired"))}
+        self._lay(clock, Policy.from_json(clock.policy), calendar, fired)
+
+    def _lay(self, clock: SlaClock, policy: Policy, calendar: WorkCalendar, fired: set[tuple[str, int]]) -> None:
+        begin = clock.segment_start
+        assert begin is not None and clock.due_at is not None
+        rows = []
+        for index, reminder in enumerate(policy.reminders, start=1):
+            point = reminder.consumed_at(clock.limit_s) - clock.consumed_s
+            if point > 0 and ("reminder", index) not in fired:
+                rows.append(("reminder", index, calendar.add(begin, timedelta(seconds=point)).at))
+        if clock.breached_at is None:
+            rows.append(("breach", 0, clock.due_at))
+        for level, step in enumerate(policy.ladder, start=1):
+            if ("escalation", level) not in fired:
+                rows.append(("escalation", level, calendar.add(clock.due_at, timedelta(seconds=step.after_s)).at))
+        for kind, level, fire_at in rows:
+            self.session.add(SlaTimer(
+                clock_id=clock.id, case_id=clock.case_id, kind=kind, level=level, generation=clock.generation,
+                fire_at=fire_at, status="pending", attempts=0,
+                dedupe_key=f"{clock.id}:{clock.generation}:{kind}:{level}",
+            ))
+
+    def _cancel(self, clock: SlaClock, why: str) -> None:
+        self.session.execute(
+            update(SlaTimer)
+            .where(SlaTimer.clock_id == clock.id, SlaTimer.status == "pending")
+            .values(status="cancelled", note=why[:200])
+        )
+
+    def _note(self, clock: SlaClock, at: datetime, what: str, why: str, **extra: Any) -> None:
+        entry = {"at": at.isoformat(), "what": what, "why": why, "consumed_s": clock.consumed_s,
+                 "limit_s": clock.limit_s, "due_at": clock.due_at.isoformat() if clock.due_at else None,
+                 "estimated": clock.estimated, **extra}
+        clock.history = [*(clock.history or []), entry]
