@@ -28,7 +28,7 @@ from config.settings import Settings
 from engine import cases, sweep
 from engine.calendar import WorkCalendar, load_calendars
 from engine.definitions.loader import load_workflow_file
-from engine.errors import ConcurrentUpdate, DatabaseError
+from engine.errors import ConcurrentUpdate, ConfigError, DatabaseError
 from engine.org import load_org_file
 from engine.store import migrate, org_repo, workflow_repo
 from engine.store.db import create_db_engine, ensure_sqlite_directory, session_factory, sqlite_file_missing
@@ -196,3 +196,14 @@ class Gridflow:
             self._sessions.begin, at or self.clock(), self.worker_id,
             batch=self.settings.sweep_batch, lease=timedelta(seconds=self.settings.sweep_lease_s),
         )
+
+
+def parse_at(text: str | None, tz: ZoneInfo, now: datetime) -> datetime:
+    """``--at``: an ISO time, local when it has no offset (``2026-03-02T10:00``), or now."""
+    if not text:
+        return now
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"bad time {text!r}: write it like 2026-03-02T10:00 (local) or with an offset") from exc
+    return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(UTC)

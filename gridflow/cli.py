@@ -23,6 +23,8 @@ from rich.table import Table
 
 from config.settings import Settings
 from engine import cases
+from engine.calendar import check_calendars
+from engine.durations import parse_duration
 from engine.errors import (
     CommandRejected,
     ConcurrentUpdate,
@@ -36,8 +38,8 @@ from engine.errors import (
 from engine.machine import mermaid
 from engine.store import workflow_repo
 from engine.store.models import Person, Place, RoleAssignment
-from gridflow import views
-from gridflow.app import Gridflow
+from gridflow import sla_views, views
+from gridflow.app import Gridflow, parse_at
 
 EXIT_CODES: list[tuple[type[GridflowError], int]] = [
     (SourceError, 1),
@@ -61,7 +63,11 @@ app = typer.Typer(
 org_app = typer.Typer(help="组织架构 org chart: villages, grid cells, people and roles.", no_args_is_help=True)
 workflow_app = typer.Typer(help="流程定义 workflow definitions in YAML.", no_args_is_help=True)
 case_app = typer.Typer(help="事件 cases: report, move through the workflow, inspect.", no_args_is_help=True)
+sla_app = typer.Typer(help="时限 SLA clocks: what is due, one sweep by hand, a case's timeline.", no_args_is_help=True)
+calendar_app = typer.Typer(help="工作日历 business calendars: a month, and a check of the schedules.", no_args_is_help=True)
 app.add_typer(org_app, name="org")
+app.add_typer(sla_app, name="sla")
+app.add_typer(calendar_app, name="calendar")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(case_app, name="case")
 
@@ -415,3 +421,136 @@ def case_history(case: Annotated[str, typer.Argument(help="Case code or id.")], 
 
 if __name__ == "__main__":
     main()
+
+
+# -- sla ----------------------------------------------------------------------------------
+
+AtOpt = Annotated[str | None, typer.Option("--at", help="Instead of now: 2026-03-02T10:00 (local) or with offset.")]
+
+
+@sla_app.command("due")
+def sla_due(
+    at: AtOpt = None,
+    within: Annotated[str, typer.Option(help="Also what falls due within this wall time, e.g. 8h, 2d.")] = "0m",
+    as_json: JsonOpt = False,
+) -> None:
+    """What is overdue (or due soon), by grid."""
+    with handled():
+        gf = _gridflow()
+        when = parse_at(at, gf.tz, gf.clock())
+        ahead = _wall(within)
+        with gf.transaction(write=False) as session:
+            items = sla_views.due_clocks(session, when, ahead)
+        if as_json:
+            _emit_json(items)
+            return
+        out.print(sla_views.due_table(items, gf.tz))
+
+
+def _wall(text: str):  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    if text in ("0", "0m", "0h", "0d"):
+        return timedelta(0)
+    try:
+        d = parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    unit = {"m": "minutes", "h": "hours", "d": "days"}[d.unit]
+    return timedelta(**{unit: d.amount})
+
+
+@sla_app.command("sweep")
+def sla_sweep(at: AtOpt = None, as_json: JsonOpt = False) -> None:
+    """Fire every reminder, breach and escalation that is due (once; safe to repeat)."""
+    with handled():
+        gf = _gridflow()
+        when = parse_at(at, gf.tz, gf.clock())
+        report = gf.sweep(when)
+        if as_json:
+            _emit_json({"at": views.iso(when), "claimed": report.claimed, "fired": report.fired,
+                        "stale": report.stale, "retried": report.retried})
+            return
+        for fired in report.fired:
+            label = sla_views.KIND_LABELS[fired["kind"]]
+            level = f" {fired['level']}" if fired["kind"] != "breach" else ""
+            out.print(f"{fired['case_code']}: {label}{level} → {fired['notices']} notice(s) staged", markup=False)
+        out.print(f"sweep at {views.local_text(when, gf.tz)}: {len(report.fired)} fired, {report.stale} stale "
+                  f"(their clock had moved on), {report.retried} left for the next sweep", markup=False)
+
+
+@sla_app.command("explain")
+def sla_explain(case: Annotated[str, typer.Argument(help="Case code or id.")], as_json: JsonOpt = False) -> None:
+    """Every clock of a case: started, paused, resumed, extended, stopped; deadlines and timers, with reasons."""
+    with handled():
+        gf = _gridflow()
+        with gf.transaction(write=False) as session:
+            found = cases.get_case(session, case)
+            clocks = sla_views.timeline(session, found.id)
+        if as_json:
+            _emit_json({"case": found.code, "clocks": clocks})
+            return
+        if not clocks:
+            out.print(f"{found.code} has no clocks (its workflow sets no time limits)", markup=False)
+        for table in sla_views.timeline_tables(found.code, clocks, gf.tz):
+            out.print(table)
+
+
+# -- calendar ---------------------------------------------------------------------------------
+
+
+@calendar_app.command("show")
+def calendar_show(
+    month: Annotated[str, typer.Argument(help="A month, e.g. 2026-02.")],
+    name: Annotated[str, typer.Option("--calendar", help="Calendar name.")] = "township",
+    as_json: JsonOpt = False,
+) -> None:
+    """A month with statutory holidays (休) and make-up working days (班) marked."""
+    with handled():
+        gf = _gridflow()
+        try:
+            year, number = sla_views.parse_month(month)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        cal = gf.calendars.get(name)
+        if cal is None:
+            raise ConfigError(f"no calendar {name!r}; calendars: {', '.join(sorted(gf.calendars))}")
+        if as_json:
+            _emit_json({"calendar": name, "month": month, "days": sla_views.month_days(cal, year, number)})
+            return
+        out.print(sla_views.month_table(cal, year, number))
+        out.print("休 day off (statutory holiday)   班 make-up working day (调休上班)   ? estimated "
+                  "(the year's official notice is not loaded)", markup=False)
+
+
+@calendar_app.command("check")
+def calendar_check(as_json: JsonOpt = False) -> None:
+    """Warn when next year's schedule is missing (from November on); fail when a deadline is unanswerable."""
+    with handled():
+        gf = _gridflow()
+        today = gf.clock().astimezone(gf.tz).date()
+        warnings = check_calendars(gf.calendars, today)
+        errors = [f"{name}: the years {today.year} and {today.year + 1} must be answerable"
+                  for name, cal in gf.calendars.items()
+                  if not (cal.knows_year(today.year) and cal.knows_year(today.year + 1))]
+        if not sqlite_missing(gf):
+            with gf.transaction(write=False) as session:
+                warnings += sla_views.estimated_deadlines(session)
+                errors += sla_views.unanswerable_deadlines(session, gf.calendars)
+        if as_json:
+            _emit_json({"warnings": warnings, "errors": errors})
+        else:
+            for line in errors:
+                err.print(f"[bold red]error:[/] {escape(line)}")
+            for line in warnings:
+                out.print(f"[yellow]warning:[/] {escape(line)}")
+            if not warnings and not errors:
+                out.print("calendars ok: " + ", ".join(sorted(gf.calendars)), markup=False)
+        if errors:
+            raise typer.Exit(1)
+
+
+def sqlite_missing(gf: Gridflow) -> bool:
+    from engine.store.db import sqlite_file_missing
+
+    return sqlite_file_missing(gf.settings.db_url)
