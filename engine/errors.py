@@ -6,9 +6,12 @@ translated at the boundary with ``raise ... from exc``.
 
     GridflowError
     ├── ConfigError                  settings or an input file cannot be used
-    │   └── SourceError              one or more located problems in a YAML file
-    │       ├── WorkflowInvalid      a workflow definition failed validation
-    │       └── OrgChartInvalid      an org chart failed validation
+    │   ├── SourceError              one or more located problems in a YAML file
+    │   │   ├── WorkflowInvalid      a workflow definition failed validation
+    │   │   ├── OrgChartInvalid      an org chart failed validation
+    │   │   └── CalendarInvalid      config/calendars.yaml failed validation (engine.calendar)
+    │   └── CalendarError            a calendar cannot answer (engine.calendar)
+    │       └── UnknownYear          a deadline falls into a year no schedule covers
     ├── NotFound                     an id that does not exist
     │   ├── CaseNotFound
     │   ├── WorkflowNotFound
