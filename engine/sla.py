@@ -251,22 +251,23 @@ class Clocks:
 
     def start(self, definition: WorkflowDef, scope: str, state: str | None, spec: Mapping, at: datetime,
               why: str) -> SlaClock:
+        """A new running clock; its deadline and first history entry go in with the INSERT."""
         policy = resolve(definition, spec, self.case, self.calendars, at.astimezone(self.tz).month)
         calendar = self.calendars[policy.calendar]
         begin = calendar.next_working_instant(at)
-        clock = SlaClock(
-            case_id=self.case.id, scope=scope, state=state, calendar=policy.calendar, limit_s=policy.limit_s,
-            consumed_s=0, status="running", generation=1, segment_start=begin, started_at=at,
-            policy=policy.to_json(), history=[],
-        )
+        deadline = calendar.add(begin, timedelta(seconds=policy.limit_s))
         note = f"{why}; limit {policy.limit_text} on the {policy.calendar} calendar"
         if begin != at:
             note += f"; outside working time, counting from {begin.astimezone(self.tz):%Y-%m-%d %H:%M}"
+        clock = SlaClock(
+            case_id=self.case.id, scope=scope, state=state, calendar=policy.calendar, limit_s=policy.limit_s,
+            consumed_s=0, status="running", generation=1, segment_start=begin, started_at=at,
+            due_at=deadline.at, estimated=deadline.estimated, policy=policy.to_json(), history=[],
+        )
+        clock.history = [self._entry(clock, at, "started", note)]
         self.session.add(clock)
-        self.session.flush()
+        self.session.flush([clock])  # the timers need its id
         self.open.append(clock)
-        self._set_deadline(clock, calendar, begin)
-        self._note(clock, at, "started", note)
         self._lay(clock, policy, calendar, fired=set())
         return clock
 
@@ -343,7 +344,10 @@ class Clocks:
         )
 
     def _note(self, clock: SlaClock, at: datetime, what: str, why: str, **extra: Any) -> None:
-        entry = {"at": at.isoformat(), "what": what, "why": why, "consumed_s": clock.consumed_s,
-                 "limit_s": clock.limit_s, "due_at": clock.due_at.isoformat() if clock.due_at else None,
-                 "estimated": clock.estimated, **extra}
-        clock.history = [*(clock.history or []), entry]
+        clock.history = [*(clock.history or []), self._entry(clock, at, what, why, **extra)]
+
+    @staticmethod
+    def _entry(clock: SlaClock, at: datetime, what: str, why: str, **extra: Any) -> dict[str, Any]:
+        return {"at": at.isoformat(), "what": what, "why": why, "consumed_s": clock.consumed_s,
+                "limit_s": clock.limit_s, "due_at": clock.due_at.isoformat() if clock.due_at else None,
+                "estimated": clock.estimated, **extra}
