@@ -131,3 +131,14 @@ def test_aliases_share_values_across_triggers():
     assert definition.report.roles == definition.triggers["submit"].roles == ("grid_worker", "info_officer")
     assert definition.triggers["approve"].roles == definition.triggers["send_back"].roles
     assert definition.triggers["send_back"].optional == ("description",)
+
+
+def test_calendar_names_are_checked_when_calendars_are_known(tmp_path):
+    from tests.support import calendars
+
+    path = tmp_path / "unknown_calendar.yaml"
+    path.write_text((FIXTURES / "valid" / "minimal.yaml").read_text(encoding="utf-8") + "calendar: lunar\n",
+                    encoding="utf-8")
+    with pytest.raises(WorkflowInvalid, match=r"unknown calendar 'lunar'; calendars are: 24x7, township"):
+        load_workflow_file(path, calendars())
+    load_workflow_file(path)  # without calendars the name cannot be checked, and is not
