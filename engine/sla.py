@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine.calendar import Deadline, WorkCalendar
+from engine.calendar import WorkCalendar
 from engine.definitions.model import StateDef, WorkflowDef
 from engine.durations import Duration, parse_duration
 from engine.errors import ConfigError
@@ -43,14 +43,16 @@ DEFAULT_BREACH_ROLES = ("assignee", "grid_worker", "center")
 
 @dataclass(frozen=True)
 class Reminder:
-    share: float | None  # of the limit, 0 < share < 1
+    percent: int | None  # of the limit, 1..99
     before_s: int | None  # or a lead time before the deadline, business seconds
     notify: tuple[str, ...]
     template: str = "sla_reminder"
 
     def consumed_at(self, limit_s: int) -> int:
-        """Business seconds into the clock at which this reminder is due."""
-        return int(limit_s * self.share) if self.share is not None else max(0, limit_s - (self.before_s or 0))
+        """Business seconds into the clock at which this reminder is due (exact: whole percents)."""
+        if self.percent is not None:
+            return limit_s * self.percent // 100
+        return max(0, limit_s - (self.before_s or 0))
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ class Policy:
             calendar=data["calendar"],
             limit_s=data["limit_s"],
             limit_text=data["limit_text"],
-            reminders=tuple(Reminder(r["share"], r["before_s"], tuple(r["notify"]), r["template"])
+            reminders=tuple(Reminder(r["percent"], r["before_s"], tuple(r["notify"]), r["template"])
                             for r in data["reminders"]),
             breach_notify=tuple(data["breach_notify"]),
             ladder=tuple(Level(lv["after_s"], tuple(lv["notify"]), lv["mark"], lv["template"])
@@ -119,19 +121,14 @@ def calendar_for(definition: WorkflowDef, spec: Mapping[str, Any], case: CaseFac
     return str(definition.extras.get("calendar", DEFAULT_CALENDAR))
 
 
-def limit_for(spec: Mapping[str, Any], case: CaseFacts) -> str:
-    """The state's limit, or the shortest override for the case's category and priority."""
+def limit_for(spec: Mapping[str, Any], case: CaseFacts, calendar: WorkCalendar) -> str:
+    """The state's limit, or the shortest (in business time) override for the case's category and priority."""
     overrides = [
         spec.get("by_category", {}).get(case.category or ""),
         spec.get("by_priority", {}).get(case.priority or ""),
     ]
     found = [o for o in overrides if o]
-    return min(found, key=_rough_seconds) if found else str(spec["limit"])
-
-
-def _rough_seconds(text: str) -> int:
-    d = parse_duration(text)
-    return d.amount * {"m": 60, "h": 3600, "d": 86400}[d.unit]
+    return min(found, key=lambda text: business(parse_duration(text), calendar)) if found else str(spec["limit"])
 
 
 def resolve(
@@ -143,11 +140,11 @@ def resolve(
 ) -> Policy:
     name = calendar_for(definition, spec, case, local_month)
     calendar = _calendar(calendars, name)
-    limit_text = limit_for(spec, case)
+    limit_text = limit_for(spec, case, calendar)
     limit_s = business(parse_duration(limit_text), calendar)
     reminders = tuple(
         Reminder(
-            share=int(r["at"].rstrip("%")) / 100 if "at" in r else None,
+            percent=int(r["at"].rstrip("%")) if "at" in r else None,
             before_s=business(parse_duration(r["before"]), calendar) if "before" in r else None,
             notify=tuple(r.get("notify", DEFAULT_REMINDER_ROLES)),
             template=r.get("template", "sla_reminder"),
@@ -243,9 +240,9 @@ class Clocks:
             calendar = self.calendars[clock.calendar]
             extra = business(by, calendar)
             clock.limit_s += extra
-            self._note(clock, at, "extended", f"{why}: +{by}", extra_s=extra)
             if clock.status == "running":
                 self._relay(clock, at)
+            self._note(clock, at, "extended", f"{why}: +{by}", extra_s=extra)
 
     # -- one clock -------------------------------------------------------------------------
 
@@ -266,7 +263,7 @@ class Clocks:
         )
         clock.history = [self._entry(clock, at, "started", note)]
         self.session.add(clock)
-        self.session.flush([clock])  # the timers need its id
+        self.session.flush()  # the timers need its id
         self.open.append(clock)
         self._lay(clock, policy, calendar, fired=set())
         return clock
@@ -280,8 +277,8 @@ class Clocks:
     def resume(self, clock: SlaClock, at: datetime, why: str) -> None:
         calendar = self.calendars[clock.calendar]
         clock.status, clock.segment_start = "running", calendar.next_working_instant(at)
-        self._note(clock, at, "resumed", why)
         self._relay(clock, at)
+        self._note(clock, at, "resumed", why)
 
     def stop(self, clock: SlaClock, at: datetime, why: str) -> None:
         if clock.status == "running":
@@ -300,11 +297,19 @@ class Clocks:
             return 0
         return int(self.calendars[clock.calendar].between(clock.segment_start, at).total_seconds())
 
-    def _set_deadline(self, clock: SlaClock, calendar: WorkCalendar, begin: datetime) -> Deadline:
-        left = max(0, clock.limit_s - clock.consumed_s)
-        deadline = calendar.add(begin, timedelta(seconds=left))
+    def _set_deadline(self, clock: SlaClock, calendar: WorkCalendar, begin: datetime) -> None:
+        """The deadline of a running clock; one already past keeps the time it breached."""
+        if clock.consumed_s >= clock.limit_s and clock.breached_at is not None:
+            clock.due_at = clock.breached_at
+            return
+        deadline = calendar.add(begin, timedelta(seconds=max(0, clock.limit_s - clock.consumed_s)))
         clock.due_at, clock.estimated = deadline.at, deadline.estimated
-        return deadline
+
+    @staticmethod
+    def _at_consumed(calendar: WorkCalendar, clock: SlaClock, begin: datetime, point_s: int) -> datetime:
+        """When the clock will have used ``point_s`` business seconds (now, if it already has)."""
+        left = point_s - clock.consumed_s
+        return calendar.add(begin, timedelta(seconds=left)).at if left > 0 else begin
 
     def _relay(self, clock: SlaClock, at: datetime) -> None:
         """Lay the clock's timers again (after a resume or an extension), from what is left."""
@@ -321,14 +326,15 @@ class Clocks:
         assert begin is not None and clock.due_at is not None
         rows = []
         for index, reminder in enumerate(policy.reminders, start=1):
-            point = reminder.consumed_at(clock.limit_s) - clock.consumed_s
-            if point > 0 and ("reminder", index) not in fired:
-                rows.append(("reminder", index, calendar.add(begin, timedelta(seconds=point)).at))
+            point = reminder.consumed_at(clock.limit_s)
+            if point > clock.consumed_s and ("reminder", index) not in fired:
+                rows.append(("reminder", index, self._at_consumed(calendar, clock, begin, point)))
         if clock.breached_at is None:
             rows.append(("breach", 0, clock.due_at))
         for level, step in enumerate(policy.ladder, start=1):
-            if ("escalation", level) not in fired:
-                rows.append(("escalation", level, calendar.add(clock.due_at, timedelta(seconds=step.after_s)).at))
+            if ("escalation", level) not in fired:  # levels count in business time from the breach
+                rows.append(("escalation", level,
+                             self._at_consumed(calendar, clock, begin, clock.limit_s + step.after_s)))
         for kind, level, fire_at in rows:
             self.session.add(SlaTimer(
                 clock_id=clock.id, case_id=clock.case_id, kind=kind, level=level, generation=clock.generation,

@@ -24,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import ConcurrentUpdate
@@ -33,7 +34,7 @@ from engine.scope import OrgSnapshot, snapshot
 from engine.sla import Policy
 from engine.store import case_repo
 from engine.store.case_repo import CaseRecord, EventRecord
-from engine.store.models import Outbox, SlaClock, SlaTimer
+from engine.store.models import Case, Outbox, SlaClock, SlaTimer
 from engine.timeutil import require_aware
 
 SYSTEM = "system"
@@ -101,48 +102,109 @@ class Fired:
     stale: bool = False
 
 
+@dataclass
+class _Batch:
+    """What one fire transaction works on: claimed timers, their clocks and cases."""
+
+    timers: list[Any]  # rows: id, clock_id, case_id, kind, level, generation, fire_at
+    clocks: dict[int, SlaClock]
+    cases: dict[int, CaseRecord]
+    versions: dict[int, int]  # case id -> version as read
+    org_token: str | None
+    events: list[EventRecord] = field(default_factory=list)
+    notices: list[dict] = field(default_factory=list)
+
+
 def fire_one(session: Session, timer_id: int, worker: str, at: datetime) -> Fired | None:
     """Fire one claimed timer; None if it is no longer ours (fired or re-claimed elsewhere)."""
+    fired = fire_batch(session, [timer_id], worker, at)
+    return fired[0] if fired else None
+
+
+def fire_batch(session: Session, timer_ids: list[int], worker: str, at: datetime) -> list[Fired]:
+    """Fire the timers this worker claimed, set-based, in the caller's transaction.
+
+    Lock order is the cases first (in id order), then the timers: the same order as a user
+    step (case, then the clock's timers), so a sweep and a step never deadlock; they queue.
+    Returns what fired, and the stale timers (marked ``stale=True``).
+    """
     at = require_aware(at)
-    flip = session.execute(
+    if not timer_ids:
+        return []
+    _lock_cases(session, timer_ids)
+    batch = _load(session, timer_ids, worker, at)
+    if batch is None:
+        return []
+    fired, stale = _effects(session, batch, at)
+    _write(session, batch, fired, at)
+    return fired + stale
+
+
+def _lock_cases(session: Session, timer_ids: list[int]) -> None:
+    case_ids = select(SlaTimer.case_id).where(SlaTimer.id.in_(timer_ids)).scalar_subquery()
+    session.execute(select(Case.id).where(Case.id.in_(case_ids)).order_by(Case.id).with_for_update())
+
+
+def _load(session: Session, timer_ids: list[int], worker: str, at: datetime) -> _Batch | None:
+    flipped = session.execute(
         update(SlaTimer)
-        .where(SlaTimer.id == timer_id, SlaTimer.status == "pending", SlaTimer.claimed_by == worker)
-        .values(status="fired", fired_at=at),
+        .where(SlaTimer.id.in_(timer_ids), SlaTimer.status == "pending", SlaTimer.claimed_by == worker)
+        .values(status="fired", fired_at=at)
+        .returning(SlaTimer.id, SlaTimer.clock_id, SlaTimer.case_id, SlaTimer.kind, SlaTimer.level,
+                   SlaTimer.generation, SlaTimer.fire_at),
         execution_options={"synchronize_session": False},
-    )
-    if flip.rowcount != 1:
+    ).all()
+    if not flipped:
         return None
-    timer = session.get(SlaTimer, timer_id)
-    clock = session.get(SlaClock, timer.clock_id)
-    assert timer is not None and clock is not None
-    if clock.status != "running" or clock.generation != timer.generation:
-        timer.status, timer.note = "cancelled", "stale: its clock moved on before it fired"
-        return Fired(timer_id, "", timer.kind, timer.level, "", 0, stale=True)
-    loaded = case_repo.load(session, timer.case_id)
-    assert loaded is not None
-    return _apply(session, timer, clock, loaded.case, snapshot(session, loaded.org_token), at)
+    timers = sorted(flipped, key=lambda t: (t.case_id, t.fire_at, t.id))
+    clocks = {c.id: c for c in session.scalars(select(SlaClock).where(SlaClock.id.in_({t.clock_id for t in timers})))}
+    loaded = case_repo.load_many(session, sorted({t.case_id for t in timers}))
+    cases = {item.case.id: item.case for item in loaded}
+    token = loaded[0].org_token if loaded else None
+    return _Batch(timers, clocks, cases, {i: c.version for i, c in cases.items()}, token)
 
 
-def _apply(session: Session, timer: SlaTimer, clock: SlaClock, case: CaseRecord, org: OrgSnapshot,
-           at: datetime) -> Fired:
-    policy = Policy.from_json(clock.policy)
-    before = case.version
-    roles, template, payload = _effect(timer, clock, case, policy)
-    case.version, case.updated_at = before + 1, at
-    name = EVENT[timer.kind]
-    payload.update({"clock": clock.scope, "state": clock.state, "due_at": clock.due_at.isoformat() if clock.due_at
-                    else None, "timer": timer.id})
-    event = EventRecord(case.id, case.version, at, SYSTEM, name, case.status, case.status, payload,
-                        case.workflow_version)
-    case_repo.save_step(session, case, before, event)
-    notices = _stage(session, timer, case, org, roles, template, payload, at)
-    return Fired(timer.id, case.code, timer.kind, timer.level, name, notices)
+def _effects(session: Session, batch: _Batch, at: datetime) -> tuple[list[Fired], list[Fired]]:
+    fired: list[Fired] = []
+    stale: list[Fired] = []
+    org = snapshot(session, batch.org_token)
+    for timer in batch.timers:
+        clock, case = batch.clocks[timer.clock_id], batch.cases[timer.case_id]
+        if clock.status != "running" or clock.generation != timer.generation:
+            stale.append(Fired(timer.id, case.code, timer.kind, timer.level, "", 0, stale=True))
+            continue
+        roles, template, payload = _effect(timer, clock, case, Policy.from_json(clock.policy))
+        case.version, case.updated_at = case.version + 1, at
+        payload.update({"clock": clock.scope, "state": clock.state, "timer": timer.id,
+                        "due_at": clock.due_at.isoformat() if clock.due_at else None})
+        batch.events.append(EventRecord(case.id, case.version, at, SYSTEM, EVENT[timer.kind], case.status,
+                                        case.status, payload, case.workflow_version))
+        notices = _notices(timer.id, case, org, roles, template, payload, at)
+        batch.notices.extend(notices)
+        fired.append(Fired(timer.id, case.code, timer.kind, timer.level, EVENT[timer.kind], len(notices)))
+    if stale:
+        session.execute(
+            update(SlaTimer).where(SlaTimer.id.in_([f.timer_id for f in stale]))
+            .values(status="cancelled", note="stale: its clock moved on before it fired"),
+            execution_options={"synchronize_session": False},
+        )
+    return fired, stale
 
 
-def _effect(timer: SlaTimer, clock: SlaClock, case: CaseRecord, policy: Policy) -> tuple[tuple, str, dict]:
+def _write(session: Session, batch: _Batch, fired: list[Fired], at: datetime) -> None:
+    """The cases (compare-and-set; they are locked, so it holds), events, outbox, clocks."""
+    changed = [c for i, c in batch.cases.items() if c.version != batch.versions[i]]
+    case_repo.save_many(session, changed, batch.versions)
+    if batch.events:
+        case_repo.add_events(session, batch.events)
+    if batch.notices:
+        session.execute(insert(Outbox), batch.notices)
+
+
+def _effect(timer: Any, clock: SlaClock, case: CaseRecord, policy: Policy) -> tuple[tuple, str, dict]:
     if timer.kind == "reminder":
         reminder = policy.reminders[timer.level - 1]
-        share = f"{int(reminder.share * 100)}%" if reminder.share is not None else None
+        share = f"{reminder.percent}%" if reminder.percent is not None else None
         return reminder.notify, reminder.template, {"level": timer.level, "share": share}
     if timer.kind == "breach":
         clock.breached_at = timer.fire_at
@@ -155,8 +217,8 @@ def _effect(timer: SlaTimer, clock: SlaClock, case: CaseRecord, policy: Policy) 
     return step.notify, step.template, {"level": timer.level, "mark": step.mark}
 
 
-def _stage(session: Session, timer: SlaTimer, case: CaseRecord, org: OrgSnapshot, roles: tuple,
-           template: str, payload: dict, at: datetime) -> int:
+def _notices(timer_id: int, case: CaseRecord, org: OrgSnapshot, roles: tuple, template: str, payload: dict,
+             at: datetime) -> list[dict]:
     """One outbox row per recipient, resolved from the org chart now; unique per timer and person."""
     grid = org.places.get(case.grid_id)
     recipients: dict[str, str] = {}
@@ -170,13 +232,12 @@ def _stage(session: Session, timer: SlaTimer, case: CaseRecord, org: OrgSnapshot
                 recipients.setdefault(person, role)
     urgent = case.priority in ("urgent", "critical")
     params = {**payload, "case": case.code, "title": case.title, "grid": case.grid_id, "status": case.status}
-    for person, role in recipients.items():
-        session.add(Outbox(
-            case_id=case.id, recipient_id=person, role=role, template=template, params=params, urgent=urgent,
-            status="pending", attempts=0, next_attempt_at=at, created_at=at,
-            dedupe_key=f"timer:{timer.id}:{person}",
-        ))
-    return len(recipients)
+    return [
+        {"case_id": case.id, "recipient_id": person, "role": role, "template": template, "params": params,
+         "urgent": urgent, "status": "pending", "attempts": 0, "next_attempt_at": at, "created_at": at,
+         "dedupe_key": f"timer:{timer_id}:{person}"}
+        for person, role in recipients.items()
+    ]
 
 
 # -- one sweep ----------------------------------------------------------------------------
@@ -193,8 +254,8 @@ def sweep(
 
     ``transaction()`` gives a context manager yielding a Session that commits on
     success (``sessionmaker.begin``). Claims commit first (the lease); then each batch
-    fires in one transaction, every timer in its own savepoint, so a timer whose case
-    a user moved meanwhile rolls back alone and is retried by a later sweep.
+    fires in one transaction. If that transaction fails (the database, a deadlock
+    victim), its timers stay claimed and a later sweep retries them after the lease.
     """
     report = SweepReport()
     while True:
@@ -202,23 +263,20 @@ def sweep(
             ids = claim(session, at, worker, batch, lease)
         report.claimed += len(ids)
         if ids:
-            with transaction() as session:  # type: ignore[attr-defined]
-                for timer_id in ids:
-                    _fire_in_savepoint(session, timer_id, worker, at, report)
+            _fire(transaction, ids, worker, at, report)
         if len(ids) < batch:
             return report
 
 
-def _fire_in_savepoint(session: Session, timer_id: int, worker: str, at: datetime, report: SweepReport) -> None:
+def _fire(transaction, ids: list[int], worker: str, at: datetime, report: SweepReport) -> None:  # type: ignore[no-untyped-def]
     try:
-        with session.begin_nested():
-            fired = fire_one(session, timer_id, worker, at)
+        with transaction() as session:
+            results = fire_batch(session, ids, worker, at)
     except ConcurrentUpdate:
-        report.retried += 1  # a user step won the race; the lease runs out and a later sweep retries
+        report.retried += len(ids)  # left claimed; a later sweep takes them over when the lease runs out
         return
-    if fired is None:
-        return
-    if fired.stale:
-        report.stale += 1
-    else:
-        report.fired.append(fired.__dict__)
+    for fired in results:
+        if fired.stale:
+            report.stale += 1
+        else:
+            report.fired.append(fired.__dict__)

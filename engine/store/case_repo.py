@@ -147,18 +147,22 @@ class _PgSql:
         self.insert_case = self._compile(_INSERT_CASE, dialect, column_keys=keys)
         self.insert_event = self._compile(_INSERT_EVENT, dialect, column_keys=list(_EVENT_FIELDS))
         self.save_with_event = self._compile(_SAVE_WITH_EVENT, dialect)
+        self.save = self._compile(_SAVE, dialect)
 
     @staticmethod
     def _compile(stmt: Any, dialect: Any, **kwargs: Any) -> tuple[str, dict[str, Any]]:
         compiled = stmt.compile(dialect=dialect, **kwargs)
         return str(compiled), dict(compiled.params)  # SQL, and the literals' own parameters
 
-    def run(self, conn: Connection, statement: tuple[str, dict[str, Any]], values: dict[str, Any]) -> Any:
-        sql, defaults = statement
-        params = {**defaults, **values}
+    def adapt(self, params: dict[str, Any]) -> dict[str, Any]:
         for name in self.JSON_PARAMS:
             if params.get(name) is not None:
                 params[name] = Jsonb(params[name])
+        return params
+
+    def run(self, conn: Connection, statement: tuple[str, dict[str, Any]], values: dict[str, Any]) -> Any:
+        sql, defaults = statement
+        params = self.adapt({**defaults, **values})
         raw = conn.connection.driver_connection
         try:
             return raw.execute(sql, params)
@@ -166,6 +170,8 @@ class _PgSql:
             if exc.diag.constraint_name == "uq_case_event_case_id_seq":
                 raise ConcurrentUpdate("another step was recorded on this case meanwhile; try again") from exc
             raise DatabaseError(f"PostgreSQL refused a duplicate ({exc.diag.constraint_name}): {exc}") from exc
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
+            raise ConcurrentUpdate("the database chose this step as a deadlock victim; try again") from exc
         except psycopg.Error as exc:
             if raw.broken:
                 conn.invalidate(exc)  # the pool must not hand this connection out again
@@ -216,6 +222,17 @@ def load(session: Session, ref: int | str) -> Loaded | None:
     if row is None:
         return None
     return Loaded(_record(row), row[len(_NAMES)], row[len(_NAMES) + 1])
+
+
+_LOAD_MANY = select(*_COLUMNS, token_query().label("org_token"), _WORKFLOW_HASH.label("workflow_hash")).where(
+    CASES.c.id.in_(bindparam("ids", expanding=True))
+)
+
+
+def load_many(session: Session, ids: list[int]) -> list[Loaded]:
+    """Several cases by id, with the org token and workflow hashes, in one statement."""
+    rows = _conn(session).execute(_LOAD_MANY, {"ids": ids}).all()
+    return [Loaded(_record(row), row[len(_NAMES)], row[len(_NAMES) + 1]) for row in rows]
 
 
 _ID = re.compile(r"[0-9]{1,18}")  # ASCII digits that fit a BIGINT; anything else is a case code
@@ -272,6 +289,25 @@ def save(session: Session, case: CaseRecord, expected_version: int) -> None:
         raise _lost(case)
 
 
+def save_many(session: Session, cases: list[CaseRecord], versions: dict[int, int]) -> None:
+    """Compare-and-set several cases; pipelined into one round trip on PostgreSQL."""
+    if not cases:
+        return
+    params = [_save_params(case, versions[case.id]) for case in cases]
+    raw = _pg(session)
+    if raw is None:
+        for case, p in zip(cases, params, strict=True):
+            if _conn(session).execute(_SAVE, p).rowcount != 1:
+                raise _lost(case)
+        return
+    sql, defaults = _PG.save
+    rows = [_PG.adapt({**defaults, **p}) for p in params]
+    with raw.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.executemany(sql, rows)
+        if cursor.rowcount != len(rows):
+            raise ConcurrentUpdate("a case changed while the sweep fired its timers; they are retried later")
+
+
 def save_step(session: Session, case: CaseRecord, expected_version: int, event: EventRecord) -> None:
     """Compare-and-set the case and append its event; one round trip on PostgreSQL."""
     raw = _pg(session)
@@ -283,6 +319,12 @@ def save_step(session: Session, case: CaseRecord, expected_version: int, event: 
     params.update({f"e_{name}": getattr(event, name) for name in _EVENT_FIELDS_FOR_SQL[1:]})
     if len(_PG.run(raw, _PG.save_with_event, params).fetchall()) != 1:
         raise _lost(case)
+
+
+def add_events(session: Session, events: list[EventRecord]) -> None:
+    """Several events in one multi-row INSERT."""
+    rows = [{name: getattr(e, name) for name in _EVENT_FIELDS} for e in events]
+    _conn(session).execute(_INSERT_EVENT, rows)
 
 
 def add_event(session: Session, event: EventRecord) -> None:
