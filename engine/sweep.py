@@ -24,9 +24,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import ConcurrentUpdate
@@ -34,7 +35,7 @@ from engine.scope import OrgSnapshot, snapshot
 from engine.sla import Policy
 from engine.store import case_repo
 from engine.store.case_repo import CaseRecord, EventRecord
-from engine.store.models import Case, Outbox, SlaClock, SlaTimer
+from engine.store.models import Outbox, SlaClock, SlaTimer
 from engine.timeutil import require_aware
 
 SYSTEM = "system"
@@ -91,6 +92,57 @@ def claim(session: Session, at: datetime, worker: str, batch: int = 500, lease: 
 # -- fire -----------------------------------------------------------------------------
 
 
+_TIMERS, _CLOCKS = SlaTimer.__table__, SlaClock.__table__
+_FLIP = (
+    update(_TIMERS)
+    .where(
+        _TIMERS.c.id.in_(bindparam("ids", expanding=True)),
+        _TIMERS.c.status == "pending",
+        _TIMERS.c.claimed_by == bindparam("worker"),
+        _TIMERS.c.clock_id == _CLOCKS.c.id,
+    )
+    .values(status="fired", fired_at=bindparam("at"))
+    .returning(
+        _TIMERS.c.id, _TIMERS.c.clock_id, _TIMERS.c.case_id, _TIMERS.c.kind, _TIMERS.c.level,
+        _TIMERS.c.generation, _TIMERS.c.fire_at, _CLOCKS.c.status.label("clock_status"),
+        _CLOCKS.c.generation.label("clock_generation"), _CLOCKS.c.scope, _CLOCKS.c.state, _CLOCKS.c.due_at,
+        _CLOCKS.c.policy,
+    )
+)
+_INSERT_OUTBOX = insert(Outbox.__table__)
+_BREACHED = (
+    update(SlaClock.__table__)
+    .where(SlaClock.__table__.c.id == bindparam("clock"))
+    .values(breached_at=bindparam("at"))
+)
+
+
+_FLIP_ONLY = (
+    update(_TIMERS)
+    .where(
+        _TIMERS.c.id.in_(bindparam("ids", expanding=True)),
+        _TIMERS.c.status == "pending",
+        _TIMERS.c.claimed_by == bindparam("worker"),
+    )
+    .values(status="fired", fired_at=bindparam("at"))
+    .returning(_TIMERS.c.id, _TIMERS.c.clock_id, _TIMERS.c.case_id, _TIMERS.c.kind, _TIMERS.c.level,
+               _TIMERS.c.generation, _TIMERS.c.fire_at)
+)
+_CLOCK_ROWS = select(
+    _CLOCKS.c.id, _CLOCKS.c.status.label("clock_status"), _CLOCKS.c.generation.label("clock_generation"),
+    _CLOCKS.c.scope, _CLOCKS.c.state, _CLOCKS.c.due_at, _CLOCKS.c.policy,
+).where(_CLOCKS.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def _with_clocks(conn: Any, timers: list[Any]) -> list[Any]:
+    """Timer rows joined with their clocks' columns (what _FLIP returns in one go on PostgreSQL)."""
+    if not timers:
+        return []
+    clocks = {c.id: c for c in conn.execute(_CLOCK_ROWS, {"ids": sorted({t.clock_id for t in timers})})}
+    return [SimpleNamespace(**t._mapping, **{k: v for k, v in clocks[t.clock_id]._mapping.items() if k != "id"})
+            for t in timers]
+
+
 @dataclass(frozen=True)
 class Fired:
     timer_id: int
@@ -107,12 +159,13 @@ class _Batch:
     """What one fire transaction works on: claimed timers, their clocks and cases."""
 
     timers: list[Any]  # rows: id, clock_id, case_id, kind, level, generation, fire_at
-    clocks: dict[int, SlaClock]
+    clocks: dict[int, Any]  # rows: id, status, generation, scope, state, due_at, policy
     cases: dict[int, CaseRecord]
     versions: dict[int, int]  # case id -> version as read
     org_token: str | None
     events: list[EventRecord] = field(default_factory=list)
     notices: list[dict] = field(default_factory=list)
+    breaches: list[dict] = field(default_factory=list)  # clock id and the time it breached
 
 
 def fire_one(session: Session, timer_id: int, worker: str, at: datetime) -> Fired | None:
@@ -131,8 +184,8 @@ def fire_batch(session: Session, timer_ids: list[int], worker: str, at: datetime
     at = require_aware(at)
     if not timer_ids:
         return []
-    _lock_cases(session, timer_ids)
-    batch = _load(session, timer_ids, worker, at)
+    loaded = case_repo.lock_cases_of_timers(session, timer_ids)
+    batch = _load(session, loaded, timer_ids, worker, at)
     if batch is None:
         return []
     fired, stale = _effects(session, batch, at)
@@ -140,25 +193,18 @@ def fire_batch(session: Session, timer_ids: list[int], worker: str, at: datetime
     return fired + stale
 
 
-def _lock_cases(session: Session, timer_ids: list[int]) -> None:
-    case_ids = select(SlaTimer.case_id).where(SlaTimer.id.in_(timer_ids)).scalar_subquery()
-    session.execute(select(Case.id).where(Case.id.in_(case_ids)).order_by(Case.id).with_for_update())
-
-
-def _load(session: Session, timer_ids: list[int], worker: str, at: datetime) -> _Batch | None:
-    flipped = session.execute(
-        update(SlaTimer)
-        .where(SlaTimer.id.in_(timer_ids), SlaTimer.status == "pending", SlaTimer.claimed_by == worker)
-        .values(status="fired", fired_at=at)
-        .returning(SlaTimer.id, SlaTimer.clock_id, SlaTimer.case_id, SlaTimer.kind, SlaTimer.level,
-                   SlaTimer.generation, SlaTimer.fire_at),
-        execution_options={"synchronize_session": False},
-    ).all()
+def _load(session: Session, loaded: list, timer_ids: list[int], worker: str, at: datetime) -> _Batch | None:
+    """Flip our claimed timers to fired and read their clocks, in one statement."""
+    conn = session.connection()
+    params = {"ids": timer_ids, "worker": worker, "at": at}
+    if conn.dialect.name == "postgresql":
+        flipped = conn.execute(_FLIP, params).all()
+    else:  # SQLite's RETURNING cannot name the FROM table's columns: flip, then read the clocks
+        flipped = _with_clocks(conn, conn.execute(_FLIP_ONLY, params).all())
     if not flipped:
         return None
     timers = sorted(flipped, key=lambda t: (t.case_id, t.fire_at, t.id))
-    clocks = {c.id: c for c in session.scalars(select(SlaClock).where(SlaClock.id.in_({t.clock_id for t in timers})))}
-    loaded = case_repo.load_many(session, sorted({t.case_id for t in timers}))
+    clocks = {t.clock_id: t for t in timers}  # each row carries its clock's columns
     cases = {item.case.id: item.case for item in loaded}
     token = loaded[0].org_token if loaded else None
     return _Batch(timers, clocks, cases, {i: c.version for i, c in cases.items()}, token)
@@ -170,10 +216,12 @@ def _effects(session: Session, batch: _Batch, at: datetime) -> tuple[list[Fired]
     org = snapshot(session, batch.org_token)
     for timer in batch.timers:
         clock, case = batch.clocks[timer.clock_id], batch.cases[timer.case_id]
-        if clock.status != "running" or clock.generation != timer.generation:
+        if clock.clock_status != "running" or clock.clock_generation != timer.generation:
             stale.append(Fired(timer.id, case.code, timer.kind, timer.level, "", 0, stale=True))
             continue
-        roles, template, payload = _effect(timer, clock, case, Policy.from_json(clock.policy))
+        roles, template, payload = _effect(timer, case, Policy.from_json(clock.policy))
+        if timer.kind == "breach":
+            batch.breaches.append({"clock": timer.clock_id, "at": timer.fire_at})
         case.version, case.updated_at = case.version + 1, at
         payload.update({"clock": clock.scope, "state": clock.state, "timer": timer.id,
                         "due_at": clock.due_at.isoformat() if clock.due_at else None})
@@ -194,20 +242,16 @@ def _effects(session: Session, batch: _Batch, at: datetime) -> tuple[list[Fired]
 def _write(session: Session, batch: _Batch, fired: list[Fired], at: datetime) -> None:
     """The cases (compare-and-set; they are locked, so it holds), events, outbox, clocks."""
     changed = [c for i, c in batch.cases.items() if c.version != batch.versions[i]]
-    case_repo.save_many(session, changed, batch.versions)
-    if batch.events:
-        case_repo.add_events(session, batch.events)
-    if batch.notices:
-        session.execute(insert(Outbox), batch.notices)
+    extra = [(_INSERT_OUTBOX, batch.notices), (_BREACHED, batch.breaches)]
+    case_repo.write_fired(session, changed, batch.versions, batch.events, extra)
 
 
-def _effect(timer: Any, clock: SlaClock, case: CaseRecord, policy: Policy) -> tuple[tuple, str, dict]:
+def _effect(timer: Any, case: CaseRecord, policy: Policy) -> tuple[tuple, str, dict]:
     if timer.kind == "reminder":
         reminder = policy.reminders[timer.level - 1]
         share = f"{reminder.percent}%" if reminder.percent is not None else None
         return reminder.notify, reminder.template, {"level": timer.level, "share": share}
     if timer.kind == "breach":
-        clock.breached_at = timer.fire_at
         case.overdue = True
         return policy.breach_notify, "sla_breach", {"limit": policy.limit_text}
     step = policy.ladder[timer.level - 1]

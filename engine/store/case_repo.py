@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import ConcurrentUpdate, DatabaseError
 from engine.scope import token_query
-from engine.store.models import Case, CaseCounter, CaseEvent, WorkflowDefinition
+from engine.store.models import Case, CaseCounter, CaseEvent, SlaTimer, WorkflowDefinition
 
 CASES = Case.__table__
 EVENTS = CaseEvent.__table__
@@ -135,9 +135,10 @@ class _PgSql:
     execution machinery, which costs more than the round trip itself on a local server.
     The SQL text still comes from the Core statements, so the models stay the one source."""
 
-    JSON_PARAMS = ("pending_extension", "e_payload", "payload")
+    JSON_PARAMS = ("pending_extension", "e_payload", "payload", "params")
 
     def __init__(self) -> None:
+        self._extra: dict[tuple[int, tuple[str, ...]], tuple[str, dict[str, Any]]] = {}
         dialect = pg_psycopg.dialect()
         keys = [name for name in _CASE_FIELDS if name != "id"]
         self.load_by_id = self._compile(_LOAD_BY_ID, dialect)
@@ -153,6 +154,13 @@ class _PgSql:
     def _compile(stmt: Any, dialect: Any, **kwargs: Any) -> tuple[str, dict[str, Any]]:
         compiled = stmt.compile(dialect=dialect, **kwargs)
         return str(compiled), dict(compiled.params)  # SQL, and the literals' own parameters
+
+    def compiled(self, stmt: Any, keys: list[str]) -> tuple[str, dict[str, Any]]:
+        """A statement compiled for these parameter names, once."""
+        key = (id(stmt), tuple(keys))
+        if key not in self._extra:
+            self._extra[key] = self._compile(stmt, pg_psycopg.dialect(), column_keys=keys)
+        return self._extra[key]
 
     def adapt(self, params: dict[str, Any]) -> dict[str, Any]:
         for name in self.JSON_PARAMS:
@@ -227,6 +235,23 @@ def load(session: Session, ref: int | str) -> Loaded | None:
 _LOAD_MANY = select(*_COLUMNS, token_query().label("org_token"), _WORKFLOW_HASH.label("workflow_hash")).where(
     CASES.c.id.in_(bindparam("ids", expanding=True))
 )
+
+
+_TIMER_TABLE = SlaTimer.__table__
+_LOCK_CASES_OF_TIMERS = (
+    select(*_COLUMNS, token_query().label("org_token"), _WORKFLOW_HASH.label("workflow_hash"))
+    .where(CASES.c.id.in_(
+        select(_TIMER_TABLE.c.case_id).where(_TIMER_TABLE.c.id.in_(bindparam("timers", expanding=True)))
+    ))
+    .order_by(CASES.c.id)
+    .with_for_update(of=CASES)
+)
+
+
+def lock_cases_of_timers(session: Session, timer_ids: list[int]) -> list[Loaded]:
+    """Lock (in id order, so lockers never deadlock) and load the cases of these timers."""
+    rows = _conn(session).execute(_LOCK_CASES_OF_TIMERS, {"timers": timer_ids}).all()
+    return [Loaded(_record(row), row[len(_NAMES)], row[len(_NAMES) + 1]) for row in rows]
 
 
 def load_many(session: Session, ids: list[int]) -> list[Loaded]:
@@ -306,6 +331,44 @@ def save_many(session: Session, cases: list[CaseRecord], versions: dict[int, int
         cursor.executemany(sql, rows)
         if cursor.rowcount != len(rows):
             raise ConcurrentUpdate("a case changed while the sweep fired its timers; they are retried later")
+
+
+def write_fired(
+    session: Session,
+    cases: list[CaseRecord],
+    versions: dict[int, int],
+    events: list[EventRecord],
+    extra: list[tuple[Any, list[dict[str, Any]]]],
+) -> None:
+    """A sweep batch's writes: compare-and-set the cases, insert the events, and run ``extra``
+    (Core statement, rows) — on PostgreSQL all in one pipeline, i.e. one round trip."""
+    raw = _pg(session)
+    if raw is None:
+        save_many(session, cases, versions)
+        if events:
+            add_events(session, events)
+        for statement, rows in extra:
+            if rows:
+                _conn(session).execute(statement, rows)
+        return
+    driver = raw.connection.driver_connection
+    saves = [_PG.adapt({**_PG.save[1], **_save_params(c, versions[c.id])}) for c in cases]
+    event_rows = [_PG.adapt({name: getattr(e, name) for name in _EVENT_FIELDS}) for e in events]
+    try:
+        with driver.cursor() as save_cursor, driver.cursor() as cursor:
+            with driver.pipeline():
+                if saves:
+                    save_cursor.executemany(_PG.save[0], saves)
+                if event_rows:
+                    cursor.executemany(_PG.insert_event[0], event_rows)
+                for statement, rows in extra:
+                    if rows:
+                        sql, defaults = _PG.compiled(statement, list(rows[0]))
+                        cursor.executemany(sql, [_PG.adapt({**defaults, **row}) for row in rows])
+            if saves and save_cursor.rowcount != len(saves):  # known once the pipeline has synced
+                raise ConcurrentUpdate("a case changed while the sweep fired its timers; they are retried later")
+    except psycopg.Error as exc:
+        raise DatabaseError(f"PostgreSQL failed: {str(exc).strip()}") from exc
 
 
 def save_step(session: Session, case: CaseRecord, expected_version: int, event: EventRecord) -> None:
