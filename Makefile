@@ -19,6 +19,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)  ## benchmarks against the local PostgreSQL (not part of the test suite)
 	$(BIN)/python -m bench.transitions --min-ratio 0.5
+	$(BIN)/python -m bench.sla_sweep
 
 setup: $(STAMP)
 
