@@ -202,14 +202,24 @@ def engine_lifecycle(
     mark(first.trigger)
     with sessions.begin() as session:
         case_id = cases.report(
-            session, grid_id=GRID, actor_id=first.actor, fields=dict(first.fields), at=step_time(0),
-            workflow=workflow, calendars=CALENDARS,
+            session,
+            grid_id=GRID,
+            actor_id=first.actor,
+            fields=dict(first.fields),
+            at=step_time(0),
+            workflow=workflow,
+            calendars=CALENDARS,
         ).case.id
     for index, step in enumerate(LIFECYCLE[1:], start=1):
         mark(step.trigger)
         with sessions.begin() as session:
             cases.fire(
-                session, case_id, step.trigger, actor_id=step.actor, fields=dict(step.fields), at=step_time(index),
+                session,
+                case_id,
+                step.trigger,
+                actor_id=step.actor,
+                fields=dict(step.fields),
+                at=step_time(index),
                 calendars=CALENDARS,
             )
     return case_id
@@ -471,7 +481,7 @@ def timed_rounds(sides: tuple[Side, ...], check: psycopg.Connection, n: int, rou
     for side in sides:
         check_batch(check, side.batch(n)[2])
     for r in range(rounds):
-        for side in sides[r % len(sides):] + sides[: r % len(sides)]:
+        for side in sides[r % len(sides) :] + sides[: r % len(sides)]:
             seconds, cpu_seconds, ids = side.batch(n)
             side.seconds.append(seconds)
             side.cpu_seconds.append(cpu_seconds)
@@ -554,8 +564,11 @@ def print_table(res: dict, tally: StatementTally, show_sql: bool) -> None:
     console.print(
         f"ratio engine / fastest plain = [bold]{res['ratio_engine_over_plain']:.3f}[/bold] ({verdict} the 0.5 target)"
     )
-    console.print(f"engine with the default workflow's time limits (clocks and timers written on every step) / "
-                  f"engine without = {res['ratio_engine_sla_over_engine']:.3f}", highlight=False)
+    console.print(
+        f"engine with the default workflow's time limits (clocks and timers written on every step) / "
+        f"engine without = {res['ratio_engine_sla_over_engine']:.3f}",
+        highlight=False,
+    )
     if show_sql:
         for step, sql in tally.sql:
             console.print(f"{step:>8}  {sql}", markup=False, highlight=False, soft_wrap=True)
@@ -585,8 +598,14 @@ def _statements_table(res: dict) -> Table:
         table.add_row(step.trigger, *(str(res[name]["statements_per_step"][step.trigger]) for name in SIDES))
     table.add_row("total", *(str(res[name]["statements_per_lifecycle"]) for name in SIDES), style="bold")
     pings = res["engine"]["pre_ping_round_trips_per_lifecycle"]
-    table.add_row("+ pool pre-ping", str(pings), "0", "0", str(res["engine_sla"]["pre_ping_round_trips_per_lifecycle"]),
-                  style="dim")
+    table.add_row(
+        "+ pool pre-ping",
+        str(pings),
+        "0",
+        "0",
+        str(res["engine_sla"]["pre_ping_round_trips_per_lifecycle"]),
+        style="dim",
+    )
     return table
 
 

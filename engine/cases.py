@@ -97,8 +97,13 @@ def _has_sla(definition: WorkflowDef) -> bool:
     return bool(definition.extras.get("case_sla")) or any(s.sla for s in definition.states.values())
 
 
-def _clocks(session: Session, case: CaseRecord, definition: WorkflowDef,
-            calendars: Mapping[str, WorkCalendar] | None, tz: ZoneInfo) -> Clocks:
+def _clocks(
+    session: Session,
+    case: CaseRecord,
+    definition: WorkflowDef,
+    calendars: Mapping[str, WorkCalendar] | None,
+    tz: ZoneInfo,
+) -> Clocks:
     if calendars is None:
         raise ConfigError(
             f"workflow {definition.name!r} has time limits but no calendars were given; "
@@ -183,8 +188,14 @@ def fire(
     return result
 
 
-def _move_clocks(session: Session, definition: WorkflowDef, result: StepResult, effects: tuple[str, ...],
-                 calendars: Mapping[str, WorkCalendar] | None, tz: ZoneInfo) -> None:
+def _move_clocks(
+    session: Session,
+    definition: WorkflowDef,
+    result: StepResult,
+    effects: tuple[str, ...],
+    calendars: Mapping[str, WorkCalendar] | None,
+    tz: ZoneInfo,
+) -> None:
     event = result.event
     clocks = _clocks(session, result.case, definition, calendars, tz)
     why = f"{event.trigger} ({definition.triggers[event.trigger].label}) by {event.actor_id}"
@@ -225,7 +236,9 @@ def _apply_columns(case: CaseRecord, values: dict[str, Any]) -> None:
         case.assignee_id = values["assignee"]
 
 
-def _event(case: CaseRecord, trigger: str, actor_id: str, source: str | None, payload: dict, at: datetime) -> EventRecord:
+def _event(
+    case: CaseRecord, trigger: str, actor_id: str, source: str | None, payload: dict, at: datetime
+) -> EventRecord:
     return EventRecord(
         case_id=case.id,
         seq=case.version,
@@ -307,4 +320,3 @@ def list_cases(
 
 def history(session: Session, case: Case | CaseRecord) -> list[CaseEvent]:
     return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)))
-

@@ -71,8 +71,10 @@ def _text(spec: FieldDef, raw: Any) -> tuple[Any, str | None]:
         return None, f"{spec.name} ({spec.label}) must be text"
     bad = _UNPRINTABLE.search(raw)
     if bad:
-        return None, (f"{spec.name} ({spec.label}) contains an unprintable character "
-                      f"(U+{ord(bad.group()):04X}); remove it or check the terminal's encoding (UTF-8)")
+        return None, (
+            f"{spec.name} ({spec.label}) contains an unprintable character "
+            f"(U+{ord(bad.group()):04X}); remove it or check the terminal's encoding (UTF-8)"
+        )
     value = raw.strip()
     if spec.max_length and len(value) > spec.max_length:
         return None, f"{spec.name} ({spec.label}) is {len(value)} characters long; at most {spec.max_length}"
@@ -115,5 +117,8 @@ def _person(org: OrgSnapshot, spec: FieldDef, raw: Any, grid: PlaceInfo) -> tupl
         return None, f"{spec.name} ({spec.label}): no active person {raw!r} in the org chart"
     if spec.roles and spec.scope == "case_grid" and not org.roles_over(person.id, grid) & set(spec.roles):
         wanted = " or ".join(f"{ROLE_LABELS[r]} {r}" for r in spec.roles)
-        return None, f"{spec.name} ({spec.label}): {person.name} ({person.id}) cannot handle cases of grid {grid.id}; needs {wanted} there"
+        return (
+            None,
+            f"{spec.name} ({spec.label}): {person.name} ({person.id}) cannot handle cases of grid {grid.id}; needs {wanted} there",
+        )
     return person.id, None

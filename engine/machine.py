@@ -39,7 +39,11 @@ class CompiledWorkflow:
         d = self.definition
         allowed = self.allowed(state)
         listed = ", ".join(f"{t} ({d.triggers[t].label})" for t in allowed) or "none: the case is closed"
-        what = "is not allowed in" if trigger in d.triggers else "is not a trigger of workflow " + d.name + " and so not of"
+        what = (
+            "is not allowed in"
+            if trigger in d.triggers
+            else "is not a trigger of workflow " + d.name + " and so not of"
+        )
         return TriggerNotAllowed(
             f"trigger {trigger!r} {what} state {state!r} ({d.state_label(state)}); allowed now: {listed}",
             allowed,
@@ -47,10 +51,7 @@ class CompiledWorkflow:
 
 
 def _machine_spec(definition: WorkflowDef) -> dict:
-    transitions = [
-        {"trigger": t.name, "source": list(t.sources), "dest": t.dest}
-        for t in definition.triggers.values()
-    ]
+    transitions = [{"trigger": t.name, "source": list(t.sources), "dest": t.dest} for t in definition.triggers.values()]
     return {
         "states": list(definition.states),
         "transitions": transitions,

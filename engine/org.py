@@ -121,7 +121,7 @@ class _Parser:
                 self.src.problem(path, f"missing key {key!r}", at_key=True)
             return None
         if not isinstance(value, str) or not value.strip():
-            self.src.problem((*path, key), f"{key!r} must be non-empty text (quote numbers: \"{value}\")")
+            self.src.problem((*path, key), f'{key!r} must be non-empty text (quote numbers: "{value}")')
             return None
         return value.strip()
 
@@ -196,9 +196,7 @@ class _Parser:
         if ident and name:
             parent = group or village
             households = self._households(spec, path)
-            self.places.append(
-                PlaceSpec(ident, "grid", name, parent, village, township.id, "residential", households)
-            )
+            self.places.append(PlaceSpec(ident, "grid", name, parent, village, township.id, "residential", households))
 
     def _unit_grid(self, spec: Any, path: Path_, township: PlaceSpec) -> None:
         if not self._is_mapping(spec, path, "a unit grid with id, name, unit"):
@@ -222,7 +220,7 @@ class _Parser:
             self.src.problem(path, "expected a person mapping with id, name, phone, email, roles")
             return None
         ident, name = self._claim_id(spec, path), self._text(spec, path, "name")
-        phone = self._contact(spec, path, "phone", PHONE, "11 digits, e.g. \"13800000001\"")
+        phone = self._contact(spec, path, "phone", PHONE, '11 digits, e.g. "13800000001"')
         email = self._contact(spec, path, "email", EMAIL, "an address like name@example.org")
         wecom = self._text(spec, path, "wecom", required=False)
         notify = spec.get("notify", True)
@@ -262,7 +260,9 @@ class _Parser:
                 self.src.problem((*rpath, "role"), f"unknown role {role!r}; roles are: {', '.join(ORG_ROLES)}")
                 continue
             if scope is not None and scope not in self.place_ids:
-                self.src.problem((*rpath, "scope"), f"unknown place {scope!r}; a scope is a grid, village or township id")
+                self.src.problem(
+                    (*rpath, "scope"), f"unknown place {scope!r}; a scope is a grid, village or township id"
+                )
                 continue
             if role and scope:
                 out.append((role, scope))

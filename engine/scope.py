@@ -72,13 +72,15 @@ def token_query() -> Any:
 
 def load_snapshot(session: Session) -> OrgSnapshot:
     token = session.scalar(select(OrgMeta.token).where(OrgMeta.id == 1))
-    rows = session.execute(select(Place.id, Place.kind, Place.name, Place.parent_id, Place.active,
-                                  Place.township_id, Place.attributes)).all()
+    rows = session.execute(
+        select(Place.id, Place.kind, Place.name, Place.parent_id, Place.active, Place.township_id, Place.attributes)
+    ).all()
     parents = {r.id: r.parent_id for r in rows}
     places = {r.id: PlaceInfo(r.id, r.kind, r.name, r.active, _scopes(r.id, parents), r.township_id) for r in rows}
     prefixes = {r.id: str(r.attributes["code"]) for r in rows if r.kind == "township" and r.attributes.get("code")}
-    people = {r.id: PersonInfo(r.id, r.name, r.active) for r in session.execute(
-        select(Person.id, Person.name, Person.active))}
+    people = {
+        r.id: PersonInfo(r.id, r.name, r.active) for r in session.execute(select(Person.id, Person.name, Person.active))
+    }
     roles: dict[str, set[tuple[str, str]]] = {}
     by_place: dict[str, list[tuple[str, str]]] = {}
     for person_id, role, place_id in session.execute(
@@ -86,8 +88,14 @@ def load_snapshot(session: Session) -> OrgSnapshot:
     ):
         roles.setdefault(person_id, set()).add((role, place_id))
         by_place.setdefault(place_id, []).append((role, person_id))
-    return OrgSnapshot(token, places, people, {k: frozenset(v) for k, v in roles.items()}, prefixes,
-                       {k: tuple(v) for k, v in by_place.items()})
+    return OrgSnapshot(
+        token,
+        places,
+        people,
+        {k: frozenset(v) for k, v in roles.items()},
+        prefixes,
+        {k: tuple(v) for k, v in by_place.items()},
+    )
 
 
 def _scopes(place_id: str, parents: dict[str, str | None]) -> tuple[str, ...]:

@@ -83,11 +83,13 @@ class Policy:
             calendar=data["calendar"],
             limit_s=data["limit_s"],
             limit_text=data["limit_text"],
-            reminders=tuple(Reminder(r["percent"], r["before_s"], tuple(r["notify"]), r["template"])
-                            for r in data["reminders"]),
+            reminders=tuple(
+                Reminder(r["percent"], r["before_s"], tuple(r["notify"]), r["template"]) for r in data["reminders"]
+            ),
             breach_notify=tuple(data["breach_notify"]),
-            ladder=tuple(Level(lv["after_s"], tuple(lv["notify"]), lv["mark"], lv["template"])
-                         for lv in data["ladder"]),
+            ladder=tuple(
+                Level(lv["after_s"], tuple(lv["notify"]), lv["mark"], lv["template"]) for lv in data["ladder"]
+            ),
         )
 
 
@@ -246,8 +248,9 @@ class Clocks:
 
     # -- one clock -------------------------------------------------------------------------
 
-    def start(self, definition: WorkflowDef, scope: str, state: str | None, spec: Mapping, at: datetime,
-              why: str) -> SlaClock:
+    def start(
+        self, definition: WorkflowDef, scope: str, state: str | None, spec: Mapping, at: datetime, why: str
+    ) -> SlaClock:
         """A new running clock; its deadline and first history entry go in with the INSERT."""
         policy = resolve(definition, spec, self.case, self.calendars, at.astimezone(self.tz).month)
         calendar = self.calendars[policy.calendar]
@@ -257,9 +260,20 @@ class Clocks:
         if begin != at:
             note += f"; outside working time, counting from {begin.astimezone(self.tz):%Y-%m-%d %H:%M}"
         clock = SlaClock(
-            case_id=self.case.id, scope=scope, state=state, calendar=policy.calendar, limit_s=policy.limit_s,
-            consumed_s=0, status="running", generation=1, segment_start=begin, started_at=at,
-            due_at=deadline.at, estimated=deadline.estimated, policy=policy.to_json(), history=[],
+            case_id=self.case.id,
+            scope=scope,
+            state=state,
+            calendar=policy.calendar,
+            limit_s=policy.limit_s,
+            consumed_s=0,
+            status="running",
+            generation=1,
+            segment_start=begin,
+            started_at=at,
+            due_at=deadline.at,
+            estimated=deadline.estimated,
+            policy=policy.to_json(),
+            history=[],
         )
         clock.history = [self._entry(clock, at, "started", note)]
         self.session.add(clock)
@@ -317,8 +331,12 @@ class Clocks:
         self._cancel(clock, "laid again")
         clock.generation += 1
         self._set_deadline(clock, calendar, clock.segment_start or at)
-        fired = {(k, lv) for k, lv in self.session.execute(
-            select(SlaTimer.kind, SlaTimer.level).where(SlaTimer.clock_id == clock.id, SlaTimer.status == "fired"))}
+        fired = {
+            (k, lv)
+            for k, lv in self.session.execute(
+                select(SlaTimer.kind, SlaTimer.level).where(SlaTimer.clock_id == clock.id, SlaTimer.status == "fired")
+            )
+        }
         self._lay(clock, Policy.from_json(clock.policy), calendar, fired)
 
     def _lay(self, clock: SlaClock, policy: Policy, calendar: WorkCalendar, fired: set[tuple[str, int]]) -> None:
@@ -333,14 +351,23 @@ class Clocks:
             rows.append(("breach", 0, clock.due_at))
         for level, step in enumerate(policy.ladder, start=1):
             if ("escalation", level) not in fired:  # levels count in business time from the breach
-                rows.append(("escalation", level,
-                             self._at_consumed(calendar, clock, begin, clock.limit_s + step.after_s)))
+                rows.append(
+                    ("escalation", level, self._at_consumed(calendar, clock, begin, clock.limit_s + step.after_s))
+                )
         for kind, level, fire_at in rows:
-            self.session.add(SlaTimer(
-                clock_id=clock.id, case_id=clock.case_id, kind=kind, level=level, generation=clock.generation,
-                fire_at=fire_at, status="pending", attempts=0,
-                dedupe_key=f"{clock.id}:{clock.generation}:{kind}:{level}",
-            ))
+            self.session.add(
+                SlaTimer(
+                    clock_id=clock.id,
+                    case_id=clock.case_id,
+                    kind=kind,
+                    level=level,
+                    generation=clock.generation,
+                    fire_at=fire_at,
+                    status="pending",
+                    attempts=0,
+                    dedupe_key=f"{clock.id}:{clock.generation}:{kind}:{level}",
+                )
+            )
 
     def _cancel(self, clock: SlaClock, why: str) -> None:
         self.session.execute(
@@ -354,6 +381,13 @@ class Clocks:
 
     @staticmethod
     def _entry(clock: SlaClock, at: datetime, what: str, why: str, **extra: Any) -> dict[str, Any]:
-        return {"at": at.isoformat(), "what": what, "why": why, "consumed_s": clock.consumed_s,
-                "limit_s": clock.limit_s, "due_at": clock.due_at.isoformat() if clock.due_at else None,
-                "estimated": clock.estimated, **extra}
+        return {
+            "at": at.isoformat(),
+            "what": what,
+            "why": why,
+            "consumed_s": clock.consumed_s,
+            "limit_s": clock.limit_s,
+            "due_at": clock.due_at.isoformat() if clock.due_at else None,
+            "estimated": clock.estimated,
+            **extra,
+        }

@@ -72,8 +72,12 @@ def claim(session: Session, at: datetime, worker: str, batch: int = 500, lease: 
     stamp = {"claimed_by": worker, "lease_until": at + lease, "attempts": SlaTimer.attempts + 1}
     if session.get_bind().dialect.name == "postgresql":
         candidates = (
-            select(SlaTimer.id).where(_due(at)).order_by(SlaTimer.fire_at).limit(batch)
-            .with_for_update(skip_locked=True).scalar_subquery()
+            select(SlaTimer.id)
+            .where(_due(at))
+            .order_by(SlaTimer.fire_at)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
         )
         stmt = update(SlaTimer).where(SlaTimer.id.in_(candidates)).values(stamp).returning(SlaTimer.id)
         return list(session.execute(stmt, execution_options={"synchronize_session": False}).scalars())
@@ -103,17 +107,24 @@ _FLIP = (
     )
     .values(status="fired", fired_at=bindparam("at"))
     .returning(
-        _TIMERS.c.id, _TIMERS.c.clock_id, _TIMERS.c.case_id, _TIMERS.c.kind, _TIMERS.c.level,
-        _TIMERS.c.generation, _TIMERS.c.fire_at, _CLOCKS.c.status.label("clock_status"),
-        _CLOCKS.c.generation.label("clock_generation"), _CLOCKS.c.scope, _CLOCKS.c.state, _CLOCKS.c.due_at,
+        _TIMERS.c.id,
+        _TIMERS.c.clock_id,
+        _TIMERS.c.case_id,
+        _TIMERS.c.kind,
+        _TIMERS.c.level,
+        _TIMERS.c.generation,
+        _TIMERS.c.fire_at,
+        _CLOCKS.c.status.label("clock_status"),
+        _CLOCKS.c.generation.label("clock_generation"),
+        _CLOCKS.c.scope,
+        _CLOCKS.c.state,
+        _CLOCKS.c.due_at,
         _CLOCKS.c.policy,
     )
 )
 _INSERT_OUTBOX = insert(Outbox.__table__)
 _BREACHED = (
-    update(SlaClock.__table__)
-    .where(SlaClock.__table__.c.id == bindparam("clock"))
-    .values(breached_at=bindparam("at"))
+    update(SlaClock.__table__).where(SlaClock.__table__.c.id == bindparam("clock")).values(breached_at=bindparam("at"))
 )
 
 
@@ -125,12 +136,24 @@ _FLIP_ONLY = (
         _TIMERS.c.claimed_by == bindparam("worker"),
     )
     .values(status="fired", fired_at=bindparam("at"))
-    .returning(_TIMERS.c.id, _TIMERS.c.clock_id, _TIMERS.c.case_id, _TIMERS.c.kind, _TIMERS.c.level,
-               _TIMERS.c.generation, _TIMERS.c.fire_at)
+    .returning(
+        _TIMERS.c.id,
+        _TIMERS.c.clock_id,
+        _TIMERS.c.case_id,
+        _TIMERS.c.kind,
+        _TIMERS.c.level,
+        _TIMERS.c.generation,
+        _TIMERS.c.fire_at,
+    )
 )
 _CLOCK_ROWS = select(
-    _CLOCKS.c.id, _CLOCKS.c.status.label("clock_status"), _CLOCKS.c.generation.label("clock_generation"),
-    _CLOCKS.c.scope, _CLOCKS.c.state, _CLOCKS.c.due_at, _CLOCKS.c.policy,
+    _CLOCKS.c.id,
+    _CLOCKS.c.status.label("clock_status"),
+    _CLOCKS.c.generation.label("clock_generation"),
+    _CLOCKS.c.scope,
+    _CLOCKS.c.state,
+    _CLOCKS.c.due_at,
+    _CLOCKS.c.policy,
 ).where(_CLOCKS.c.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -139,8 +162,10 @@ def _with_clocks(conn: Any, timers: list[Any]) -> list[Any]:
     if not timers:
         return []
     clocks = {c.id: c for c in conn.execute(_CLOCK_ROWS, {"ids": sorted({t.clock_id for t in timers})})}
-    return [SimpleNamespace(**t._mapping, **{k: v for k, v in clocks[t.clock_id]._mapping.items() if k != "id"})
-            for t in timers]
+    return [
+        SimpleNamespace(**t._mapping, **{k: v for k, v in clocks[t.clock_id]._mapping.items() if k != "id"})
+        for t in timers
+    ]
 
 
 @dataclass(frozen=True)
@@ -223,16 +248,34 @@ def _effects(session: Session, batch: _Batch, at: datetime) -> tuple[list[Fired]
         if timer.kind == "breach":
             batch.breaches.append({"clock": timer.clock_id, "at": timer.fire_at})
         case.version, case.updated_at = case.version + 1, at
-        payload.update({"clock": clock.scope, "state": clock.state, "timer": timer.id,
-                        "due_at": clock.due_at.isoformat() if clock.due_at else None})
-        batch.events.append(EventRecord(case.id, case.version, at, SYSTEM, EVENT[timer.kind], case.status,
-                                        case.status, payload, case.workflow_version))
+        payload.update(
+            {
+                "clock": clock.scope,
+                "state": clock.state,
+                "timer": timer.id,
+                "due_at": clock.due_at.isoformat() if clock.due_at else None,
+            }
+        )
+        batch.events.append(
+            EventRecord(
+                case.id,
+                case.version,
+                at,
+                SYSTEM,
+                EVENT[timer.kind],
+                case.status,
+                case.status,
+                payload,
+                case.workflow_version,
+            )
+        )
         notices = _notices(timer.id, case, org, roles, template, payload, at)
         batch.notices.extend(notices)
         fired.append(Fired(timer.id, case.code, timer.kind, timer.level, EVENT[timer.kind], len(notices)))
     if stale:
         session.execute(
-            update(SlaTimer).where(SlaTimer.id.in_([f.timer_id for f in stale]))
+            update(SlaTimer)
+            .where(SlaTimer.id.in_([f.timer_id for f in stale]))
             .values(status="cancelled", note="stale: its clock moved on before it fired"),
             execution_options={"synchronize_session": False},
         )
@@ -261,8 +304,9 @@ def _effect(timer: Any, case: CaseRecord, policy: Policy) -> tuple[tuple, str, d
     return step.notify, step.template, {"level": timer.level, "mark": step.mark}
 
 
-def _notices(timer_id: int, case: CaseRecord, org: OrgSnapshot, roles: tuple, template: str, payload: dict,
-             at: datetime) -> list[dict]:
+def _notices(
+    timer_id: int, case: CaseRecord, org: OrgSnapshot, roles: tuple, template: str, payload: dict, at: datetime
+) -> list[dict]:
     """One outbox row per recipient, resolved from the org chart now; unique per timer and person."""
     grid = org.places.get(case.grid_id)
     recipients: dict[str, str] = {}
@@ -277,9 +321,19 @@ def _notices(timer_id: int, case: CaseRecord, org: OrgSnapshot, roles: tuple, te
     urgent = case.priority in ("urgent", "critical")
     params = {**payload, "case": case.code, "title": case.title, "grid": case.grid_id, "status": case.status}
     return [
-        {"case_id": case.id, "recipient_id": person, "role": role, "template": template, "params": params,
-         "urgent": urgent, "status": "pending", "attempts": 0, "next_attempt_at": at, "created_at": at,
-         "dedupe_key": f"timer:{timer_id}:{person}"}
+        {
+            "case_id": case.id,
+            "recipient_id": person,
+            "role": role,
+            "template": template,
+            "params": params,
+            "urgent": urgent,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": at,
+            "created_at": at,
+            "dedupe_key": f"timer:{timer_id}:{person}",
+        }
         for person, role in recipients.items()
     ]
 

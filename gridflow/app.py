@@ -109,8 +109,10 @@ class Gridflow:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         message = f"database {self.database_label} failed: {reason}."
         if isinstance(exc, OperationalError) and not self._sqlite:
-            message += (" Is the server running and the URL right? Set GRIDFLOW_DATABASE_URL, or leave it "
-                        "empty for the embedded SQLite database.")
+            message += (
+                " Is the server running and the URL right? Set GRIDFLOW_DATABASE_URL, or leave it "
+                "empty for the embedded SQLite database."
+            )
         return message
 
     # -- setup ---------------------------------------------------------------------
@@ -182,8 +184,15 @@ class Gridflow:
             try:
                 with self.transaction() as session:
                     return cases.fire(
-                        session, case_ref, trigger, actor_id=actor_id, fields=dict(fields), at=self.clock(),
-                        expected_version=expected_version, tz=self.tz, calendars=self.calendars,
+                        session,
+                        case_ref,
+                        trigger,
+                        actor_id=actor_id,
+                        fields=dict(fields),
+                        at=self.clock(),
+                        expected_version=expected_version,
+                        tz=self.tz,
+                        calendars=self.calendars,
                     )
             except ConcurrentUpdate:
                 if attempt == attempts:
@@ -193,8 +202,11 @@ class Gridflow:
     def sweep(self, at: datetime | None = None) -> sweep.SweepReport:
         """One sweep: fire every timer due at ``at`` (default: now)."""
         return sweep.sweep(
-            self._sessions.begin, at or self.clock(), self.worker_id,
-            batch=self.settings.sweep_batch, lease=timedelta(seconds=self.settings.sweep_lease_s),
+            self._sessions.begin,
+            at or self.clock(),
+            self.worker_id,
+            batch=self.settings.sweep_batch,
+            lease=timedelta(seconds=self.settings.sweep_lease_s),
         )
 
 

@@ -64,7 +64,9 @@ org_app = typer.Typer(help="组织架构 org chart: villages, grid cells, people
 workflow_app = typer.Typer(help="流程定义 workflow definitions in YAML.", no_args_is_help=True)
 case_app = typer.Typer(help="事件 cases: report, move through the workflow, inspect.", no_args_is_help=True)
 sla_app = typer.Typer(help="时限 SLA clocks: what is due, one sweep by hand, a case's timeline.", no_args_is_help=True)
-calendar_app = typer.Typer(help="工作日历 business calendars: a month, and a check of the schedules.", no_args_is_help=True)
+calendar_app = typer.Typer(
+    help="工作日历 business calendars: a month, and a check of the schedules.", no_args_is_help=True
+)
 app.add_typer(org_app, name="org")
 app.add_typer(sla_app, name="sla")
 app.add_typer(calendar_app, name="calendar")
@@ -73,9 +75,7 @@ app.add_typer(case_app, name="case")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ActorOpt = Annotated[str, typer.Option("--actor", "-a", help="Person id of who acts, e.g. p-chen-jia.")]
-FieldOpt = Annotated[
-    list[str] | None, typer.Option("--field", "-f", help="A field as key=value; repeat for more.")
-]
+FieldOpt = Annotated[list[str] | None, typer.Option("--field", "-f", help="A field as key=value; repeat for more.")]
 
 
 def main() -> None:
@@ -137,8 +137,11 @@ def init(
             else f"upgraded {report.schema_before} → {report.schema_after}"
         )
         out.print(f"[bold]数据库 database[/]  {escape(report.database)}  (schema {schema})")
-        out.print(f"[bold]组织架构 org[/]  places {report.org.places}; people {report.org.people}; "
-                  f"roles +{report.org.roles_added} −{report.org.roles_removed}", soft_wrap=True)
+        out.print(
+            f"[bold]组织架构 org[/]  places {report.org.places}; people {report.org.people}; "
+            f"roles +{report.org.roles_added} −{report.org.roles_removed}",
+            soft_wrap=True,
+        )
         for pub in report.workflows:
             verb = "published" if pub.created else "unchanged"
             out.print(f"[bold]流程 workflow[/]  {pub.row.name} v{pub.row.version} {escape(pub.row.title)} ({verb})")
@@ -176,8 +179,9 @@ def org_load(file: Annotated[Path, typer.Argument(help="Org chart YAML, e.g. con
     """Validate an org chart and load it (idempotent: places and people not in the file are deactivated)."""
     with handled():
         result = _gridflow().load_org(file)
-        out.print(f"places {result.places}; people {result.people}; "
-                  f"roles +{result.roles_added} −{result.roles_removed}")
+        out.print(
+            f"places {result.places}; people {result.people}; roles +{result.roles_added} −{result.roles_removed}"
+        )
         if not result.changed:
             out.print("nothing changed")
 
@@ -199,10 +203,12 @@ def org_show(
             by_person.setdefault(r.person_id, []).append((r.role, r.place_id))
         grids = [p for p in places if p.kind == "grid" and (village is None or p.village_id == village)]
         if as_json:
-            _emit_json({
-                "places": [views.place_dict(p) for p in places if village is None or p.village_id == village],
-                "people": [views.person_dict(p, by_person.get(p.id, [])) for p in people.values()],
-            })
+            _emit_json(
+                {
+                    "places": [views.place_dict(p) for p in places if village is None or p.village_id == village],
+                    "people": [views.person_dict(p, by_person.get(p.id, [])) for p in people.values()],
+                }
+            )
             return
         workers = {r.place_id: people[r.person_id].name for r in roles if r.role == "grid_worker"}
         names = {p.id: p.name for p in places}
@@ -210,8 +216,9 @@ def org_show(
         for column in ("id", "名称 name", "村 village", "户数 households", "网格员 grid worker"):
             table.add_column(column)
         for g in grids:
-            views.row(table, g.id, g.name, names.get(g.village_id or "", "—"), str(g.households or ""),
-                          workers.get(g.id, "—"))
+            views.row(
+                table, g.id, g.name, names.get(g.village_id or "", "—"), str(g.households or ""), workers.get(g.id, "—")
+            )
         out.print(table)
 
 
@@ -235,8 +242,11 @@ def workflow_validate(files: Annotated[list[Path], typer.Argument(help="Workflow
                 err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
             continue
         d = loaded.definition
-        out.print(f"[bold green]✓[/] {escape(str(file))}: {d.name} {escape(d.title)} — {len(d.states)} states, "
-                  f"{len(d.triggers)} triggers", highlight=False)
+        out.print(
+            f"[bold green]✓[/] {escape(str(file))}: {d.name} {escape(d.title)} — {len(d.states)} states, "
+            f"{len(d.triggers)} triggers",
+            highlight=False,
+        )
     if failed:
         raise typer.Exit(1)
 
@@ -260,8 +270,16 @@ def workflow_list(as_json: JsonOpt = False) -> None:
         gf = _gridflow()
         with gf.transaction(write=False) as session:
             rows = workflow_repo.list_versions(session)
-            data = [{"name": r.name, "version": r.version, "title": r.title, "published_at": views.iso(r.published_at),
-                     "source_hash": r.source_hash[:12]} for r in rows]
+            data = [
+                {
+                    "name": r.name,
+                    "version": r.version,
+                    "title": r.title,
+                    "published_at": views.iso(r.published_at),
+                    "source_hash": r.source_hash[:12],
+                }
+                for r in rows
+            ]
         if as_json:
             _emit_json(data)
             return
@@ -356,8 +374,10 @@ def case_fire(
         result = gf.fire(case, trigger, actor_id=actor, fields=_fields(field), expected_version=expect_version)
         if not as_json:
             e = result.event
-            out.print(f"{result.case.code}: {trigger} {e.from_state} → {e.to_state} (version {result.case.version})",
-                      markup=False)
+            out.print(
+                f"{result.case.code}: {trigger} {e.from_state} → {e.to_state} (version {result.case.version})",
+                markup=False,
+            )
         _show_case(gf, result.case.code, as_json)
 
 
@@ -395,8 +415,9 @@ def case_list(
     with handled():
         gf = _gridflow()
         with gf.transaction(write=False) as session:
-            rows = cases.list_cases(session, status=status, grid_id=grid, person_id=person,
-                                    open_only=open_only, limit=limit)
+            rows = cases.list_cases(
+                session, status=status, grid_id=grid, person_id=person, open_only=open_only, limit=limit
+            )
             pairs = [(c, workflow_repo.compiled(session, c.workflow_id).definition) for c in rows]
             if as_json:
                 _emit_json([views.case_dict(c, d) for c, d in pairs])
@@ -468,15 +489,25 @@ def sla_sweep(at: AtOpt = None, as_json: JsonOpt = False) -> None:
         when = parse_at(at, gf.tz, gf.clock())
         report = gf.sweep(when)
         if as_json:
-            _emit_json({"at": views.iso(when), "claimed": report.claimed, "fired": report.fired,
-                        "stale": report.stale, "retried": report.retried})
+            _emit_json(
+                {
+                    "at": views.iso(when),
+                    "claimed": report.claimed,
+                    "fired": report.fired,
+                    "stale": report.stale,
+                    "retried": report.retried,
+                }
+            )
             return
         for fired in report.fired:
             label = sla_views.KIND_LABELS[fired["kind"]]
             level = f" {fired['level']}" if fired["kind"] != "breach" else ""
             out.print(f"{fired['case_code']}: {label}{level} → {fired['notices']} notice(s) staged", markup=False)
-        out.print(f"sweep at {views.local_text(when, gf.tz)}: {len(report.fired)} fired, {report.stale} stale "
-                  f"(their clock had moved on), {report.retried} left for the next sweep", markup=False)
+        out.print(
+            f"sweep at {views.local_text(when, gf.tz)}: {len(report.fired)} fired, {report.stale} stale "
+            f"(their clock had moved on), {report.retried} left for the next sweep",
+            markup=False,
+        )
 
 
 @sla_app.command("explain")
@@ -519,8 +550,11 @@ def calendar_show(
             _emit_json({"calendar": name, "month": month, "days": sla_views.month_days(cal, year, number)})
             return
         out.print(sla_views.month_table(cal, year, number))
-        out.print("休 day off (statutory holiday)   班 make-up working day (调休上班)   ? estimated "
-                  "(the year's official notice is not loaded)", markup=False)
+        out.print(
+            "休 day off (statutory holiday)   班 make-up working day (调休上班)   ? estimated "
+            "(the year's official notice is not loaded)",
+            markup=False,
+        )
 
 
 @calendar_app.command("check")
@@ -530,9 +564,11 @@ def calendar_check(as_json: JsonOpt = False) -> None:
         gf = _gridflow()
         today = gf.clock().astimezone(gf.tz).date()
         warnings = check_calendars(gf.calendars, today)
-        errors = [f"{name}: the years {today.year} and {today.year + 1} must be answerable"
-                  for name, cal in gf.calendars.items()
-                  if not (cal.knows_year(today.year) and cal.knows_year(today.year + 1))]
+        errors = [
+            f"{name}: the years {today.year} and {today.year + 1} must be answerable"
+            for name, cal in gf.calendars.items()
+            if not (cal.knows_year(today.year) and cal.knows_year(today.year + 1))
+        ]
         if not sqlite_missing(gf):
             with gf.transaction(write=False) as session:
                 warnings += sla_views.estimated_deadlines(session)

@@ -38,9 +38,16 @@ def due_clocks(session: Session, at: datetime, within: timedelta) -> list[dict[s
     ).all()
     return [
         {
-            "grid": grid, "case": code, "title": title, "status": status, "mark": mark,
-            "clock": clock.scope if clock.scope == "case" else clock.state, "calendar": clock.calendar,
-            "due_at": iso(clock.due_at), "overdue": clock.due_at <= at, "estimated": clock.estimated,
+            "grid": grid,
+            "case": code,
+            "title": title,
+            "status": status,
+            "mark": mark,
+            "clock": clock.scope if clock.scope == "case" else clock.state,
+            "calendar": clock.calendar,
+            "due_at": iso(clock.due_at),
+            "overdue": clock.due_at <= at,
+            "estimated": clock.estimated,
         }
         for clock, code, grid, title, status, mark in rows
     ]
@@ -53,8 +60,16 @@ def due_table(items: list[dict[str, Any]], tz: ZoneInfo) -> Table:
     for item in items:
         due = local_text(datetime.fromisoformat(item["due_at"]), tz) + (" (估)" if item["estimated"] else "")
         flag = Text("超时 overdue", style="bold red") if item["overdue"] else Text("将到期 due soon", style="yellow")
-        row(table, item["grid"], item["case"], item["clock"], due, flag, MARK_LABELS.get(item["mark"], ""),
-            item["title"])
+        row(
+            table,
+            item["grid"],
+            item["case"],
+            item["clock"],
+            due,
+            flag,
+            MARK_LABELS.get(item["mark"], ""),
+            item["title"],
+        )
     return table
 
 
@@ -66,17 +81,36 @@ def timeline(session: Session, case_id: int) -> list[dict[str, Any]]:
     timers = session.scalars(select(SlaTimer).where(SlaTimer.case_id == case_id).order_by(SlaTimer.id)).all()
     out = []
     for clock in clocks:
-        out.append({
-            "clock": clock.id, "scope": clock.scope, "state": clock.state, "calendar": clock.calendar,
-            "limit": clock.policy.get("limit_text"), "limit_s": clock.limit_s, "consumed_s": clock.consumed_s,
-            "status": clock.status, "due_at": iso(clock.due_at), "estimated": clock.estimated,
-            "breached_at": iso(clock.breached_at), "outcome": clock.outcome, "history": clock.history,
-            "timers": [
-                {"kind": t.kind, "level": t.level, "generation": t.generation, "fire_at": iso(t.fire_at),
-                 "status": t.status, "fired_at": iso(t.fired_at), "note": t.note}
-                for t in timers if t.clock_id == clock.id
-            ],
-        })
+        out.append(
+            {
+                "clock": clock.id,
+                "scope": clock.scope,
+                "state": clock.state,
+                "calendar": clock.calendar,
+                "limit": clock.policy.get("limit_text"),
+                "limit_s": clock.limit_s,
+                "consumed_s": clock.consumed_s,
+                "status": clock.status,
+                "due_at": iso(clock.due_at),
+                "estimated": clock.estimated,
+                "breached_at": iso(clock.breached_at),
+                "outcome": clock.outcome,
+                "history": clock.history,
+                "timers": [
+                    {
+                        "kind": t.kind,
+                        "level": t.level,
+                        "generation": t.generation,
+                        "fire_at": iso(t.fire_at),
+                        "status": t.status,
+                        "fired_at": iso(t.fired_at),
+                        "note": t.note,
+                    }
+                    for t in timers
+                    if t.clock_id == clock.id
+                ],
+            }
+        )
     return out
 
 
@@ -85,9 +119,11 @@ def timeline_tables(code: str, clocks: list[dict[str, Any]], tz: ZoneInfo) -> li
     for c in clocks:
         name = "整案 whole case" if c["scope"] == "case" else f"状态 {c['state']}"
         due = local_text(datetime.fromisoformat(c["due_at"]), tz) if c["due_at"] else "—"
-        title = (f"{code} · {name} · {c['limit']} on {c['calendar']} · {c['status']}"
-                 f"{' · ' + c['outcome'] if c['outcome'] else ''} · used {hours(c['consumed_s'])} of "
-                 f"{hours(c['limit_s'])} · due {due}{' (estimated)' if c['estimated'] else ''}")
+        title = (
+            f"{code} · {name} · {c['limit']} on {c['calendar']} · {c['status']}"
+            f"{' · ' + c['outcome'] if c['outcome'] else ''} · used {hours(c['consumed_s'])} of "
+            f"{hours(c['limit_s'])} · due {due}{' (estimated)' if c['estimated'] else ''}"
+        )
         table = Table(title=title, title_justify="left")
         for column in ("时间 at", "事项 what", "说明 why"):
             table.add_column(column, overflow="fold")
@@ -96,8 +132,13 @@ def timeline_tables(code: str, clocks: list[dict[str, Any]], tz: ZoneInfo) -> li
         for t in c["timers"]:
             when = local_text(datetime.fromisoformat(t["fired_at"] or t["fire_at"]), tz)
             what = f"{KIND_LABELS[t['kind']]}{' ' + str(t['level']) if t['kind'] != 'breach' else ''}"
-            row(table, when, what, f"{t['status']}{': ' + t['note'] if t['note'] else ''}",
-                style=None if t["status"] == "fired" else "dim")
+            row(
+                table,
+                when,
+                what,
+                f"{t['status']}{': ' + t['note'] if t['note'] else ''}",
+                style=None if t["status"] == "fired" else "dim",
+            )
         tables.append(table)
     return tables
 
@@ -124,8 +165,10 @@ def month_table(cal: WorkCalendar, year: int, month: int) -> Table:
 
 
 def month_days(cal: WorkCalendar, year: int, month: int) -> list[dict[str, Any]]:
-    return [{"date": d.isoformat(), "kind": kind, "working": cal.is_working_day(d), "estimated": cal.is_estimated(d)}
-            for d, kind in cal.month(year, month)]
+    return [
+        {"date": d.isoformat(), "kind": kind, "working": cal.is_working_day(d), "estimated": cal.is_estimated(d)}
+        for d, kind in cal.month(year, month)
+    ]
 
 
 def parse_month(text: str) -> tuple[int, int]:
@@ -145,8 +188,10 @@ def estimated_deadlines(session: Session) -> list[str]:
     )
     if not count:
         return []
-    return [f"{count} running clock(s) have a deadline in a year whose official holiday notice is not loaded "
-            "(marked 'estimated'); add it under official_schedules in config/calendars.yaml"]
+    return [
+        f"{count} running clock(s) have a deadline in a year whose official holiday notice is not loaded "
+        "(marked 'estimated'); add it under official_schedules in config/calendars.yaml"
+    ]
 
 
 def unanswerable_deadlines(session: Session, calendars: dict[str, WorkCalendar]) -> list[str]:

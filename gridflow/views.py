@@ -90,7 +90,8 @@ def cases_table(rows: list[tuple[Case, WorkflowDef]], tz: ZoneInfo) -> Table:
     table.add_column("处置人 assignee", overflow="fold")
     table.add_column("上报 reported")
     for case, d in rows:
-        row(table,
+        row(
+            table,
             case.code,
             f"{d.state_label(case.status)} {case.status}",
             case.title,
@@ -111,7 +112,8 @@ def history_table(case: Case, events: list[CaseEvent], d: WorkflowDef, tz: ZoneI
         row = event_dict(e, d)
         source = f"{d.state_label(e.from_state)} → " if e.from_state else ""
         payload = ", ".join(f"{k}={v}" for k, v in e.payload.items())
-        row(table,
+        row(
+            table,
             str(e.seq),
             local_text(e.at, tz),
             f"{row['trigger_label']} {e.trigger}",
@@ -188,7 +190,8 @@ def triggers_table(d: WorkflowDef) -> Table:
     for column in ("操作 trigger", "从 from", "到 to", "角色 roles", "必填 fields", "可选 optional"):
         table.add_column(column)
     for t in d.triggers.values():
-        row(table,
+        row(
+            table,
             f"{t.label} {t.name}",
             ", ".join(t.sources),
             t.dest or "(stays)",

@@ -31,9 +31,7 @@ ORG_FILE = ROOT / "config" / "org" / "shengli.yaml"
 WORKFLOW_FILE = ROOT / "workflows" / "grid_case.yaml"
 CALENDAR_FILE = ROOT / "config" / "calendars.yaml"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-PG_ADMIN_URL = os.environ.get(
-    "GRIDFLOW_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+PG_ADMIN_URL = os.environ.get("GRIDFLOW_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("GRIDFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai

@@ -88,10 +88,7 @@ def _check_notify(src: Source, path: tuple[Any, ...], notify: Any) -> None:
 
 
 def _check_state_roles(src: Source, states: dict[str, Any], fields: dict[str, Any]) -> None:
-    enum_values = {
-        name: set(_mapping(_mapping(fields.get(name)).get("values")))
-        for name in ("category", "priority")
-    }
+    enum_values = {name: set(_mapping(_mapping(fields.get(name)).get("values"))) for name in ("category", "priority")}
     for name, spec in states.items():
         spec = _mapping(spec)
         _check_notify(src, ("states", name, "notify"), spec.get("notify"))
@@ -254,8 +251,9 @@ def _check_sla(src: Source, doc: dict, states: dict, fields: dict, calendars: Ma
 
 def _check_calendar(src: Source, path: tuple, name: Any, calendars: Mapping[str, Any] | None) -> None:
     if calendars is not None and isinstance(name, str) and name not in calendars:
-        src.problem(path, f"unknown calendar {name!r}; calendars are: {', '.join(sorted(calendars))} "
-                          "(config/calendars.yaml)")
+        src.problem(
+            path, f"unknown calendar {name!r}; calendars are: {', '.join(sorted(calendars))} (config/calendars.yaml)"
+        )
 
 
 def _seconds(text: Any, day_s: float) -> float | None:
@@ -273,9 +271,11 @@ def _check_clock(src: Source, path: tuple, sla: dict, calendar: Any, calendars: 
     for i, reminder in enumerate(_as_list(sla.get("reminders"))):
         lead = _seconds(_mapping(reminder).get("before"), day_s)
         if limit and lead is not None and lead >= limit:
-            src.problem((*path, "reminders", i, "before"),
-                        f"a reminder {reminder['before']} before a {sla['limit']} limit would be due at once; "
-                        "make it shorter than the limit")
+            src.problem(
+                (*path, "reminders", i, "before"),
+                f"a reminder {reminder['before']} before a {sla['limit']} limit would be due at once; "
+                "make it shorter than the limit",
+            )
     previous: float | None = None
     for i, level in enumerate(_as_list(sla.get("escalation"))):
         after = _mapping(level).get("after")
@@ -283,7 +283,9 @@ def _check_clock(src: Source, path: tuple, sla: dict, calendar: Any, calendars: 
         if seconds is None:
             continue
         if previous is not None and seconds <= previous:
-            src.problem((*path, "escalation", i, "after"),
-                        f"escalation level {i + 1} ({after}) must come later than level {i} "
-                        "(levels count from the breach and must increase)")
+            src.problem(
+                (*path, "escalation", i, "after"),
+                f"escalation level {i + 1} ({after}) must come later than level {i} "
+                "(levels count from the breach and must increase)",
+            )
         previous = seconds

@@ -28,9 +28,24 @@ from engine.store.models import Case, CaseCounter, CaseEvent, SlaTimer, Workflow
 CASES = Case.__table__
 EVENTS = CaseEvent.__table__
 #: Columns a step may change; the UPDATE always writes all of them (one cached statement).
-MUTABLE = ("status", "version", "title", "description", "category", "priority", "assignee_id", "satisfaction",
-           "rework_count", "extension_count", "pending_extension", "updated_at", "closed_at", "overdue",
-           "escalation_level", "mark")
+MUTABLE = (
+    "status",
+    "version",
+    "title",
+    "description",
+    "category",
+    "priority",
+    "assignee_id",
+    "satisfaction",
+    "rework_count",
+    "extension_count",
+    "pending_extension",
+    "updated_at",
+    "closed_at",
+    "overdue",
+    "escalation_level",
+    "mark",
+)
 
 
 @dataclass(slots=True)
@@ -117,11 +132,26 @@ _INSERT_EVENT = insert(EVENTS)
 # PostgreSQL: the compare-and-set UPDATE and the event INSERT as one statement. When the
 # case moved on meanwhile, the CTE updates no row and so no event is inserted (rowcount 0).
 _MOVED = _SAVE.returning(CASES.c.id).cte("moved")
-_SAVE_WITH_EVENT = insert(EVENTS).from_select(
-    list(_EVENT_FIELDS_FOR_SQL := ("case_id", "seq", "at", "actor_id", "trigger", "from_state", "to_state",
-                                   "payload", "workflow_version")),
-    select(_MOVED.c.id, *[bindparam(f"e_{n}", type_=EVENTS.c[n].type) for n in _EVENT_FIELDS_FOR_SQL[1:]]),
-).returning(EVENTS.c.seq)  # rowcount is not reported for this form: count the returned rows
+_SAVE_WITH_EVENT = (
+    insert(EVENTS)
+    .from_select(
+        list(
+            _EVENT_FIELDS_FOR_SQL := (
+                "case_id",
+                "seq",
+                "at",
+                "actor_id",
+                "trigger",
+                "from_state",
+                "to_state",
+                "payload",
+                "workflow_version",
+            )
+        ),
+        select(_MOVED.c.id, *[bindparam(f"e_{n}", type_=EVENTS.c[n].type) for n in _EVENT_FIELDS_FOR_SQL[1:]]),
+    )
+    .returning(EVENTS.c.seq)
+)  # rowcount is not reported for this form: count the returned rows
 _COUNTERS = {}
 for _dialect in (postgresql, sqlite):
     _upsert = _dialect.insert(CaseCounter).values(prefix=bindparam("key"), last=1)
@@ -240,9 +270,9 @@ _LOAD_MANY = select(*_COLUMNS, token_query().label("org_token"), _WORKFLOW_HASH.
 _TIMER_TABLE = SlaTimer.__table__
 _LOCK_CASES_OF_TIMERS = (
     select(*_COLUMNS, token_query().label("org_token"), _WORKFLOW_HASH.label("workflow_hash"))
-    .where(CASES.c.id.in_(
-        select(_TIMER_TABLE.c.case_id).where(_TIMER_TABLE.c.id.in_(bindparam("timers", expanding=True)))
-    ))
+    .where(
+        CASES.c.id.in_(select(_TIMER_TABLE.c.case_id).where(_TIMER_TABLE.c.id.in_(bindparam("timers", expanding=True))))
+    )
     .order_by(CASES.c.id)
     .with_for_update(of=CASES)
 )

@@ -40,8 +40,10 @@ def create_db_engine(url: str, echo: bool = False, immediate: bool = True) -> En
         return _sqlite_engine(parsed.render_as_string(hide_password=False), immediate)
     if backend != "postgresql" or driver != "psycopg":
         shown = parsed.render_as_string(hide_password=True)
-        raise ConfigError(f"unsupported database {shown}: gridflow runs on SQLite or on PostgreSQL with psycopg 3 "
-                          "(postgresql://USER@HOST:PORT/DB)")
+        raise ConfigError(
+            f"unsupported database {shown}: gridflow runs on SQLite or on PostgreSQL with psycopg 3 "
+            "(postgresql://USER@HOST:PORT/DB)"
+        )
     # No pre-ping: it costs a round trip per checkout. Connections are recycled hourly; a
     # connection that died with its server fails its transaction and is dropped from the pool.
     return create_engine(parsed, echo=echo, pool_recycle=3600)
@@ -54,15 +56,20 @@ def ensure_sqlite_directory(url: str) -> None:
         try:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"cannot create {Path(database).parent}: {exc.strerror}; set GRIDFLOW_HOME "
-                              "to a directory you can write") from exc
+            raise ConfigError(
+                f"cannot create {Path(database).parent}: {exc.strerror}; set GRIDFLOW_HOME to a directory you can write"
+            ) from exc
 
 
 def sqlite_file_missing(url: str) -> bool:
     parsed = make_url(normalize_url(url))
     database = parsed.database
-    return parsed.get_backend_name() == "sqlite" and bool(database) and database != ":memory:" and not Path(
-        database).exists()
+    return (
+        parsed.get_backend_name() == "sqlite"
+        and bool(database)
+        and database != ":memory:"
+        and not Path(database).exists()
+    )
 
 
 def _sqlite_engine(url: str, immediate: bool) -> Engine:

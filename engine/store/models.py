@@ -253,8 +253,12 @@ class SlaTimer(Base):
 
     __tablename__ = "sla_timer"
     __table_args__ = (
-        Index("ix_sla_timer_due", "fire_at", postgresql_where=text("status = 'pending'"),
-              sqlite_where=text("status = 'pending'")),
+        Index(
+            "ix_sla_timer_due",
+            "fire_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
         Index("ix_sla_timer_clock", "clock_id", "status"),
     )
 

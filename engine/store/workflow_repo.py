@@ -66,12 +66,16 @@ def get_version(session: Session, name: str, version: int | None = None) -> Work
         select(WorkflowDefinition).where(WorkflowDefinition.name == name, WorkflowDefinition.version == version)
     ).first()
     if row is None:
-        raise WorkflowNotFound(f"workflow {name!r} has no version {version}; `gridflow workflow show {name}` lists them")
+        raise WorkflowNotFound(
+            f"workflow {name!r} has no version {version}; `gridflow workflow show {name}` lists them"
+        )
     return row
 
 
 def list_versions(session: Session) -> list[WorkflowDefinition]:
-    return list(session.scalars(select(WorkflowDefinition).order_by(WorkflowDefinition.name, WorkflowDefinition.version)))
+    return list(
+        session.scalars(select(WorkflowDefinition).order_by(WorkflowDefinition.name, WorkflowDefinition.version))
+    )
 
 
 def compiled(session: Session, workflow_id: int, source_hash: str | None = None) -> CompiledWorkflow:

@@ -49,7 +49,9 @@ def test_org_chart_naming_an_unknown_village_loads_nothing(db, app, tmp_path):
     bad = tmp_path / "bad-org.yaml"
     bad.write_text(text.replace("scope: diping\n", "scope: atlantis\n", 1), encoding="utf-8")
     before = db.snapshot()
-    with pytest.raises(OrgChartInvalid, match=r"bad-org\.yaml:\d+:\d+: \[people\[\d+\]\.roles\[0\]\.scope\] unknown place 'atlantis'"):
+    with pytest.raises(
+        OrgChartInvalid, match=r"bad-org\.yaml:\d+:\d+: \[people\[\d+\]\.roles\[0\]\.scope\] unknown place 'atlantis'"
+    ):
         app.load_org(bad)
     assert db.snapshot() == before
 

@@ -27,8 +27,9 @@ GRIDFLOW = Path(sys.executable).with_name("gridflow")
 
 
 def _report(session, **fields):
-    return cases.report(session, grid_id=GRID, calendars=calendars(), actor_id=GRID_WORKER,
-                        fields={"title": "标题", **fields}, at=T0).case
+    return cases.report(
+        session, grid_id=GRID, calendars=calendars(), actor_id=GRID_WORKER, fields={"title": "标题", **fields}, at=T0
+    ).case
 
 
 MINI = """
@@ -91,8 +92,15 @@ def test_an_enum_value_must_be_text(db, value):
         case_id = _report(s).id
     with pytest.raises(FieldError, match="must be one value written as text"):
         with db.sessions.begin() as s:
-            cases.fire(s, case_id, "classify", calendars=calendars(), actor_id=CENTER,
-                       fields={"category": "water_supply", "priority": value}, at=T0)
+            cases.fire(
+                s,
+                case_id,
+                "classify",
+                calendars=calendars(),
+                actor_id=CENTER,
+                fields={"category": "water_supply", "priority": value},
+                at=T0,
+            )
 
 
 def test_a_broken_case_counter_is_a_database_error_on_both_back_ends(db, tmp_path):
@@ -140,8 +148,14 @@ def test_a_reader_does_not_wait_for_a_sqlite_writer(tmp_path):
 
 def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("GRIDFLOW_")}
-    return subprocess.run([str(GRIDFLOW), *args], env={**clean, **env, "COLUMNS": "120"}, capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [str(GRIDFLOW), *args],
+        env={**clean, **env, "COLUMNS": "120"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_cli_shows_data_as_written_and_never_creates_files_on_read(tmp_path):
@@ -178,8 +192,11 @@ def test_stale_org_snapshot_is_not_served_after_a_reload(db):
 
     def read():
         with db.sessions.begin() as s:
-            results.append(cases.report(s, grid_id=GRID, calendars=calendars(), actor_id=GRID_WORKER,
-                                        fields={"title": "并发"}, at=T0).case.code)
+            results.append(
+                cases.report(
+                    s, grid_id=GRID, calendars=calendars(), actor_id=GRID_WORKER, fields={"title": "并发"}, at=T0
+                ).case.code
+            )
 
     threads = [threading.Thread(target=read) for _ in range(4)]
     for t in threads:

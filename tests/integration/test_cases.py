@@ -33,7 +33,16 @@ def report(session, at=T0, grid=GRID, actor=GRID_WORKER, **fields):
 
 def fire(session, case, trigger, actor, at=T0, expected=None, **fields):
     """Fire and return the case as it is now."""
-    return cases.fire(session, case.id, trigger, calendars=calendars(), actor_id=actor, fields=fields, at=at, expected_version=expected).case
+    return cases.fire(
+        session,
+        case.id,
+        trigger,
+        calendars=calendars(),
+        actor_id=actor,
+        fields=fields,
+        at=at,
+        expected_version=expected,
+    ).case
 
 
 def drive_to(session, case, state, at=T0):
@@ -58,13 +67,16 @@ def test_full_lifecycle_with_audit_trail(db):
         case = report(s, description="伏从英家门前供水管道破裂")
         assert case.code == "SL-2026-000001"
         assert (case.status, case.version) == ("reported", 1)
-        for minutes, (trigger, actor, fields) in enumerate([
-            ("classify", CENTER, {"category": "water_supply", "priority": "urgent"}),
-            ("assign", CENTER, {"assignee": GRID_WORKER}),
-            ("accept", GRID_WORKER, {}),
-            ("resolve", GRID_WORKER, {"resolution": "已更换水管"}),
-            ("verify", CENTER, {"satisfaction": "satisfied", "note": "现场核查"}),
-        ], start=1):
+        for minutes, (trigger, actor, fields) in enumerate(
+            [
+                ("classify", CENTER, {"category": "water_supply", "priority": "urgent"}),
+                ("assign", CENTER, {"assignee": GRID_WORKER}),
+                ("accept", GRID_WORKER, {}),
+                ("resolve", GRID_WORKER, {"resolution": "已更换水管"}),
+                ("verify", CENTER, {"satisfaction": "satisfied", "note": "现场核查"}),
+            ],
+            start=1,
+        ):
             case = fire(s, case, trigger, actor, at=T0 + timedelta(minutes=minutes), **fields)
         case_id = case.id
     with db.session() as s:
@@ -72,7 +84,11 @@ def test_full_lifecycle_with_audit_trail(db):
         assert (case.status, case.version) == ("verified", 6)
         assert case.closed_at == T0 + timedelta(minutes=5)
         assert (case.category, case.priority, case.assignee_id, case.satisfaction) == (
-            "water_supply", "urgent", GRID_WORKER, "satisfied")
+            "water_supply",
+            "urgent",
+            GRID_WORKER,
+            "satisfied",
+        )
         events = cases.history(s, case)
         assert [(e.seq, e.trigger, e.from_state, e.to_state) for e in events] == [
             (1, "report", None, "reported"),
@@ -116,7 +132,11 @@ def test_return_rework_suspend_and_extension(db):
         assert (case.status, case.rework_count) == ("in_progress", 1)
         events = cases.history(s, case)
         approve = next(e for e in events if e.trigger == "approve_extension")
-        assert (approve.from_state, approve.to_state, approve.payload["extend_by"]) == ("in_progress", "in_progress", "2d")
+        assert (approve.from_state, approve.to_state, approve.payload["extend_by"]) == (
+            "in_progress",
+            "in_progress",
+            "2d",
+        )
 
 
 def test_reject_extension_and_void(db):
@@ -154,13 +174,19 @@ def _case_in(db, state):
 
 
 def _fire_id(case_id, trigger, actor, expected=None, **fields):
-    return lambda s: cases.fire(s, case_id, trigger, calendars=calendars(), actor_id=actor, fields=fields, at=T0, expected_version=expected)
+    return lambda s: cases.fire(
+        s, case_id, trigger, calendars=calendars(), actor_id=actor, fields=fields, at=T0, expected_version=expected
+    )
 
 
 def test_trigger_not_allowed_lists_allowed_ones(db):
     case_id = _case_in(db, "reported")
-    _rejected(db, TriggerNotAllowed, r"allowed now: classify \(立案分类\), void \(作废\)",
-              _fire_id(case_id, "resolve", GRID_WORKER, resolution="x"))
+    _rejected(
+        db,
+        TriggerNotAllowed,
+        r"allowed now: classify \(立案分类\), void \(作废\)",
+        _fire_id(case_id, "resolve", GRID_WORKER, resolution="x"),
+    )
     _rejected(db, TriggerNotAllowed, "not a trigger", _fire_id(case_id, "teleport", CENTER))
 
 
@@ -172,10 +198,18 @@ def test_closed_case_allows_nothing(db):
 def test_missing_and_unknown_fields(db):
     case_id = _case_in(db, "reported")
     _rejected(db, FieldError, r"missing category \(事件类别\), priority", _fire_id(case_id, "classify", CENTER))
-    _rejected(db, FieldError, "unknown field 'colour'",
-              _fire_id(case_id, "classify", CENTER, category="water_supply", priority="urgent", colour="red"))
-    _rejected(db, FieldError, "'huge' is not one of",
-              _fire_id(case_id, "classify", CENTER, category="water_supply", priority="huge"))
+    _rejected(
+        db,
+        FieldError,
+        "unknown field 'colour'",
+        _fire_id(case_id, "classify", CENTER, category="water_supply", priority="urgent", colour="red"),
+    )
+    _rejected(
+        db,
+        FieldError,
+        "'huge' is not one of",
+        _fire_id(case_id, "classify", CENTER, category="water_supply", priority="huge"),
+    )
 
 
 def test_verify_needs_a_satisfaction_rating(db):
@@ -185,25 +219,36 @@ def test_verify_needs_a_satisfaction_rating(db):
 
 def test_wrong_role(db):
     case_id = _case_in(db, "reported")
-    _rejected(db, PermissionDenied, "needs 网格管理中心 center; has grid_worker",
-              _fire_id(case_id, "classify", GRID_WORKER, category="water_supply", priority="urgent"))
+    _rejected(
+        db,
+        PermissionDenied,
+        "needs 网格管理中心 center; has grid_worker",
+        _fire_id(case_id, "classify", GRID_WORKER, category="water_supply", priority="urgent"),
+    )
 
 
 def test_grid_worker_cannot_act_in_another_grid(db):
     with db.session() as s:
         from engine.store.models import RoleAssignment
-        other = s.scalars(select(RoleAssignment.person_id).where(
-            RoleAssignment.role == "grid_worker", RoleAssignment.place_id == "mayingtai-02")).one()
-    _rejected(db, PermissionDenied, "may not report a case in grid mayingtai-01",
-              lambda s: report(s, actor=other))
+
+        other = s.scalars(
+            select(RoleAssignment.person_id).where(
+                RoleAssignment.role == "grid_worker", RoleAssignment.place_id == "mayingtai-02"
+            )
+        ).one()
+    _rejected(db, PermissionDenied, "may not report a case in grid mayingtai-01", lambda s: report(s, actor=other))
     case_id = _case_in(db, "assigned")
     _rejected(db, PermissionDenied, "needs 处置人 assignee", _fire_id(case_id, "accept", other))
 
 
 def test_assignee_must_cover_the_case_grid(db):
     case_id = _case_in(db, "classified")
-    _rejected(db, FieldError, "cannot handle cases of grid mayingtai-01",
-              _fire_id(case_id, "assign", CENTER, assignee="p-liu-zongbi"))  # 迪坪村 info officer
+    _rejected(
+        db,
+        FieldError,
+        "cannot handle cases of grid mayingtai-01",
+        _fire_id(case_id, "assign", CENTER, assignee="p-liu-zongbi"),
+    )  # 迪坪村 info officer
     _rejected(db, FieldError, "no active person 'p-nobody'", _fire_id(case_id, "assign", CENTER, assignee="p-nobody"))
 
 
@@ -216,14 +261,30 @@ def test_unknown_case_person_and_grid(db):
 
 def test_stale_version_is_a_conflict(db):
     case_id = _case_in(db, "reported")
-    _rejected(db, ConcurrentUpdate, "is at version 1, not 0",
-              _fire_id(case_id, "classify", CENTER, expected=0, category="water_supply", priority="urgent"))
+    _rejected(
+        db,
+        ConcurrentUpdate,
+        "is at version 1, not 0",
+        _fire_id(case_id, "classify", CENTER, expected=0, category="water_supply", priority="urgent"),
+    )
 
 
 def test_naive_time_is_rejected(db):
     case_id = _case_in(db, "reported")
-    _rejected(db, NaiveDatetime, "naive", lambda s: cases.fire(
-        s, case_id, "void", calendars=calendars(), actor_id=CENTER, fields={"reason": "x"}, at=datetime(2026, 3, 2, 9)))
+    _rejected(
+        db,
+        NaiveDatetime,
+        "naive",
+        lambda s: cases.fire(
+            s,
+            case_id,
+            "void",
+            calendars=calendars(),
+            actor_id=CENTER,
+            fields={"reason": "x"},
+            at=datetime(2026, 3, 2, 9),
+        ),
+    )
 
 
 def test_new_version_pins_open_cases(db, tmp_path):

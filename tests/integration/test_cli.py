@@ -69,16 +69,27 @@ class Home:
     @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDFLOW_")}
-        env.update(GRIDFLOW_HOME=str(self.path), GRIDFLOW_CONFIG_FILE=str(self.path / "absent.yaml"),
-                   COLUMNS="200", NO_COLOR="1")
+        env.update(
+            GRIDFLOW_HOME=str(self.path),
+            GRIDFLOW_CONFIG_FILE=str(self.path / "absent.yaml"),
+            COLUMNS="200",
+            NO_COLOR="1",
+        )
         if self.database_url:
             env["GRIDFLOW_DATABASE_URL"] = self.database_url
         return env
 
     def __call__(self, *args: str, env: dict[str, str] | None = None) -> Run:
         self.path.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run([str(GRIDFLOW), *args], env=env or self.env, cwd=self.path,
-                              capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+        done = subprocess.run(
+            [str(GRIDFLOW), *args],
+            env=env or self.env,
+            cwd=self.path,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+            check=False,
+        )
         return Run(tuple(args), done.returncode, done.stdout, done.stderr)
 
     def many(self, **commands: tuple[str, ...]) -> dict[str, Run]:
@@ -143,13 +154,15 @@ def _walk(home: Home) -> None:
     fire = ("case", "fire", code)
     classify = (*fire, "classify", "-f", "category=water_supply", "-f", "priority=urgent")
     home.snapshots["before refusals"] = home.snapshot()
-    home.runs.update(home.many(
-        unknown=("case", "show", UNKNOWN_CASE),
-        not_allowed=(*fire, "verify", "-a", CENTER, "-f", "satisfaction=satisfied"),
-        wrong_role=(*classify, "-a", WORKER),
-        bad_value=(*fire, "classify", "-a", CENTER, "-f", "category=lava", "-f", "priority=urgent"),
-        bad_org=("org", "load", str(_bad_org_chart(home.path))),
-    ))
+    home.runs.update(
+        home.many(
+            unknown=("case", "show", UNKNOWN_CASE),
+            not_allowed=(*fire, "verify", "-a", CENTER, "-f", "satisfaction=satisfied"),
+            wrong_role=(*classify, "-a", WORKER),
+            bad_value=(*fire, "classify", "-a", CENTER, "-f", "category=lava", "-f", "priority=urgent"),
+            bad_org=("org", "load", str(_bad_org_chart(home.path))),
+        )
+    )
     home.snapshots["after refusals"] = home.snapshot()
     for name, args in [
         ("classify", (*classify, "-a", CENTER)),
@@ -160,16 +173,18 @@ def _walk(home: Home) -> None:
     ]:
         home.runs[name] = home(*args)
     revised = str(_revised_workflow(home.path))
-    home.runs.update(home.many(
-        show=("case", "show", code, "--json"),
-        list=("case", "list", "--json"),
-        history=("case", "history", code, "--json"),
-        org=("org", "show", "--json"),
-        workflow=("workflow", "show", "grid_case", "--version", "1", "--json"),
-        graph=("workflow", "graph", "grid_case", "--version", "1"),
-        stale=(*fire, "verify", "-a", CENTER, "-f", "satisfaction=satisfied", "--expect-version", "5"),
-        publish=("workflow", "publish", revised),
-    ))
+    home.runs.update(
+        home.many(
+            show=("case", "show", code, "--json"),
+            list=("case", "list", "--json"),
+            history=("case", "history", code, "--json"),
+            org=("org", "show", "--json"),
+            workflow=("workflow", "show", "grid_case", "--version", "1", "--json"),
+            graph=("workflow", "graph", "grid_case", "--version", "1"),
+            stale=(*fire, "verify", "-a", CENTER, "-f", "satisfaction=satisfied", "--expect-version", "5"),
+            publish=("workflow", "publish", revised),
+        )
+    )
     home.runs["publish again"] = home("workflow", "publish", revised)
 
 
@@ -189,7 +204,8 @@ def _revised_workflow(directory: Path) -> Path:
 
 def _report(home: Home) -> str:
     run = home.runs["report"] = expect(
-        home("case", "report", "-g", GRID, "-a", WORKER, "-t", "马营台村1社水管破裂", "--json"), 0)
+        home("case", "report", "-g", GRID, "-a", WORKER, "-t", "马营台村1社水管破裂", "--json"), 0
+    )
     case = run.json()
     year = datetime.fromisoformat(case["reported_at"]).astimezone(ZoneInfo("Asia/Shanghai")).year
     assert case["code"] == f"SL-{year}-000001"
@@ -226,13 +242,16 @@ def test_report_prints_the_first_case_code(home):
 
 def test_every_step_of_the_lifecycle_succeeds(home):
     code = home.code
-    for version, (step, was, now) in enumerate([
-        ("classify", "reported", "classified"),
-        ("assign", "classified", "assigned"),
-        ("accept", "assigned", "in_progress"),
-        ("resolve", "in_progress", "resolved"),
-        ("verify", "resolved", "verified"),
-    ], start=2):
+    for version, (step, was, now) in enumerate(
+        [
+            ("classify", "reported", "classified"),
+            ("assign", "classified", "assigned"),
+            ("accept", "assigned", "in_progress"),
+            ("resolve", "in_progress", "resolved"),
+            ("verify", "resolved", "verified"),
+        ],
+        start=2,
+    ):
         run = expect(home.runs[step], 0)
         assert f"{code}: {step} {was} → {now} (version {version})" in run.stdout
 
@@ -242,7 +261,11 @@ def test_show_list_and_history_tell_what_happened(home):
     shown = expect(home.runs["show"], 0).json()
     assert (shown["code"], shown["status"], shown["version"]) == (code, "verified", 6)
     assert (shown["category"], shown["priority"], shown["assignee"], shown["satisfaction"]) == (
-        "water_supply", "urgent", WORKER, "satisfied")
+        "water_supply",
+        "urgent",
+        WORKER,
+        "satisfied",
+    )
     assert shown["closed_at"] is not None and shown["allowed_triggers"] == []
 
     listed = expect(home.runs["list"], 0).json()
@@ -335,7 +358,7 @@ def test_the_workflow_keeps_the_order_of_its_yaml(home):
     assert "allowed now: classify (立案分类), void (作废)" in home.runs["not_allowed"].stderr
     assert "is not one of: water_supply (供水), power_supply (用电)," in home.runs["bad_value"].stderr
     graph = home.runs["graph"].stdout
-    assert graph.index('as reported') < graph.index('as classified') < graph.index('as voided')
+    assert graph.index("as reported") < graph.index("as classified") < graph.index("as voided")
 
 
 # -- changing the org chart and the workflow ------------------------------------------------

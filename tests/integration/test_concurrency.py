@@ -17,7 +17,9 @@ CLASSIFY = {"category": "water_supply", "priority": "urgent"}
 
 def _new_case(db) -> int:
     with db.sessions.begin() as s:
-        return cases.report(s, grid_id=GRID, calendars=calendars(), actor_id=GRID_WORKER, fields={"title": "并发"}, at=T0).case.id
+        return cases.report(
+            s, grid_id=GRID, calendars=calendars(), actor_id=GRID_WORKER, fields={"title": "并发"}, at=T0
+        ).case.id
 
 
 def _race(db, case_id: int, workers: int, expected: int | None) -> list[object]:
@@ -28,8 +30,16 @@ def _race(db, case_id: int, workers: int, expected: int | None) -> list[object]:
         barrier.wait(timeout=10)
         try:
             with db.sessions.begin() as s:
-                cases.fire(s, case_id, "classify", calendars=calendars(), actor_id=CENTER, fields=dict(CLASSIFY), at=T0,
-                           expected_version=expected)
+                cases.fire(
+                    s,
+                    case_id,
+                    "classify",
+                    calendars=calendars(),
+                    actor_id=CENTER,
+                    fields=dict(CLASSIFY),
+                    at=T0,
+                    expected_version=expected,
+                )
             outcomes[i] = "won"
         except Exception as exc:  # recorded and asserted on below
             outcomes[i] = exc

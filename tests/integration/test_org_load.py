@@ -33,11 +33,14 @@ def modified_chart(tmp_path: Path) -> Path:
     text = ORG_FILE.read_text(encoding="utf-8")
     text = edit(text, "        name: 马营台村第2单元格\n", "        name: 马营台村第二单元格\n")
     text = edit(text, "  - id: unit-03\n    name: 卫生院单元格\n    unit: 胜利乡卫生院\n", "")
-    text = edit(text, "      - role: grid_worker\n        scope: unit-03\n",
-                "      - role: grid_worker\n        scope: unit-02\n")
     text = edit(
         text,
-        "  - id: p-yang-xiaodong\n    name: 杨晓东\n    phone: \"13800000002\"\n"
+        "      - role: grid_worker\n        scope: unit-03\n",
+        "      - role: grid_worker\n        scope: unit-02\n",
+    )
+    text = edit(
+        text,
+        '  - id: p-yang-xiaodong\n    name: 杨晓东\n    phone: "13800000002"\n'
         "    email: yang.xiaodong@shengli.example.org\n    wecom: yangxiaodong\n    title: 网格管理中心副主任\n"
         "    roles:\n      - role: center\n        scope: shengli\n",
         "",
@@ -122,13 +125,18 @@ def test_original_chart_reactivates_and_restores_roles(db, tmp_path):
 
 def test_deactivating_a_person_keeps_their_cases(db, tmp_path):
     with db.sessions.begin() as session:
-        case = cases.report(session, grid_id=GRID, actor_id=GRID_WORKER, fields={"title": "水管破裂"}, at=T0,
-                            calendars=calendars()).case
+        case = cases.report(
+            session, grid_id=GRID, actor_id=GRID_WORKER, fields={"title": "水管破裂"}, at=T0, calendars=calendars()
+        ).case
         case_id = case.id
     text = ORG_FILE.read_text(encoding="utf-8")
-    text = edit(text, "  - id: p-an-yixuan\n    name: 安怡萱\n    phone: \"13800000011\"\n"
-                "    email: an.yixuan@shengli.example.org\n    wecom: anyixuan\n    title: 网格员\n"
-                "    roles:\n      - role: grid_worker\n        scope: mayingtai-01\n", "")
+    text = edit(
+        text,
+        '  - id: p-an-yixuan\n    name: 安怡萱\n    phone: "13800000011"\n'
+        "    email: an.yixuan@shengli.example.org\n    wecom: anyixuan\n    title: 网格员\n"
+        "    roles:\n      - role: grid_worker\n        scope: mayingtai-01\n",
+        "",
+    )
     path = tmp_path / "without-an-yixuan.yaml"
     path.write_text(text, encoding="utf-8")
 
@@ -144,8 +152,9 @@ def test_deactivating_a_person_keeps_their_cases(db, tmp_path):
 def bad_chart(tmp_path) -> Path:
     text = ORG_FILE.read_text(encoding="utf-8")
     text = edit(text, "        name: 马营台村第2单元格\n", "        name: 马营台村第二单元格\n")  # a valid change...
-    text = edit(text, "      - role: grid_worker\n        scope: unit-03\n",
-                "      - role: grid_boss\n        scope: unit-03\n")  # ...and an invalid one
+    text = edit(
+        text, "      - role: grid_worker\n        scope: unit-03\n", "      - role: grid_boss\n        scope: unit-03\n"
+    )  # ...and an invalid one
     path = tmp_path / "bad.yaml"
     path.write_text(text, encoding="utf-8")
     return path

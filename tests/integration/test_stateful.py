@@ -31,8 +31,20 @@ from tests.support import CENTER, GRID, GRID_WORKER, T0, calendars, seeded_workf
 OTHER_GRID = "mayingtai-02"
 ACTORS = [CENTER, GRID_WORKER, "p-liu-zongbi", "p-ghost", "<assignee>"]
 TRIGGERS = [
-    "classify", "assign", "accept", "return", "suspend", "resume", "request_extension",
-    "approve_extension", "reject_extension", "resolve", "verify", "rework", "void", "explode",
+    "classify",
+    "assign",
+    "accept",
+    "return",
+    "suspend",
+    "resume",
+    "request_extension",
+    "approve_extension",
+    "reject_extension",
+    "resolve",
+    "verify",
+    "rework",
+    "void",
+    "explode",
 ]
 FIELD_VALUES = {  # the first value is good, the rest are bad
     "category": ["water_supply", "bogus"],
@@ -101,7 +113,14 @@ def make_machine(db):
         def report(self, grid, actor):
             try:
                 with db.sessions.begin() as s:
-                    case = cases.report(s, grid_id=grid, calendars=calendars(), actor_id=actor, fields={"title": "随机"}, at=self._tick()).case
+                    case = cases.report(
+                        s,
+                        grid_id=grid,
+                        calendars=calendars(),
+                        actor_id=actor,
+                        fields={"title": "随机"},
+                        at=self._tick(),
+                    ).case
             except GridflowError:
                 assert actor == GRID_WORKER and grid == OTHER_GRID  # a grid worker only reports in their grid
                 return None
@@ -118,7 +137,9 @@ def make_machine(db):
                 actor = before[0]["assignee_id"] or GRID_WORKER
             try:
                 with db.sessions.begin() as s:
-                    result = cases.fire(s, case_id, trigger, calendars=calendars(), actor_id=actor, fields=dict(fields), at=self._tick())
+                    result = cases.fire(
+                        s, case_id, trigger, calendars=calendars(), actor_id=actor, fields=dict(fields), at=self._tick()
+                    )
                     version = result.case.version
                     REACHED.add(result.case.status)
             except GridflowError as exc:

@@ -18,43 +18,43 @@ from tests.support import ORG_FILE, Expected
 
 # Line numbers matter: the expected problems below point into this text.
 BASE_LINES = [
-    "township:",                                   # 1
-    "  id: shengli",                               # 2
-    "  name: 胜利乡",                               # 3
-    "  code: SL",                                  # 4
-    "villages:",                                   # 5
-    "  - id: mayingtai",                           # 6
-    "    name: 马营台村",                           # 7
-    "    groups:",                                 # 8
-    "      - id: mayingtai-1",                     # 9
-    "        name: 1社",                            # 10
-    "    grids:",                                  # 11
-    "      - id: mayingtai-01",                    # 12
-    "        name: 马营台村第1单元格",               # 13
-    "        group: mayingtai-1",                  # 14
-    "        households: 26",                      # 15
-    "      - id: mayingtai-02",                    # 16
-    "        name: 马营台村第2单元格",               # 17
-    "        group: mayingtai-1",                  # 18
-    "        households: 33",                      # 19
-    "unit_grids:",                                 # 20
-    "  - id: unit-01",                             # 21
-    "    name: 乡机关单元格",                        # 22
-    "    unit: 胜利乡人民政府",                      # 23
-    "    village: mayingtai",                      # 24
-    "people:",                                     # 25
-    "  - id: p-chen-jia",                          # 26
-    "    name: 陈佳",                               # 27
-    '    phone: "13800000001"',                    # 28
-    "    roles:",                                  # 29
-    "      - role: center",                        # 30
-    "        scope: shengli",                      # 31
-    "  - id: p-an-yixuan",                         # 32
-    "    name: 安怡璇",                             # 33
-    "    email: an.yixuan@shengli.example.org",    # 34
-    "    roles:",                                  # 35
-    "      - role: grid_worker",                   # 36
-    "        scope: mayingtai-01",                 # 37
+    "township:",  # 1
+    "  id: shengli",  # 2
+    "  name: 胜利乡",  # 3
+    "  code: SL",  # 4
+    "villages:",  # 5
+    "  - id: mayingtai",  # 6
+    "    name: 马营台村",  # 7
+    "    groups:",  # 8
+    "      - id: mayingtai-1",  # 9
+    "        name: 1社",  # 10
+    "    grids:",  # 11
+    "      - id: mayingtai-01",  # 12
+    "        name: 马营台村第1单元格",  # 13
+    "        group: mayingtai-1",  # 14
+    "        households: 26",  # 15
+    "      - id: mayingtai-02",  # 16
+    "        name: 马营台村第2单元格",  # 17
+    "        group: mayingtai-1",  # 18
+    "        households: 33",  # 19
+    "unit_grids:",  # 20
+    "  - id: unit-01",  # 21
+    "    name: 乡机关单元格",  # 22
+    "    unit: 胜利乡人民政府",  # 23
+    "    village: mayingtai",  # 24
+    "people:",  # 25
+    "  - id: p-chen-jia",  # 26
+    "    name: 陈佳",  # 27
+    '    phone: "13800000001"',  # 28
+    "    roles:",  # 29
+    "      - role: center",  # 30
+    "        scope: shengli",  # 31
+    "  - id: p-an-yixuan",  # 32
+    "    name: 安怡璇",  # 33
+    "    email: an.yixuan@shengli.example.org",  # 34
+    "    roles:",  # 35
+    "      - role: grid_worker",  # 36
+    "        scope: mayingtai-01",  # 37
 ]
 
 
@@ -144,7 +144,12 @@ def test_person_without_contact_is_fine_with_notify_false(tmp_path):
     chart = load_org_file(write(tmp_path, chart_text(line_34="    notify: false")))
     person = chart.people[1]
     assert (person.id, person.notify, person.phone, person.email, person.wecom) == (
-        "p-an-yixuan", False, None, None, None)
+        "p-an-yixuan",
+        False,
+        None,
+        None,
+        None,
+    )
     assert person.roles == (("grid_worker", "mayingtai-01"),)
 
 
@@ -222,23 +227,29 @@ def test_every_problem_in_one_file_is_listed_at_once(tmp_path):
         line_37="        scope: diping",
         line_38="village_groups: []",
     )
-    assert_problems(write(tmp_path, text), [
-        Expected(16, 13, "villages[0].grids[1].id", "duplicate id 'mayingtai-01'"),
-        Expected(24, 14, "unit_grids[0].village", "unknown village 'diping'"),
-        Expected(26, 5, "people[0]", "'p-chen-jia' receives notices but has no phone, email or wecom"),
-        Expected(29, 15, "people[0].roles[0].role", "unknown role 'centre'"),
-        Expected(33, 12, "people[1].phone", "bad phone '1380000'"),
-        Expected(37, 16, "people[1].roles[0].scope", "unknown place 'diping'"),
-        Expected(38, 1, "village_groups", "unknown key 'village_groups'"),
-    ])
+    assert_problems(
+        write(tmp_path, text),
+        [
+            Expected(16, 13, "villages[0].grids[1].id", "duplicate id 'mayingtai-01'"),
+            Expected(24, 14, "unit_grids[0].village", "unknown village 'diping'"),
+            Expected(26, 5, "people[0]", "'p-chen-jia' receives notices but has no phone, email or wecom"),
+            Expected(29, 15, "people[0].roles[0].role", "unknown role 'centre'"),
+            Expected(33, 12, "people[1].phone", "bad phone '1380000'"),
+            Expected(37, 16, "people[1].roles[0].scope", "unknown place 'diping'"),
+            Expected(38, 1, "village_groups", "unknown key 'village_groups'"),
+        ],
+    )
 
 
 def test_notify_must_be_a_boolean(tmp_path):
     # YAML 1.2: `no` is text, not false.
-    assert_problems(write(tmp_path, chart_text(line_34="    notify: no")), [
-        Expected(34, 13, "people[1].notify", "notify must be true or false"),
-        Expected(32, 5, "people[1]", "receives notices but has no phone, email or wecom"),
-    ])
+    assert_problems(
+        write(tmp_path, chart_text(line_34="    notify: no")),
+        [
+            Expected(34, 13, "people[1].notify", "notify must be true or false"),
+            Expected(32, 5, "people[1]", "receives notices but has no phone, email or wecom"),
+        ],
+    )
 
 
 # -- bugs found while writing these tests ---------------------------------------------
@@ -249,31 +260,47 @@ def test_refused_tag_does_not_hide_the_other_problems(tmp_path):
         line_27='    name: !!python/object/apply:os.system ["echo pwned"]',
         line_36="      - role: grid_boss",
     )
-    assert_problems(write(tmp_path, text), [
-        Expected(27, 11, "people[0].name", "is not allowed"),
-        Expected(36, 15, "people[1].roles[0].role", "unknown role 'grid_boss'"),
-    ])
+    assert_problems(
+        write(tmp_path, text),
+        [
+            Expected(27, 11, "people[0].name", "is not allowed"),
+            Expected(36, 15, "people[1].roles[0].role", "unknown role 'grid_boss'"),
+        ],
+    )
 
 
-@pytest.mark.parametrize(("line", "text", "path"), [
-    (10, "        name: 1社\n      - 1社", "villages[0].groups[1]"),
-    (19, "        households: 33\n      - mayingtai-03", "villages[0].grids[2]"),
-    (24, "    village: mayingtai\n  - unit-02", "unit_grids[1]"),
-], ids=["group", "grid", "unit_grid"])
+@pytest.mark.parametrize(
+    ("line", "text", "path"),
+    [
+        (10, "        name: 1社\n      - 1社", "villages[0].groups[1]"),
+        (19, "        households: 33\n      - mayingtai-03", "villages[0].grids[2]"),
+        (24, "    village: mayingtai\n  - unit-02", "unit_grids[1]"),
+    ],
+    ids=["group", "grid", "unit_grid"],
+)
 def test_list_entry_that_is_not_a_mapping_is_a_problem(tmp_path, line, text, path):
     at = line + 1
-    assert_problems(write(tmp_path, chart_text(**{f"line_{line}": text})), [
-        Expected(at, 9 if path.startswith("villages") else 5, path, ""),  # any message, located
-    ])
+    assert_problems(
+        write(tmp_path, chart_text(**{f"line_{line}": text})),
+        [
+            Expected(at, 9 if path.startswith("villages") else 5, path, ""),  # any message, located
+        ],
+    )
 
 
 def test_bad_phone_is_not_followed_by_no_contact(tmp_path):
-    assert_problems(write(tmp_path, chart_text(line_28='    phone: "1380000"')), [
-        Expected(28, 12, "people[0].phone", "bad phone '1380000'"),
-    ])
+    assert_problems(
+        write(tmp_path, chart_text(line_28='    phone: "1380000"')),
+        [
+            Expected(28, 12, "people[0].phone", "bad phone '1380000'"),
+        ],
+    )
 
 
 def test_unknown_group_is_not_followed_by_unknown_place(tmp_path):
-    assert_problems(write(tmp_path, chart_text(line_14="        group: mayingtai-9")), [
-        Expected(14, 16, "villages[0].grids[0].group", "unknown group 'mayingtai-9'"),
-    ])
+    assert_problems(
+        write(tmp_path, chart_text(line_14="        group: mayingtai-9")),
+        [
+            Expected(14, 16, "villages[0].grids[0].group", "unknown group 'mayingtai-9'"),
+        ],
+    )

@@ -137,8 +137,9 @@ def test_calendar_names_are_checked_when_calendars_are_known(tmp_path):
     from tests.support import calendars
 
     path = tmp_path / "unknown_calendar.yaml"
-    path.write_text((FIXTURES / "valid" / "minimal.yaml").read_text(encoding="utf-8") + "calendar: lunar\n",
-                    encoding="utf-8")
+    path.write_text(
+        (FIXTURES / "valid" / "minimal.yaml").read_text(encoding="utf-8") + "calendar: lunar\n", encoding="utf-8"
+    )
     with pytest.raises(WorkflowInvalid, match=r"unknown calendar 'lunar'; calendars are: 24x7, township"):
         load_workflow_file(path, calendars())
     load_workflow_file(path)  # without calendars the name cannot be checked, and is not

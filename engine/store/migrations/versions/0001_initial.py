@@ -63,9 +63,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "workflow_definition",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("title", sa.String(length=200), nullable=False),
@@ -79,9 +77,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "cases",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("code", sa.String(length=32), nullable=False),
         sa.Column("workflow_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("workflow_name", sa.String(length=64), nullable=False),
@@ -123,29 +119,21 @@ def upgrade() -> None:
 
     op.create_table(
         "role_assignment",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("person_id", sa.String(length=64), nullable=False),
         sa.Column("role", sa.String(length=32), nullable=False),
         sa.Column("place_id", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["person_id"], ["person.id"], name=op.f("fk_role_assignment_person_id_person")
-        ),
+        sa.ForeignKeyConstraint(["person_id"], ["person.id"], name=op.f("fk_role_assignment_person_id_person")),
         sa.ForeignKeyConstraint(["place_id"], ["place.id"], name=op.f("fk_role_assignment_place_id_place")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_role_assignment")),
-        sa.UniqueConstraint(
-            "person_id", "role", "place_id", name=op.f("uq_role_assignment_person_id_role_place_id")
-        ),
+        sa.UniqueConstraint("person_id", "role", "place_id", name=op.f("uq_role_assignment_person_id_role_place_id")),
     )
     with op.batch_alter_table("role_assignment", schema=None) as batch_op:
         batch_op.create_index("ix_role_assignment_place_role", ["place_id", "role"], unique=False)
 
     op.create_table(
         "case_event",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
