@@ -11,6 +11,7 @@ run: $(STAMP)  ## set up, then initialise and describe the embedded (SQLite) gri
 
 test: $(STAMP)  ## set up, then lint and run the whole test suite (CI=true: missing services fail)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check --quiet engine gridflow config tests bench
 	$(BIN)/pytest
 
 lint: $(STAMP)
