@@ -204,3 +204,15 @@ def test_stale_org_snapshot_is_not_served_after_a_reload(db):
     for t in threads:
         t.join(30)
     assert len(set(results)) == 4
+
+
+def test_calendar_check_fails_on_a_deadline_no_schedule_can_answer(tmp_path):
+    home = {"GRIDFLOW_HOME": str(tmp_path)}
+    assert _cli(home, "init").returncode == 0
+    assert _cli(home, "case", "report", "-g", GRID, "-a", GRID_WORKER, "-t", "远期").returncode == 0
+    ok = _cli(home, "calendar", "check")
+    assert ok.returncode == 0, ok.stderr
+    with sqlite3.connect(tmp_path / "gridflow.db") as conn:
+        conn.execute("UPDATE sla_clock SET due_at = '2150-01-01 00:00:00.000000' WHERE status = 'running'")
+    bad = _cli(home, "calendar", "check")
+    assert bad.returncode == 1 and "due in 2150, a year the calendar cannot answer" in bad.stderr
