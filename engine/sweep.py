@@ -7,11 +7,14 @@ A sweep has two phases, each its own transaction:
    the candidates are locked with ``FOR UPDATE SKIP LOCKED``, so concurrent sweepers
    take disjoint sets; on SQLite the stamp is a conditional UPDATE whose row count
    says whether the claim was won.
-2. **fire**: for each claimed timer, in one transaction: flip it ``pending → fired``
-   with a conditional UPDATE that also checks the claim (a timer fires at most once),
-   check the fence (its clock is still running at the same generation; otherwise it
-   is cancelled as stale, doing nothing), apply the effect to the case with a
-   compare-and-set on its version, append the ``sla.*`` event and stage the notices.
+2. **fire** (the whole batch, set-based): lock and load the batch's cases in id order
+   (the same lock order as a user step: case first, then its timers, so the two never
+   deadlock); flip ``pending → fired`` only the timers this sweeper still holds (a timer
+   fires at most once) and read their clocks; check each timer's fence (its clock still
+   running at the timer's generation, else it is cancelled as stale); apply the effects
+   in deadline order; then write the cases (compare-and-set on their version), the
+   ``sla.*`` events, the outbox rows and the breach stamps — on PostgreSQL in one
+   pipeline.
 
 A sweeper that dies after claiming leaves timers with a lease; once the lease runs
 out another sweep claims them again (at least once), and the conditional flip makes
