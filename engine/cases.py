@@ -89,7 +89,9 @@ def report(
     event = _event(case, REPORT, actor_id, None, values, at)
     case_repo.add_event(session, event)
     if _has_sla(flow.definition):
-        _clocks(session, case, flow.definition, calendars, tz).on_report(flow.definition, at)
+        clocks = _clocks(session, case, flow.definition, calendars, tz)
+        clocks.on_report(flow.definition, at)
+        clocks.finish()
     return StepResult(case, event)
 
 
@@ -202,6 +204,7 @@ def _move_clocks(
     clocks.on_step(definition, event.from_state or "", event.to_state, event.at, why)
     if "approve_extension" in effects and event.payload.get("extend_by"):
         clocks.extend(parse_duration(event.payload["extend_by"]), event.at, why)
+    clocks.finish()
 
 
 def _check_guards(guards: tuple[str, ...], ctx: StepContext) -> None:

@@ -25,9 +25,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.calendar import WorkCalendar
@@ -36,6 +37,34 @@ from engine.durations import Duration, parse_duration
 from engine.errors import ConfigError
 from engine.store.models import SlaClock, SlaTimer
 
+_CLOCK, _TIMER = SlaClock.__table__, SlaTimer.__table__
+_OPEN = select(_CLOCK).where(_CLOCK.c.case_id == bindparam("case"), _CLOCK.c.status != "stopped").order_by(_CLOCK.c.id)
+_INSERT_CLOCK = insert(_CLOCK).returning(_CLOCK.c.id)
+_CLOCK_CHANGES = (
+    "limit_s",
+    "consumed_s",
+    "status",
+    "generation",
+    "segment_start",
+    "stopped_at",
+    "due_at",
+    "estimated",
+    "breached_at",
+    "outcome",
+    "history",
+)
+_SAVE_CLOCK = (
+    update(_CLOCK).where(_CLOCK.c.id == bindparam("_id")).values({name: bindparam(name) for name in _CLOCK_CHANGES})
+)
+_CANCEL = (
+    update(_TIMER)
+    .where(_TIMER.c.clock_id == bindparam("_clock"), _TIMER.c.status == "pending")
+    .values(status="cancelled", note=bindparam("_why"))
+)
+_INSERT_TIMER = insert(_TIMER)
+_FIRED = select(_TIMER.c.kind, _TIMER.c.level).where(
+    _TIMER.c.clock_id == bindparam("clock"), _TIMER.c.status == "fired"
+)
 DEFAULT_CALENDAR = "township"
 DEFAULT_REMINDER_ROLES = ("assignee", "grid_worker")
 DEFAULT_BREACH_ROLES = ("assignee", "grid_worker", "center")
@@ -180,21 +209,43 @@ def _calendar(calendars: Mapping[str, WorkCalendar], name: str) -> WorkCalendar:
 
 
 class Clocks:
-    """The open clocks of one case inside one transaction, and what changes them."""
+    """The open clocks of one case inside one transaction, and what changes them.
+
+    Clocks are plain rows (Core, no ORM unit of work): a new clock is inserted at once
+    (its timers need its id); changes to existing clocks, cancellations and new timers
+    are collected and written by :meth:`finish` in three statements.
+    """
 
     def __init__(self, session: Session, case: CaseFacts, calendars: Mapping[str, WorkCalendar], tz: Any):
         self.session = session
+        self.conn = session.connection()
         self.case = case
         self.calendars = calendars
         self.tz = tz
-        self._open: list[SlaClock] | None = None
+        self._open: list[Any] | None = None
+        self._changed: dict[int, Any] = {}
+        self._cancel: dict[int, str] = {}
+        self._timers: list[dict[str, Any]] = []
 
     @property
-    def open(self) -> list[SlaClock]:
+    def open(self) -> list[Any]:
         if self._open is None:
-            query = select(SlaClock).where(SlaClock.case_id == self.case.id, SlaClock.status != "stopped")
-            self._open = list(self.session.scalars(query.order_by(SlaClock.id)))
+            rows = self.conn.execute(_OPEN, {"case": self.case.id})
+            self._open = [SimpleNamespace(**row._mapping) for row in rows]
         return self._open
+
+    def finish(self) -> None:
+        """Write what this step changed: cancellations first, then clocks, then new timers."""
+        if self._cancel:
+            self.conn.execute(_CANCEL, [{"_clock": c, "_why": why[:200]} for c, why in self._cancel.items()])
+        if self._changed:
+            rows = [
+                {"_id": c.id, **{name: getattr(c, name) for name in _CLOCK_CHANGES}} for c in self._changed.values()
+            ]
+            self.conn.execute(_SAVE_CLOCK, rows)
+        if self._timers:
+            self.conn.execute(_INSERT_TIMER, self._timers)
+        self._changed, self._cancel, self._timers = {}, {}, []
 
     # -- reacting to a step ------------------------------------------------------------
 
@@ -250,7 +301,7 @@ class Clocks:
 
     def start(
         self, definition: WorkflowDef, scope: str, state: str | None, spec: Mapping, at: datetime, why: str
-    ) -> SlaClock:
+    ) -> Any:
         """A new running clock; its deadline and first history entry go in with the INSERT."""
         policy = resolve(definition, spec, self.case, self.calendars, at.astimezone(self.tz).month)
         calendar = self.calendars[policy.calendar]
@@ -259,7 +310,7 @@ class Clocks:
         note = f"{why}; limit {policy.limit_text} on the {policy.calendar} calendar"
         if begin != at:
             note += f"; outside working time, counting from {begin.astimezone(self.tz):%Y-%m-%d %H:%M}"
-        clock = SlaClock(
+        clock = SimpleNamespace(
             case_id=self.case.id,
             scope=scope,
             state=state,
@@ -270,48 +321,50 @@ class Clocks:
             generation=1,
             segment_start=begin,
             started_at=at,
+            stopped_at=None,
             due_at=deadline.at,
             estimated=deadline.estimated,
+            breached_at=None,
+            outcome=None,
             policy=policy.to_json(),
             history=[],
         )
         clock.history = [self._entry(clock, at, "started", note)]
-        self.session.add(clock)
-        self.session.flush()  # the timers need its id
+        clock.id = self.conn.execute(_INSERT_CLOCK, vars(clock)).scalar_one()  # the timers need its id
         self.open.append(clock)
         self._lay(clock, policy, calendar, fired=set())
         return clock
 
-    def pause(self, clock: SlaClock, at: datetime, why: str) -> None:
+    def pause(self, clock: Any, at: datetime, why: str) -> None:
         clock.consumed_s += self._segment(clock, at)
         clock.status, clock.segment_start, clock.due_at = "paused", None, None
-        self._cancel(clock, f"paused: {why}")
+        self._cancel_timers(clock, f"paused: {why}")
         self._note(clock, at, "paused", why)
 
-    def resume(self, clock: SlaClock, at: datetime, why: str) -> None:
+    def resume(self, clock: Any, at: datetime, why: str) -> None:
         calendar = self.calendars[clock.calendar]
         clock.status, clock.segment_start = "running", calendar.next_working_instant(at)
         self._relay(clock, at)
         self._note(clock, at, "resumed", why)
 
-    def stop(self, clock: SlaClock, at: datetime, why: str) -> None:
+    def stop(self, clock: Any, at: datetime, why: str) -> None:
         if clock.status == "running":
             clock.consumed_s += self._segment(clock, at)
         late = clock.breached_at is not None or clock.consumed_s > clock.limit_s
         clock.status, clock.stopped_at, clock.segment_start = "stopped", at, None
         clock.outcome = "breached" if late else "met"
-        self._cancel(clock, f"stopped: {why}")
+        self._cancel_timers(clock, f"stopped: {why}")
         self._note(clock, at, "stopped", f"{why}; {clock.outcome}")
         self.open.remove(clock)
 
     # -- internals -------------------------------------------------------------------------
 
-    def _segment(self, clock: SlaClock, at: datetime) -> int:
+    def _segment(self, clock: Any, at: datetime) -> int:
         if clock.segment_start is None or at <= clock.segment_start:
             return 0
         return int(self.calendars[clock.calendar].between(clock.segment_start, at).total_seconds())
 
-    def _set_deadline(self, clock: SlaClock, calendar: WorkCalendar, begin: datetime) -> None:
+    def _set_deadline(self, clock: Any, calendar: WorkCalendar, begin: datetime) -> None:
         """The deadline of a running clock; one already past keeps the time it breached."""
         if clock.consumed_s >= clock.limit_s and clock.breached_at is not None:
             clock.due_at = clock.breached_at
@@ -320,15 +373,15 @@ class Clocks:
         clock.due_at, clock.estimated = deadline.at, deadline.estimated
 
     @staticmethod
-    def _at_consumed(calendar: WorkCalendar, clock: SlaClock, begin: datetime, point_s: int) -> datetime:
+    def _at_consumed(calendar: WorkCalendar, clock: Any, begin: datetime, point_s: int) -> datetime:
         """When the clock will have used ``point_s`` business seconds (now, if it already has)."""
         left = point_s - clock.consumed_s
         return calendar.add(begin, timedelta(seconds=left)).at if left > 0 else begin
 
-    def _relay(self, clock: SlaClock, at: datetime) -> None:
+    def _relay(self, clock: Any, at: datetime) -> None:
         """Lay the clock's timers again (after a resume or an extension), from what is left."""
         calendar = self.calendars[clock.calendar]
-        self._cancel(clock, "laid again")
+        self._cancel_timers(clock, "laid again")
         clock.generation += 1
         self._set_deadline(clock, calendar, clock.segment_start or at)
         fired = {
@@ -339,7 +392,7 @@ class Clocks:
         }
         self._lay(clock, Policy.from_json(clock.policy), calendar, fired)
 
-    def _lay(self, clock: SlaClock, policy: Policy, calendar: WorkCalendar, fired: set[tuple[str, int]]) -> None:
+    def _lay(self, clock: Any, policy: Policy, calendar: WorkCalendar, fired: set[tuple[str, int]]) -> None:
         begin = clock.segment_start
         assert begin is not None and clock.due_at is not None
         rows = []
@@ -355,32 +408,36 @@ class Clocks:
                     ("escalation", level, self._at_consumed(calendar, clock, begin, clock.limit_s + step.after_s))
                 )
         for kind, level, fire_at in rows:
-            self.session.add(
-                SlaTimer(
-                    clock_id=clock.id,
-                    case_id=clock.case_id,
-                    kind=kind,
-                    level=level,
-                    generation=clock.generation,
-                    fire_at=fire_at,
-                    status="pending",
-                    attempts=0,
-                    dedupe_key=f"{clock.id}:{clock.generation}:{kind}:{level}",
-                )
+            self._timers.append(
+                {
+                    "clock_id": clock.id,
+                    "case_id": clock.case_id,
+                    "kind": kind,
+                    "level": level,
+                    "generation": clock.generation,
+                    "fire_at": fire_at,
+                    "status": "pending",
+                    "attempts": 0,
+                    "lease_until": None,
+                    "claimed_by": None,
+                    "fired_at": None,
+                    "note": None,
+                    "dedupe_key": f"{clock.id}:{clock.generation}:{kind}:{level}",
+                }
             )
 
-    def _cancel(self, clock: SlaClock, why: str) -> None:
-        self.session.execute(
-            update(SlaTimer)
-            .where(SlaTimer.clock_id == clock.id, SlaTimer.status == "pending")
-            .values(status="cancelled", note=why[:200])
-        )
+    def _cancel_timers(self, clock: Any, why: str) -> None:
+        """Cancel the clock's pending timers (in finish()), and any this step queued for it."""
+        self._cancel.setdefault(clock.id, why)
+        self._timers = [t for t in self._timers if t["clock_id"] != clock.id]
+        self._changed[clock.id] = clock
 
-    def _note(self, clock: SlaClock, at: datetime, what: str, why: str, **extra: Any) -> None:
+    def _note(self, clock: Any, at: datetime, what: str, why: str, **extra: Any) -> None:
         clock.history = [*(clock.history or []), self._entry(clock, at, what, why, **extra)]
+        self._changed[clock.id] = clock
 
     @staticmethod
-    def _entry(clock: SlaClock, at: datetime, what: str, why: str, **extra: Any) -> dict[str, Any]:
+    def _entry(clock: Any, at: datetime, what: str, why: str, **extra: Any) -> dict[str, Any]:
         return {
             "at": at.isoformat(),
             "what": what,
