@@ -100,64 +100,41 @@ def claim(session: Session, at: datetime, worker: str, batch: int = 500, lease: 
 
 
 _TIMERS, _CLOCKS = SlaTimer.__table__, SlaClock.__table__
-_FLIP = (
-    update(_TIMERS)
-    .where(
-        _TIMERS.c.id.in_(bindparam("ids", expanding=True)),
-        _TIMERS.c.status == "pending",
-        _TIMERS.c.claimed_by == bindparam("worker"),
-        _TIMERS.c.clock_id == _CLOCKS.c.id,
-    )
-    .values(status="fired", fired_at=bindparam("at"))
-    .returning(
-        _TIMERS.c.id,
-        _TIMERS.c.clock_id,
-        _TIMERS.c.case_id,
-        _TIMERS.c.kind,
-        _TIMERS.c.level,
-        _TIMERS.c.generation,
-        _TIMERS.c.fire_at,
-        _CLOCKS.c.status.label("clock_status"),
-        _CLOCKS.c.generation.label("clock_generation"),
-        _CLOCKS.c.scope,
-        _CLOCKS.c.state,
-        _CLOCKS.c.due_at,
-        _CLOCKS.c.policy,
-    )
+_TIMER_COLUMNS = (
+    _TIMERS.c.id,
+    _TIMERS.c.clock_id,
+    _TIMERS.c.case_id,
+    _TIMERS.c.kind,
+    _TIMERS.c.level,
+    _TIMERS.c.generation,
+    _TIMERS.c.fire_at,
 )
-_INSERT_OUTBOX = insert(Outbox.__table__)
-_BREACHED = (
-    update(SlaClock.__table__).where(SlaClock.__table__.c.id == bindparam("clock")).values(breached_at=bindparam("at"))
-)
-
-
-_FLIP_ONLY = (
-    update(_TIMERS)
-    .where(
-        _TIMERS.c.id.in_(bindparam("ids", expanding=True)),
-        _TIMERS.c.status == "pending",
-        _TIMERS.c.claimed_by == bindparam("worker"),
-    )
-    .values(status="fired", fired_at=bindparam("at"))
-    .returning(
-        _TIMERS.c.id,
-        _TIMERS.c.clock_id,
-        _TIMERS.c.case_id,
-        _TIMERS.c.kind,
-        _TIMERS.c.level,
-        _TIMERS.c.generation,
-        _TIMERS.c.fire_at,
-    )
-)
-_CLOCK_ROWS = select(
-    _CLOCKS.c.id,
+_CLOCK_COLUMNS = (  # what the fence and the effects need of a timer's clock
     _CLOCKS.c.status.label("clock_status"),
     _CLOCKS.c.generation.label("clock_generation"),
     _CLOCKS.c.scope,
     _CLOCKS.c.state,
     _CLOCKS.c.due_at,
     _CLOCKS.c.policy,
-).where(_CLOCKS.c.id.in_(bindparam("ids", expanding=True)))
+)
+# Flip only the timers this sweeper still holds; at most once, because of status = 'pending'.
+_FLIP_BASE = (
+    update(_TIMERS)
+    .where(
+        _TIMERS.c.id.in_(bindparam("ids", expanding=True)),
+        _TIMERS.c.status == "pending",
+        _TIMERS.c.claimed_by == bindparam("worker"),
+    )
+    .values(status="fired", fired_at=bindparam("at"))
+)
+# PostgreSQL: the same flip, returning each timer's clock too (UPDATE ... FROM sla_clock).
+_FLIP = _FLIP_BASE.where(_TIMERS.c.clock_id == _CLOCKS.c.id).returning(*_TIMER_COLUMNS, *_CLOCK_COLUMNS)
+_FLIP_ONLY = _FLIP_BASE.returning(*_TIMER_COLUMNS)  # SQLite: its RETURNING cannot name sla_clock
+_CLOCK_ROWS = select(_CLOCKS.c.id, *_CLOCK_COLUMNS).where(_CLOCKS.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_OUTBOX = insert(Outbox.__table__)
+_BREACHED = (
+    update(SlaClock.__table__).where(SlaClock.__table__.c.id == bindparam("clock")).values(breached_at=bindparam("at"))
+)
 
 
 def _with_clocks(conn: Any, timers: list[Any]) -> list[Any]:

@@ -262,11 +262,6 @@ def load(session: Session, ref: int | str) -> Loaded | None:
     return Loaded(_record(row), row[len(_NAMES)], row[len(_NAMES) + 1])
 
 
-_LOAD_MANY = select(*_COLUMNS, token_query().label("org_token"), _WORKFLOW_HASH.label("workflow_hash")).where(
-    CASES.c.id.in_(bindparam("ids", expanding=True))
-)
-
-
 _TIMER_TABLE = SlaTimer.__table__
 _LOCK_CASES_OF_TIMERS = (
     select(*_COLUMNS, token_query().label("org_token"), _WORKFLOW_HASH.label("workflow_hash"))
@@ -281,12 +276,6 @@ _LOCK_CASES_OF_TIMERS = (
 def lock_cases_of_timers(session: Session, timer_ids: list[int]) -> list[Loaded]:
     """Lock (in id order, so lockers never deadlock) and load the cases of these timers."""
     rows = _conn(session).execute(_LOCK_CASES_OF_TIMERS, {"timers": timer_ids}).all()
-    return [Loaded(_record(row), row[len(_NAMES)], row[len(_NAMES) + 1]) for row in rows]
-
-
-def load_many(session: Session, ids: list[int]) -> list[Loaded]:
-    """Several cases by id, with the org token and workflow hashes, in one statement."""
-    rows = _conn(session).execute(_LOAD_MANY, {"ids": ids}).all()
     return [Loaded(_record(row), row[len(_NAMES)], row[len(_NAMES) + 1]) for row in rows]
 
 
