@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: run test lint bench setup clean
 
-run: $(STAMP)  ## set up, then initialise and describe the embedded (SQLite) gridflow
+run: $(STAMP)  ## set up, initialise the embedded (SQLite) gridflow and run it (worker + beat, one process)
 	$(BIN)/gridflow init
+	$(BIN)/gridflow up
 
 test: $(STAMP)  ## set up, then lint and run the whole test suite (CI=true: missing services fail)
 	$(BIN)/ruff check .

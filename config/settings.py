@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,7 +28,13 @@ class Settings(BaseSettings):
 
     home: Path = Field(ROOT / "var", description="Where the embedded database, logs and outbox files live.")
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite at <home>/gridflow.db.")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Broker for the production runtime.")
+    broker_url: str = Field(
+        "", description="Celery broker; empty means the embedded one: SQLite at <home>/broker.db (sqla+sqlite://)."
+    )
+    redis_url: str = Field("", description="Redis for RedBeat's lock and schedule; empty means the broker's Redis.")
+    beat_scheduler: Literal["default", "redbeat"] = Field(
+        "default", description="default: one beat, schedule state in <home>; redbeat: several beats, one lock."
+    )
     timezone: str = Field("Asia/Shanghai", description="Local time zone for display and business time.")
     org_file: Path = Field(ROOT / "config" / "org" / "shengli.yaml", description="Org chart loaded by init.")
     workflow_files: list[Path] = Field(
@@ -37,7 +44,30 @@ class Settings(BaseSettings):
     default_workflow: str = Field("grid_case", description="Workflow a new case uses unless told otherwise.")
     calendar_file: Path = Field(ROOT / "config" / "calendars.yaml", description="Business calendars and overrides.")
     sweep_batch: int = Field(500, ge=1, le=10_000, description="Timers claimed per sweep batch.")
-    sweep_lease_s: int = Field(120, ge=5, le=3600, description="Seconds a claimed timer stays ours.")
+    sweep_lease_s: int = Field(120, ge=2, le=3600, description="Seconds a claimed timer stays ours.")
+    # -- runtime (Celery worker and beat) --
+    sweep_interval_s: float = Field(2.0, ge=0.2, le=60, description="Beat sends an SLA sweep this often.")
+    precise_horizon_s: float = Field(
+        5.0, ge=0, le=60, description="The sweep hands timers due this soon to Celery with a countdown (0: off)."
+    )
+    dispatch_interval_s: float = Field(2.0, ge=0.2, le=300, description="Beat sends an outbox dispatch this often.")
+    dispatch_batch: int = Field(200, ge=1, le=10_000, description="Notices claimed per dispatch batch.")
+    jobs_catch_up_s: float = Field(
+        600, ge=1, le=86_400, description="How often beat looks for period jobs that are due and not done."
+    )
+    jobs_catch_up_periods: int = Field(
+        3, ge=1, le=120, description="How many past periods a job catches up on (months for monthly scoring)."
+    )
+    task_time_limit_s: int = Field(300, ge=10, le=86_400, description="Hard limit of one task.")
+    visibility_timeout_s: int = Field(
+        3600, ge=60, description="Redis: an unacknowledged task is redelivered after this; above the longest task."
+    )
+    worker_concurrency: int = Field(2, ge=1, le=64, description="Task slots of `gridflow up` / `gridflow worker`.")
+    soft_shutdown_s: float = Field(10, ge=0, le=600, description="On stop, running tasks get this long to finish.")
+    notices_file: Path | None = Field(None, description="Console channel's file; empty means <home>/notices.log.")
+    clock_offset_s: float = Field(
+        0, description="Drills and tests: the runtime's clock runs this many seconds ahead of the real one."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -50,9 +80,38 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}; use an IANA name like Asia/Shanghai") from exc
         return value
 
+    @model_validator(mode="after")
+    def _timeouts_fit(self) -> Settings:
+        if self.visibility_timeout_s <= self.task_time_limit_s:
+            raise ValueError(
+                f"visibility_timeout_s ({self.visibility_timeout_s}) must be above task_time_limit_s "
+                f"({self.task_time_limit_s}), or Redis hands a running task to a second worker"
+            )
+        if self.beat_scheduler == "redbeat" and not self.redbeat_url:
+            raise ValueError("beat_scheduler=redbeat needs Redis: set GRIDFLOW_REDIS_URL or a redis:// broker_url")
+        return self
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'gridflow.db'}"
+
+    @property
+    def broker(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{self.home / 'broker.db'}"
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.broker.startswith("sqla+")
+
+    @property
+    def redbeat_url(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        return self.broker_url if self.broker_url.startswith(("redis://", "rediss://")) else ""
+
+    @property
+    def notices_path(self) -> Path:
+        return self.notices_file or self.home / "notices.log"
 
     @classmethod
     def settings_customise_sources(

@@ -61,10 +61,11 @@ class SweepReport:
 # -- claim ----------------------------------------------------------------------------
 
 
-def _due(at: datetime):  # type: ignore[no-untyped-def]
+def _due(at: datetime, until: datetime | None = None):  # type: ignore[no-untyped-def]
+    """Pending, due by ``until`` (default ``at``), and not held under a live lease at ``at``."""
     return and_(
         SlaTimer.status == "pending",
-        SlaTimer.fire_at <= at,
+        SlaTimer.fire_at <= (until or at),
         or_(SlaTimer.lease_until.is_(None), SlaTimer.lease_until < at),
     )
 
@@ -72,27 +73,49 @@ def _due(at: datetime):  # type: ignore[no-untyped-def]
 def claim(session: Session, at: datetime, worker: str, batch: int = 500, lease: timedelta = DEFAULT_LEASE) -> list[int]:
     """Stamp up to ``batch`` due timers with ``worker`` and a lease; return their ids."""
     at = require_aware(at)
+    return [timer_id for timer_id, _ in _claim(session, at, at, worker, batch, lease)]
+
+
+def claim_ahead(
+    session: Session, at: datetime, horizon: timedelta, worker: str, batch: int = 500, lease: timedelta = DEFAULT_LEASE
+) -> list[tuple[int, datetime]]:
+    """Claim timers due by ``at + horizon`` for precise firing: ``(id, fire_at)``, by ``fire_at``.
+
+    The lease runs ``lease`` past the horizon: if the hand-off to the worker is lost (the
+    broker restarted), the sweep takes the timers over when the lease runs out.
+    """
+    at = require_aware(at)
+    return _claim(session, at, at + horizon, worker, batch, lease + horizon)
+
+
+def _claim(
+    session: Session, at: datetime, until: datetime, worker: str, batch: int, lease: timedelta
+) -> list[tuple[int, datetime]]:
     stamp = {"claimed_by": worker, "lease_until": at + lease, "attempts": SlaTimer.attempts + 1}
+    due = _due(at, until)
     if session.get_bind().dialect.name == "postgresql":
         candidates = (
             select(SlaTimer.id)
-            .where(_due(at))
+            .where(due)
             .order_by(SlaTimer.fire_at)
             .limit(batch)
             .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
-        stmt = update(SlaTimer).where(SlaTimer.id.in_(candidates)).values(stamp).returning(SlaTimer.id)
-        return list(session.execute(stmt, execution_options={"synchronize_session": False}).scalars())
-    ids = list(session.scalars(select(SlaTimer.id).where(_due(at)).order_by(SlaTimer.fire_at).limit(batch)))
+        stmt = update(SlaTimer).where(SlaTimer.id.in_(candidates)).values(stamp)
+        rows = session.execute(
+            stmt.returning(SlaTimer.id, SlaTimer.fire_at), execution_options={"synchronize_session": False}
+        )
+        return sorted(((r.id, r.fire_at) for r in rows), key=lambda r: (r[1], r[0]))
+    found = session.execute(select(SlaTimer.id, SlaTimer.fire_at).where(due).order_by(SlaTimer.fire_at).limit(batch))
     won = []
-    for timer_id in ids:
+    for timer_id, fire_at in found.all():
         result = session.execute(
-            update(SlaTimer).where(SlaTimer.id == timer_id, _due(at)).values(stamp),
+            update(SlaTimer).where(SlaTimer.id == timer_id, due).values(stamp),
             execution_options={"synchronize_session": False},
         )
         if result.rowcount == 1:
-            won.append(timer_id)
+            won.append((timer_id, fire_at))
     return won
 
 

@@ -590,3 +590,6 @@ def sqlite_missing(gf: Gridflow) -> bool:
     from engine.store.db import sqlite_file_missing
 
     return sqlite_file_missing(gf.settings.db_url)
+
+
+from gridflow import cli_runtime  # noqa: E402,F401 - registers up, worker, beat, jobs

@@ -279,7 +279,7 @@ class SlaTimer(Base):
 
 
 class Outbox(Base):
-    """A notice to one person, staged in the transaction that caused it (delivery: the notifications issue)."""
+    """A notice to one person, staged in the transaction that caused it; delivered by the dispatcher."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
@@ -296,3 +296,32 @@ class Outbox(Base):
     next_attempt_at: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column()
     dedupe_key: Mapped[str] = mapped_column(String(150), unique=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))  # the dispatcher holding it
+    lease_until: Mapped[datetime | None] = mapped_column()
+    channel: Mapped[str | None] = mapped_column(String(32))  # the channel that delivered it
+    sent_at: Mapped[datetime | None] = mapped_column()
+    provider_id: Mapped[str | None] = mapped_column(String(100))  # the provider's message id
+    error: Mapped[str | None] = mapped_column(Text)  # the last failure
+
+
+# -- periodic jobs ----------------------------------------------------------------------
+
+
+class JobRun(Base):
+    """One run of a period-keyed job (monthly scoring of ``2026-11``, ...): unique per job and period,
+    so a job that beat sends twice, or that a catch-up sends again, does its work once."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (UniqueConstraint("job", "period"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(16))  # 2026-11, 2026Q4, 2026, 2026-11-27
+    status: Mapped[str] = mapped_column(String(16))  # done | failed (a running job holds its row's lock)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    due_at: Mapped[datetime] = mapped_column()
+    started_at: Mapped[datetime] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    worker: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[dict[str, Any] | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)

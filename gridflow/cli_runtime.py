@@ -1,0 +1,194 @@
+"""CLI commands of the runtime: ``up``, ``worker``, ``beat`` and ``jobs list|run``.
+
+Registered on the main Typer app by :mod:`gridflow.cli`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import typer
+from kombu.utils.url import maybe_sanitize_url
+from rich.markup import escape
+from rich.table import Table
+
+from engine import jobs as engine_jobs
+from engine.errors import ConfigError
+from gridflow import views
+from gridflow.app import parse_at
+from gridflow.cli import _emit_json, _gridflow, app, handled, out
+
+jobs_app = typer.Typer(
+    help="周期任务 period jobs: monthly scoring, quarterly posting, calendar check.", no_args_is_help=True
+)
+app.add_typer(jobs_app, name="jobs")
+
+LogOpt = Annotated[str, typer.Option("--loglevel", "-l", help="DEBUG shows every task; INFO what fired and was sent.")]
+QUIET_LOGGERS = ("celery.app.trace", "celery.worker.strategy", "celery.beat", "redbeat.schedulers", "alembic")
+
+
+def _celery_app():  # type: ignore[no-untyped-def]
+    from celery.signals import after_setup_logger
+
+    from tasks.factory import create_app
+
+    gf = _gridflow()  # settings are read and checked here, with the CLI's clear errors
+    settings = gf.settings
+    with gf.transaction(write=False):
+        pass  # the schema is current (else: run `gridflow init`)
+    gf.close()
+    celery_app = create_app(settings)
+
+    def quiet(logger: Any = None, loglevel: int | None = None, **_: Any) -> None:
+        if (loglevel or logging.INFO) > logging.DEBUG:  # a sweep every two seconds is not news
+            for name in QUIET_LOGGERS:
+                logging.getLogger(name).setLevel(logging.WARNING)
+
+    after_setup_logger.connect(quiet, weak=False)
+    celery_app.conf.worker_log_format = "%(asctime)s %(levelname)s %(message)s"
+    celery_app.conf.worker_task_log_format = "%(asctime)s %(levelname)s %(message)s"
+    return celery_app
+
+
+def _banner(mode: str, celery_app: Any) -> None:
+    rt = celery_app.gridflow_runtime
+    s = rt.settings
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    broker = maybe_sanitize_url(s.broker)
+    for label, value in (
+        ("运行 mode", mode),
+        ("数据库 database", rt.gridflow.database_label),
+        ("消息 broker", broker),
+        (
+            "定时 beat",
+            f"{s.beat_scheduler}; SLA sweep every {s.sweep_interval_s:g} s, precise firing {s.precise_horizon_s:g} s ahead",
+        ),
+        ("通知 notices", f"console and {s.notices_path}"),
+    ):
+        views.row(table, label, str(value))
+    out.print(table)
+    out.print("Ctrl-C stops (running tasks get a moment to finish). Report cases from another terminal.", markup=False)
+
+
+@app.command()
+def up(
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", help="Task threads.")] = None,
+    loglevel: LogOpt = "INFO",
+) -> None:
+    """Run gridflow: a worker and beat in one process (embedded default: SQLite, no server to install)."""
+    from tasks import runner
+
+    with handled():
+        celery_app = _celery_app()
+        mode = "embedded (SQLite)" if celery_app.gridflow_runtime.settings.embedded_broker else "one process"
+        _banner(mode, celery_app)
+        code = runner.up(celery_app, concurrency or celery_app.gridflow_runtime.settings.worker_concurrency, loglevel)
+        raise typer.Exit(code)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", help="Worker processes.")] = None,
+    pool: Annotated[str, typer.Option(help="prefork (production), threads or solo.")] = "prefork",
+    loglevel: LogOpt = "INFO",
+) -> None:
+    """A Celery worker (same as `celery -A tasks worker`); more options are passed to Celery."""
+    from tasks import runner
+
+    with handled():
+        celery_app = _celery_app()
+        runner.worker(
+            celery_app, concurrency or celery_app.gridflow_runtime.settings.worker_concurrency, pool, loglevel, ctx.args
+        )
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def beat(ctx: typer.Context, loglevel: LogOpt = "INFO") -> None:
+    """Celery beat (same as `celery -A tasks beat`); GRIDFLOW_BEAT_SCHEDULER=redbeat for several beats."""
+    from tasks import runner
+
+    with handled():
+        runner.beat(_celery_app(), loglevel, ctx.args)
+
+
+# -- jobs ----------------------------------------------------------------------------------
+
+
+@jobs_app.command("list")
+def jobs_list(
+    job: Annotated[str | None, typer.Option("--job", help="Only this job.")] = None,
+    limit: Annotated[int, typer.Option(help="How many runs.")] = 50,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """The runs of the period jobs, newest first, and what is due and not done."""
+    with handled():
+        gf = _gridflow()
+        names = [engine_jobs.job(job).name] if job else list(engine_jobs.JOBS)
+        now = gf.clock()
+        with gf.transaction(write=False) as session:
+            runs = engine_jobs.runs(session, names, limit)
+            since, catch_up = engine_jobs.installed_at(session), gf.settings.jobs_catch_up_periods
+            due = {
+                n: [p.key for p in engine_jobs.due_periods(session, engine_jobs.JOBS[n], now, gf.tz, catch_up, since)]
+                for n in names
+            }
+        rows = [
+            {
+                "job": r.job,
+                "period": r.period,
+                "status": r.status,
+                "attempts": r.attempts,
+                "due_at": views.iso(r.due_at),
+                "finished_at": views.iso(r.finished_at),
+                "result": r.result,
+                "error": r.error,
+            }
+            for r in runs
+        ]
+        if as_json:
+            _emit_json({"runs": rows, "due": due})
+            return
+        table = Table(
+            "任务 job", "周期 period", "状态 status", "次数 attempts", "应运行 due", "完成 finished", "结果 result"
+        )
+        for r in runs:
+            result = ", ".join(f"{k}={v}" for k, v in (r.result or {}).items() if k not in ("from", "to"))
+            table.add_row(
+                r.job,
+                r.period,
+                r.status,
+                str(r.attempts),
+                views.local_text(r.due_at, gf.tz),
+                views.local_text(r.finished_at, gf.tz),
+                escape(result or (r.error or "")[:80]),
+            )
+        out.print(table)
+        pending = {n: p for n, p in due.items() if p}
+        out.print(
+            "due and not done: " + (", ".join(f"{n} {' '.join(p)}" for n, p in pending.items()) or "nothing"),
+            markup=False,
+        )
+
+
+@jobs_app.command("run")
+def jobs_run(
+    job: Annotated[str | None, typer.Argument(help="A job; all of them if left out.")] = None,
+    at: Annotated[str | None, typer.Option(help="As if it were this time (local ISO).")] = None,
+) -> None:
+    """Run what is due and not done now (what beat does); each period runs once."""
+    from tasks.jobs import run_due_jobs
+    from tasks.runtime import Runtime
+
+    with handled():
+        gf = _gridflow()
+        when = parse_at(at, gf.tz, gf.clock())
+        if job and job not in engine_jobs.JOBS:
+            raise ConfigError(f"unknown job {job!r}; jobs are: {', '.join(engine_jobs.JOBS)}")
+        runtime = Runtime(gf.settings, clock=lambda: when)
+        done = run_due_jobs(runtime, [job] if job else list(engine_jobs.JOBS))
+        for item in done:
+            out.print(f"{item['job']} {item['period']}: done", markup=False)
+        if not done:
+            out.print("nothing due: every due period has run", markup=False)

@@ -1,0 +1,51 @@
+"""`gridflow up`, `gridflow worker`, `gridflow beat`: the runtime started from settings.
+
+``up`` is the embedded default: one OS process holding a Celery worker (thread pool) and
+beat (a thread), on the SQLite database and the SQLite broker — or, with production
+settings, the same one process against Redis and PostgreSQL for a small install. ``worker``
+and ``beat`` are ``celery -A tasks worker|beat`` with the settings already applied.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from celery import Celery
+from celery.beat import EmbeddedService
+
+from tasks.factory import QUEUE
+
+
+def up(app: Celery, concurrency: int, loglevel: str = "INFO") -> int:
+    beat = EmbeddedService(
+        app,
+        thread=True,
+        scheduler_cls=app.conf.beat_scheduler,
+        schedule_filename=app.conf.beat_schedule_filename,
+    )
+    worker = app.Worker(
+        pool="threads",
+        concurrency=concurrency,
+        loglevel=loglevel,
+        hostname=f"gridflow-up@{socket.gethostname()}",
+        queues=[QUEUE],
+        quiet=True,
+    )
+    beat.start()
+    try:
+        worker.start()
+    finally:
+        beat.stop()
+        app.gridflow_runtime.close()  # type: ignore[attr-defined]
+    return int(worker.exitcode or 0)
+
+
+def worker(app: Celery, concurrency: int, pool: str, loglevel: str = "INFO", extra: list[str] | None = None) -> Any:
+    argv = ["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}", f"--pool={pool}", f"--queues={QUEUE}"]
+    return app.worker_main(argv + list(extra or []))
+
+
+def beat(app: Celery, loglevel: str = "INFO", extra: list[str] | None = None) -> Any:
+    argv = ["beat", f"--loglevel={loglevel}", f"--schedule={app.conf.beat_schedule_filename}"]
+    return app.start(argv + list(extra or []))
