@@ -201,13 +201,16 @@ class Gridflow:
 
     def sweep(self, at: datetime | None = None) -> sweep.SweepReport:
         """One sweep: fire every timer due at ``at`` (default: now)."""
-        return sweep.sweep(
-            self._sessions.begin,
-            at or self.clock(),
-            self.worker_id,
-            batch=self.settings.sweep_batch,
-            lease=timedelta(seconds=self.settings.sweep_lease_s),
-        )
+        try:
+            return sweep.sweep(
+                self._sessions.begin,
+                at or self.clock(),
+                self.worker_id,
+                batch=self.settings.sweep_batch,
+                lease=timedelta(seconds=self.settings.sweep_lease_s),
+            )
+        except DBAPIError as exc:
+            raise DatabaseError(self._explain(exc)) from exc
 
 
 def parse_at(text: str | None, tz: ZoneInfo, now: datetime) -> datetime:

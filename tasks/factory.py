@@ -84,6 +84,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_max_loop_interval": 5,
         "beat_schedule_filename": str(settings.home / "celerybeat-schedule"),
     }
+    if settings.beat_scheduler == "default":  # beat keeps its last-run times in a file under home
+        settings.home.mkdir(parents=True, exist_ok=True)
     if settings.beat_scheduler == "redbeat":
         config.update(
             {
