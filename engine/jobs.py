@@ -143,7 +143,7 @@ def candidate_periods(spec: JobSpec, at: datetime, tz: ZoneInfo, catch_up: int) 
     current = period_of(spec.kind, at.astimezone(tz).date())
     found: list[Period] = []
     period = current
-    for _ in range(catch_up + 1):  # the current period may not be due yet; then one more back
+    for _ in range(catch_up + 2):  # the current period, and the last one just before its due time, may not be due
         if spec.due_at(period, tz) <= at:
             found.append(period)
             if len(found) == catch_up:
