@@ -13,6 +13,7 @@ from typing import Any
 
 from celery import Celery
 from celery.beat import EmbeddedService
+from celery.signals import worker_shutting_down
 
 from tasks.factory import QUEUE
 
@@ -32,12 +33,21 @@ def up(app: Celery, concurrency: int, loglevel: str = "INFO") -> int:
         queues=[QUEUE],
         quiet=True,
     )
+    stopped_by: dict[str, str] = {}
+
+    def on_shutdown(sig: str = "", **_: Any) -> None:
+        stopped_by["signal"] = sig
+
+    worker_shutting_down.connect(on_shutdown, weak=False)
     beat.start()
     try:
         worker.start()
     finally:
         beat.stop()
         app.gridflow_runtime.close()  # type: ignore[attr-defined]
+        worker_shutting_down.disconnect(on_shutdown)
+    if stopped_by.get("signal") in ("SIGINT", "SIGTERM"):
+        return 0  # Ctrl-C or a service manager's stop is how `up` ends; Celery counts SIGINT as a failure
     return int(worker.exitcode or 0)
 
 

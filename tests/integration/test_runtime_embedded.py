@@ -1,0 +1,56 @@
+"""`gridflow up` on the embedded default, as a user runs it: SQLite database, SQLite broker, worker
+and beat in one process; the CLI works beside it; notices reach the console and the file; Ctrl-C
+stops it cleanly."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import psutil
+
+from tests import runtime_support as rt
+
+
+def test_gridflow_up_fires_dispatches_and_stops_on_ctrl_c(tmp_path):
+    home = tmp_path / "home"
+    env = rt.environment(home, "", "")
+    rt.init(env)
+    log = (tmp_path / "up.log").open("wb")
+    up = subprocess.Popen(
+        [sys.executable, "-m", "gridflow", "up"], env=env, cwd=rt.ROOT, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        output = lambda: (tmp_path / "up.log").read_text(encoding="utf-8", errors="replace")  # noqa: E731
+        rt.wait_for("gridflow up to be ready", lambda: "ready." in output() or up.poll() is not None, timeout=60)
+        assert up.poll() is None, output()
+        assert len(psutil.Process(up.pid).children(recursive=True)) == 0, "one process: no pool or beat children"
+        start = rt.now() + timedelta(seconds=2)
+        rt.lay_timers(env, "up", [start + timedelta(milliseconds=10 * i) for i in range(100)])
+        reported = rt.cli(["case", "report", "-g", rt.GRID, "-a", rt.REPORTER, "-t", "运行中上报"], env)
+        assert reported.returncode == 0, reported.stderr
+        rt.wait_for("every timer to fire", lambda: rt.tally(env, "up").fired == 100, timeout=60)
+        notices = home / "notices.log"
+        expected = 100 * rt.NOTICES_PER_TIMER
+        rt.wait_for("the notices", lambda: notices.exists() and len(notices.read_text().splitlines()) >= expected, 60)
+        result = rt.tally(env, "up")
+        assert result.exactly_once, result
+        assert max(result.lateness_s) < 3, sorted(result.lateness_s)[-5:]
+        lines = [json.loads(line) for line in notices.read_text(encoding="utf-8").splitlines()]
+        assert len({line["dedupe_key"] for line in lines}) == len(lines) == expected
+        up.send_signal(signal.SIGINT)
+        began = time.monotonic()
+        assert up.wait(timeout=30) == 0, output()
+        assert time.monotonic() - began < 20
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+        log.close()
+    text = output()
+    assert "SLA fired" in text and "notices:" in text and "📨" in text, text[-2000:]
+    assert "Traceback" not in text, text

@@ -1,0 +1,135 @@
+"""What the tasks do, in process, on both back ends: precise firing through a claim ahead of time,
+the sweep as the safety net when a hand-off is lost, and the outbox dispatch to the console channel."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select
+
+from engine.store.models import Outbox, SlaTimer
+from engine.sweep import claim_ahead, fire_batch, sweep
+from notifications.console import ConsoleChannel
+from notifications.dispatch import dispatch
+from notifications.render import Renderer
+from tests.integration.test_sla import report
+from tests.support import T0
+
+SH = ZoneInfo("Asia/Shanghai")
+
+
+def first_timer(db, case_id: int):
+    with db.sessions.begin() as s:
+        return s.execute(
+            select(SlaTimer.id, SlaTimer.fire_at)
+            .where(SlaTimer.case_id == case_id, SlaTimer.status == "pending")
+            .order_by(SlaTimer.fire_at)
+            .limit(1)
+        ).one()
+
+
+def status(db, timer_id: int) -> str:
+    with db.sessions.begin() as s:
+        return s.scalar(select(SlaTimer.status).where(SlaTimer.id == timer_id))
+
+
+def test_precise_firing_claims_ahead_and_fires_once(db):
+    with db.sessions.begin() as s:
+        case = report(s)
+    timer_id, fire_at = first_timer(db, case.id)
+    with db.sessions.begin() as s:  # a sweep 3 s before: not due yet, but within the 5 s horizon
+        assert claim_ahead(s, fire_at - timedelta(seconds=3), timedelta(seconds=5), "ahead-1") == [(timer_id, fire_at)]
+    with db.sessions.begin() as s:  # a second sweep does not take it again
+        assert claim_ahead(s, fire_at - timedelta(seconds=1), timedelta(seconds=5), "ahead-2") == []
+    assert sweep(db.sessions.begin, fire_at, "sweeper").claimed == 0  # the safety net leaves it to the hand-off
+    with db.sessions.begin() as s:
+        fired = fire_batch(s, [timer_id], "ahead-1", fire_at)
+    assert [f.event for f in fired] == ["sla.reminder"]
+    with db.sessions.begin() as s:  # the same message delivered twice: nothing more
+        assert fire_batch(s, [timer_id], "ahead-1", fire_at) == []
+    assert status(db, timer_id) == "fired"
+
+
+def test_a_lost_hand_off_is_fired_by_the_sweep_after_the_lease(db):
+    with db.sessions.begin() as s:
+        case = report(s)
+    timer_id, fire_at = first_timer(db, case.id)
+    lease = timedelta(seconds=30)
+    with db.sessions.begin() as s:
+        claim_ahead(s, fire_at - timedelta(seconds=3), timedelta(seconds=5), "lost", lease=lease)
+    assert sweep(db.sessions.begin, fire_at + timedelta(seconds=10), "sweeper").claimed == 0
+    late = sweep(db.sessions.begin, fire_at + timedelta(seconds=40), "sweeper")
+    assert [f["timer_id"] for f in late.fired] == [timer_id]
+    with db.sessions.begin() as s:  # the lost message turns up after all: nothing happens
+        assert fire_batch(s, [timer_id], "lost", fire_at + timedelta(seconds=41)) == []
+
+
+def staged_notices(db) -> int:
+    with db.sessions.begin() as s:
+        case = report(s)
+    _, fire_at = first_timer(db, case.id)
+    result = sweep(db.sessions.begin, fire_at, "sweeper")
+    return sum(f["notices"] for f in result.fired)
+
+
+class Broken:
+    name = "broken"
+
+    def send(self, notice):
+        raise ConnectionError("gateway down")
+
+
+def test_dispatch_delivers_each_notice_once_to_the_console_and_file(db, tmp_path):
+    staged = staged_notices(db)
+    assert staged > 0
+    path, stream = tmp_path / "notices.log", io.StringIO()
+    channel, renderer = ConsoleChannel(path, stream), Renderer(SH)
+    clock = lambda: T0 + timedelta(days=30)  # noqa: E731
+    first = dispatch(db.sessions.begin, clock, "d-1", channel, renderer)
+    assert len(first.sent) == staged and not first.failed
+    again = dispatch(db.sessions.begin, clock, "d-2", channel, renderer)
+    assert again.claimed == 0
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == staged == len({line["dedupe_key"] for line in lines})
+    assert all("SL-2026-000001" in line["text"] and "【胜利乡网格中心】" in line["text"] for line in lines)
+    assert "📨" in stream.getvalue()
+    with db.sessions.begin() as s:
+        rows = s.execute(select(Outbox.status, Outbox.channel, Outbox.provider_id)).all()
+    assert {(r.status, r.channel) for r in rows} == {("sent", "console")}
+    assert all(r.provider_id.startswith("console:") for r in rows)
+
+
+def test_a_notice_that_cannot_render_fails_alone_and_a_channel_error_is_retried_later(db, tmp_path):
+    staged = staged_notices(db)
+    with db.sessions.begin() as s:
+        s.execute(
+            insert(Outbox).values(
+                recipient_id="p-chen-jia",
+                role="center",
+                template="no_such_template",
+                params={},
+                urgent=False,
+                status="pending",
+                attempts=0,
+                next_attempt_at=T0,
+                created_at=T0,
+                dedupe_key="test:broken",
+            )
+        )
+    now = T0 + timedelta(days=30)
+    renderer = Renderer(SH)
+    down = dispatch(db.sessions.begin, lambda: now, "d-1", Broken(), renderer)
+    assert len(down.failed) == 1 and "no_such_template" in down.failed[0][1]
+    with db.sessions.begin() as s:
+        rows = s.execute(select(Outbox.status, Outbox.error, Outbox.next_attempt_at, Outbox.dedupe_key)).all()
+    pending = [r for r in rows if r.status == "pending"]
+    assert len(pending) == staged and all("gateway down" in r.error for r in pending)
+    assert all(r.next_attempt_at > now for r in pending)  # retried later, not lost
+    assert [r.status for r in rows if r.dedupe_key == "test:broken"] == ["failed"]
+    later = dispatch(
+        db.sessions.begin, lambda: now + timedelta(minutes=2), "d-2", ConsoleChannel(tmp_path / "n.log"), renderer
+    )
+    assert len(later.sent) == staged
