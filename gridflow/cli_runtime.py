@@ -164,7 +164,7 @@ def jobs_list(
                 views.local_text(r.finished_at, gf.tz),
                 escape(result or (r.error or "")[:80]),
             )
-        out.print(table)
+        out.print(table if runs else "no job has run yet")
         pending = {n: p for n, p in due.items() if p}
         out.print(
             "due and not done: " + (", ".join(f"{n} {' '.join(p)}" for n, p in pending.items()) or "nothing"),

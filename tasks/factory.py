@@ -68,10 +68,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        "worker_concurrency": settings.worker_concurrency,
         "task_time_limit": settings.task_time_limit_s,
         "task_soft_time_limit": max(5, settings.task_time_limit_s - 10),
         "worker_soft_shutdown_timeout": settings.soft_shutdown_s,
-        "worker_enable_soft_shutdown_on_idle": True,
+        "worker_enable_soft_shutdown_on_idle": False,  # idle: stop at once (held ETA messages go back)
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_hijack_root_logger": True,
         "worker_redirect_stdouts": False,

@@ -9,6 +9,7 @@ end as exactly one ``sla.reminder`` event and three outbox rows.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -186,6 +187,14 @@ def _tally(session: Any, tag: str) -> Tally:
         cases_short_of_notices=int(short),
         lateness_s=late,
     )
+
+
+def delivered(env: dict[str, str]) -> list[str]:
+    """Dedupe keys of the notices the console channel wrote, in order (a repeat is a double delivery)."""
+    path = Path(env["GRIDFLOW_HOME"]) / "notices.log"
+    if not path.exists():
+        return []
+    return [json.loads(line)["dedupe_key"] for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float, every: float = 0.25) -> None:

@@ -105,6 +105,10 @@ def test_two_beats_at_once_fire_nothing_twice(runtime_env, tmp_path, scheduler):
     rt.wait_for("every timer to fire", lambda: rt.tally(env, "beats").fired == 300, timeout=60)
     time.sleep(3)  # a few more ticks of both beats
     _assert_exactly_once(env, "beats", 300)
+    expected = 300 * rt.NOTICES_PER_TIMER
+    rt.wait_for("every notice to be delivered", lambda: len(rt.delivered(env)) >= expected, timeout=30)
+    delivered = rt.delivered(env)
+    assert len(delivered) == len(set(delivered)) == expected, "a notice was delivered twice"
     sending = [b.log().count("Sending due task") for b in (one, two)]
     if scheduler == "default":
         assert all(sending), f"both beats should be sending: {sending}"
