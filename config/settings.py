@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     jobs_catch_up_periods: int = Field(
         3, ge=1, le=120, description="How many past periods a job catches up on (months for monthly scoring)."
     )
+    task_budget_s: float = Field(
+        10, ge=1, le=600, description="A sweep or dispatch stops taking new batches after this; the next tick goes on."
+    )
     task_time_limit_s: int = Field(300, ge=10, le=86_400, description="Hard limit of one task.")
     visibility_timeout_s: int = Field(
         3600, ge=60, description="Redis: an unacknowledged task is redelivered after this; above the longest task."
@@ -86,6 +89,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"visibility_timeout_s ({self.visibility_timeout_s}) must be above task_time_limit_s "
                 f"({self.task_time_limit_s}), or Redis hands a running task to a second worker"
+            )
+        if self.task_budget_s * 3 > self.task_time_limit_s:
+            raise ValueError(
+                f"task_budget_s ({self.task_budget_s:g}) must be well under task_time_limit_s "
+                f"({self.task_time_limit_s}): at most a third of it"
             )
         if self.beat_scheduler == "redbeat" and not self.redbeat_url:
             raise ValueError("beat_scheduler=redbeat needs Redis: set GRIDFLOW_REDIS_URL or a redis:// broker_url")

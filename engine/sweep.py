@@ -53,6 +53,7 @@ class SweepReport:
     fired: list[dict] = field(default_factory=list)
     stale: int = 0
     retried: int = 0  # lost a race with a user step; left for the next sweep
+    more: bool = False  # stopped at its time budget with due timers left for the next sweep
 
     def __bool__(self) -> bool:
         return bool(self.claimed)
@@ -350,6 +351,8 @@ def sweep(
     worker: str,
     batch: int = 500,
     lease: timedelta = DEFAULT_LEASE,
+    clock: Callable[[], datetime] | None = None,
+    until: datetime | None = None,
 ) -> SweepReport:
     """Claim and fire everything due at ``at``, a batch at a time.
 
@@ -357,15 +360,24 @@ def sweep(
     success (``sessionmaker.begin``). Claims commit first (the lease); then each batch
     fires in one transaction. If that transaction fails (the database, a deadlock
     victim), its timers stay claimed and a later sweep retries them after the lease.
+
+    The runtime passes ``clock`` and ``until``: each batch then claims and fires at the
+    clock's time (``fired_at`` is when the batch fired, not when the sweep began), and the
+    sweep stops taking new batches at ``until`` — a backlog is shared by the next ticks
+    and by other workers instead of holding one task slot for minutes.
     """
     report = SweepReport()
     while True:
+        now = require_aware(clock()) if clock else at
         with transaction() as session:  # type: ignore[attr-defined]
-            ids = claim(session, at, worker, batch, lease)
+            ids = claim(session, now, worker, batch, lease)
         report.claimed += len(ids)
         if ids:
-            _fire(transaction, ids, worker, at, report)
+            _fire(transaction, ids, worker, now, report)
         if len(ids) < batch:
+            return report
+        if until is not None and clock is not None and clock() >= until:
+            report.more = True
             return report
 
 

@@ -199,15 +199,19 @@ class Gridflow:
                     raise
         raise AssertionError("unreachable")
 
-    def sweep(self, at: datetime | None = None) -> sweep.SweepReport:
-        """One sweep: fire every timer due at ``at`` (default: now)."""
+    def sweep(self, at: datetime | None = None, budget: timedelta | None = None) -> sweep.SweepReport:
+        """One sweep: fire every timer due at ``at`` (default: now). With a ``budget`` (the runtime),
+        each batch fires at the clock's time and the sweep stops taking batches when it is spent."""
+        start = at or self.clock()
         try:
             return sweep.sweep(
                 self._sessions.begin,
-                at or self.clock(),
+                start,
                 self.worker_id,
                 batch=self.settings.sweep_batch,
                 lease=timedelta(seconds=self.settings.sweep_lease_s),
+                clock=self.clock if budget is not None else None,
+                until=start + budget if budget is not None else None,
             )
         except DBAPIError as exc:
             raise DatabaseError(self._explain(exc)) from exc

@@ -39,6 +39,7 @@ class DispatchReport:
     claimed: int = 0
     sent: list[Notice] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
+    more: bool = False  # stopped at its time budget with notices left for the next tick
 
 
 def _ready(at: datetime):  # type: ignore[no-untyped-def]
@@ -134,10 +135,16 @@ def dispatch(
     renderer: Renderer,
     batch: int = 200,
     lease: timedelta = DEFAULT_LEASE,
+    budget: timedelta | None = None,
 ) -> DispatchReport:
-    """Deliver every notice that is ready, a batch at a time."""
+    """Deliver every notice that is ready, a batch at a time; with a ``budget``, stop taking
+    batches when it is spent (the next tick carries on)."""
     report = DispatchReport()
+    until = clock() + budget if budget is not None else None
     while True:
+        if until is not None and report.claimed and clock() >= until:
+            report.more = True
+            return report
         with transaction() as session:
             ids = claim(session, clock(), worker, batch, lease)
             notices, broken = load(session, ids, renderer) if ids else ([], [])

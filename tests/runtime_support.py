@@ -244,7 +244,7 @@ class Proc:
 
     def stop(self, timeout: float = 30) -> int:
         if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
+            self.popen.send_signal(signal.SIGTERM)  # the main process stops its pool; a group kill would not wait
             try:
                 self.popen.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

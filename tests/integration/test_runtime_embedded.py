@@ -54,3 +54,30 @@ def test_gridflow_up_fires_dispatches_and_stops_on_ctrl_c(tmp_path):
     text = output()
     assert "SLA fired" in text and "notices:" in text and "📨" in text, text[-2000:]
     assert "Traceback" not in text, text
+
+
+def test_ctrl_c_during_a_backlog_stops_within_seconds(tmp_path):
+    """Sweeps and dispatches work to a time budget, so a warm shutdown never waits on a long task."""
+    home = tmp_path / "home"
+    env = rt.environment(home, "", "", GRIDFLOW_TASK_BUDGET_S="2")
+    rt.init(env)
+    rt.lay_timers(env, "backlog", [rt.now() - timedelta(seconds=1)] * 20_000)
+    log = (tmp_path / "up.log").open("wb")
+    up = subprocess.Popen(
+        [sys.executable, "-m", "gridflow", "up"], env=env, cwd=rt.ROOT, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        output = lambda: (tmp_path / "up.log").read_text(encoding="utf-8", errors="replace")  # noqa: E731
+        rt.wait_for("the backlog to be under way", lambda: "SLA fired" in output() or up.poll() is not None, 90)
+        assert rt.tally(env, "backlog").fired < 20_000, "the backlog was gone before the stop: nothing tested"
+        up.send_signal(signal.SIGINT)
+        began = time.monotonic()
+        assert up.wait(timeout=30) == 0, output()
+        assert time.monotonic() - began < 12, f"stopped after {time.monotonic() - began:.1f} s"
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+        log.close()
+    result = rt.tally(env, "backlog")
+    assert result.duplicate_events == 0 and result.events == result.fired

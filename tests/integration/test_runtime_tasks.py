@@ -133,3 +133,35 @@ def test_a_notice_that_cannot_render_fails_alone_and_a_channel_error_is_retried_
         db.sessions.begin, lambda: now + timedelta(minutes=2), "d-2", ConsoleChannel(tmp_path / "n.log"), renderer
     )
     assert len(later.sent) == staged
+
+
+def test_a_sweep_with_a_budget_stops_taking_batches_and_stamps_each_batch(db):
+    from sqlalchemy import update
+
+    with db.sessions.begin() as s:
+        ids = [report(s).id for _ in range(3)]
+    due = [first_timer(db, i) for i in ids]
+    with db.sessions.begin() as s:  # the three timers due at one instant
+        s.execute(update(SlaTimer).where(SlaTimer.id.in_([t.id for t in due])).values(fire_at=due[0].fire_at))
+    ticks = iter([due[0].fire_at + timedelta(seconds=n) for n in range(100)])
+    clock = lambda: next(ticks)  # noqa: E731 - every reading one second later
+    start = due[0].fire_at
+    first = sweep(db.sessions.begin, start, "w", batch=1, clock=clock, until=start + timedelta(seconds=2))
+    assert first.more and len(first.fired) == 2
+    rest = sweep(db.sessions.begin, start, "w", batch=1, clock=clock, until=start + timedelta(seconds=100))
+    assert not rest.more and len(rest.fired) == 1
+    with db.sessions.begin() as s:
+        fired_at = sorted(s.scalars(select(SlaTimer.fired_at).where(SlaTimer.id.in_([t.id for t in due]))))
+    assert len(set(fired_at)) == 3  # each batch stamped with its own time, not the sweep's start
+
+
+def test_a_dispatch_with_a_budget_leaves_the_rest_for_the_next_tick(db, tmp_path):
+    staged = staged_notices(db)
+    ticks = iter([T0 + timedelta(days=30, seconds=n) for n in range(100)])
+    channel, renderer = ConsoleChannel(tmp_path / "n.log"), Renderer(SH)
+    first = dispatch(
+        db.sessions.begin, lambda: next(ticks), "d", channel, renderer, batch=1, budget=timedelta(seconds=1)
+    )
+    assert first.more and 0 < len(first.sent) < staged
+    rest = dispatch(db.sessions.begin, lambda: next(ticks), "d", channel, renderer, batch=1)
+    assert len(first.sent) + len(rest.sent) == staged
