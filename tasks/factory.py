@@ -9,7 +9,8 @@ makes every task's effect happen at most once; these make it happen at least onc
 - Redis ``visibility_timeout`` above the longest task (checked in Settings), so Redis never
   hands a running task to a second worker;
 - JSON only, ids only in messages; no result backend (results live in the database);
-- soft shutdown: on stop, running tasks get ``soft_shutdown_s`` to finish before the cold stop;
+- a warm stop (SIGTERM, Ctrl-C) waits for the running tasks, and sweeps and dispatches work to a
+  time budget (``task_budget_s``) so that is seconds; a cold stop gives them ``soft_shutdown_s``;
 - the broker is retried forever on start and on loss (the database keeps the work meanwhile).
 """
 
