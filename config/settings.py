@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     task_budget_s: float = Field(
         10, ge=1, le=600, description="A sweep or dispatch stops taking new batches after this; the next tick goes on."
     )
+    dispatch_budget_s: float = Field(
+        2, ge=0.5, le=600, description="A dispatch stops taking batches after this, so firing timers gets its turn."
+    )
     task_time_limit_s: int = Field(300, ge=10, le=86_400, description="Hard limit of one task.")
     visibility_timeout_s: int = Field(
         3600, ge=60, description="Redis: an unacknowledged task is redelivered after this; above the longest task."

@@ -20,7 +20,7 @@ def dispatch(task: Any) -> dict[str, int]:
         runtime.renderer,
         batch=settings.dispatch_batch,
         lease=timedelta(seconds=max(60, settings.task_time_limit_s)),
-        budget=timedelta(seconds=settings.task_budget_s),
+        budget=timedelta(seconds=settings.dispatch_budget_s),
     )
     if report.sent or report.failed:
         log.info("notices: %d sent on %s, %d failed", len(report.sent), runtime.channel.name, len(report.failed))
