@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int = Field(2, ge=1, le=64, description="Task slots of `gridflow up` / `gridflow worker`.")
     soft_shutdown_s: float = Field(10, ge=0, le=600, description="On stop, running tasks get this long to finish.")
+    notifications_file: Path | None = Field(
+        None,
+        description="Channels and rules (see config/notifications.yaml.sample); empty: config/notifications.yaml "
+        "if it exists, else the console channel alone.",
+    )
     notices_file: Path | None = Field(None, description="Console channel's file; empty means <home>/notices.log.")
     clock_offset_s: float = Field(
         0, description="Drills and tests: the runtime's clock runs this many seconds ahead of the real one."
@@ -119,6 +124,13 @@ class Settings(BaseSettings):
         if self.redis_url:
             return self.redis_url
         return self.broker_url if self.broker_url.startswith(("redis://", "rediss://")) else ""
+
+    @property
+    def notifications_path(self) -> Path | None:
+        if self.notifications_file is not None:
+            return self.notifications_file
+        default = ROOT / "config" / "notifications.yaml"
+        return default if default.exists() else None
 
     @property
     def notices_path(self) -> Path:

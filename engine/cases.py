@@ -18,10 +18,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from engine import fields as field_rules
+from engine import notices
 from engine.calendar import WorkCalendar
 from engine.definitions.model import ORG_ROLES, ROLE_LABELS, WorkflowDef
 from engine.durations import parse_duration
@@ -40,7 +41,7 @@ from engine.scope import OrgSnapshot, PlaceInfo, snapshot
 from engine.sla import CaseFacts, Clocks
 from engine.store import case_repo, workflow_repo
 from engine.store.case_repo import CaseRecord, EventRecord
-from engine.store.models import Case, CaseEvent
+from engine.store.models import Case, CaseEvent, Outbox
 from engine.timeutil import DEFAULT_TZ, require_aware
 
 REPORT = "report"
@@ -88,11 +89,21 @@ def report(
     case.id = case_repo.insert_case(session, row)
     event = _event(case, REPORT, actor_id, None, values, at)
     case_repo.add_event(session, event)
+    _stage_notices(session, org, case, event, rules.notify + flow.definition.states[case.status].notify, at)
     if _has_sla(flow.definition):
         clocks = _clocks(session, case, flow.definition, calendars, tz)
         clocks.on_report(flow.definition, at)
         clocks.finish()
     return StepResult(case, event)
+
+
+def _stage_notices(
+    session: Session, org: OrgSnapshot, case: CaseRecord, event: EventRecord, entries: tuple, at: datetime
+) -> None:
+    if entries:
+        rows = notices.for_step(org, case, event, entries, at)
+        if rows:
+            session.execute(insert(Outbox.__table__), rows)
 
 
 def _has_sla(definition: WorkflowDef) -> bool:
@@ -185,6 +196,8 @@ def fire(
     ctx = StepContext(case, trigger, actor_id, values, at, flow.definition.extras)
     _check_guards(spec.guards, ctx)
     result = _apply(session, flow, ctx, dest)
+    entered = flow.definition.states[dest].notify if dest != result.event.from_state else ()
+    _stage_notices(session, org, result.case, result.event, spec.notify + entered, at)
     if _has_sla(flow.definition):
         _move_clocks(session, flow.definition, result, spec.effects, calendars, tz)
     return result

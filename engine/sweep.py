@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from engine import notices
 from engine.errors import ConcurrentUpdate
 from engine.scope import OrgSnapshot, snapshot
 from engine.sla import Policy
@@ -305,25 +306,19 @@ def _effect(timer: Any, case: CaseRecord, policy: Policy) -> tuple[tuple, str, d
     case.escalation_level = max(case.escalation_level, timer.level)
     if MARK_ORDER.get(step.mark, 0) > MARK_ORDER.get(case.mark, 0):
         case.mark = step.mark
-    return step.notify, step.template, {"level": timer.level, "mark": step.mark}
+    template = (
+        "supervision_order" if step.mark == "supervision_order" and step.template == "sla_escalated" else step.template
+    )
+    return step.notify, template, {"level": timer.level, "mark": step.mark}
 
 
 def _notices(
     timer_id: int, case: CaseRecord, org: OrgSnapshot, roles: tuple, template: str, payload: dict, at: datetime
 ) -> list[dict]:
     """One outbox row per recipient, resolved from the org chart now; unique per timer and person."""
-    grid = org.places.get(case.grid_id)
-    recipients: dict[str, str] = {}
-    for role in roles:
-        if role == "assignee" and case.assignee_id:
-            recipients.setdefault(case.assignee_id, role)
-        elif role == "reporter":
-            recipients.setdefault(case.reporter_id, role)
-        elif grid is not None:
-            for person in org.holders(role, grid):
-                recipients.setdefault(person, role)
+    recipients = notices.recipients(org, case, roles)
     urgent = case.priority in ("urgent", "critical")
-    params = {**payload, "case": case.code, "title": case.title, "grid": case.grid_id, "status": case.status}
+    params = notices.case_params(org, case, **payload)
     return [
         {
             "case_id": case.id,
@@ -334,6 +329,7 @@ def _notices(
             "urgent": urgent,
             "status": "pending",
             "attempts": 0,
+            "channel_attempts": 0,
             "next_attempt_at": at,
             "created_at": at,
             "dedupe_key": f"timer:{timer_id}:{person}",

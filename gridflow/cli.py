@@ -592,4 +592,4 @@ def sqlite_missing(gf: Gridflow) -> bool:
     return sqlite_file_missing(gf.settings.db_url)
 
 
-from gridflow import cli_runtime  # noqa: E402,F401 - registers up, worker, beat, jobs
+from gridflow import cli_notices, cli_runtime  # noqa: E402,F401 - registers up, worker, beat, jobs, notices

@@ -64,7 +64,7 @@ def _banner(mode: str, celery_app: Any) -> None:
             "定时 beat",
             f"{s.beat_scheduler}; SLA sweep every {s.sweep_interval_s:g} s, precise firing {s.precise_horizon_s:g} s ahead",
         ),
-        ("通知 notices", f"console and {s.notices_path}"),
+        ("通知 notices", f"{', '.join(rt.notices.order)} ({rt.notices.source}); console log {s.notices_path}"),
     ):
         views.row(table, label, str(value))
     out.print(table)

@@ -1,45 +1,118 @@
-"""The outbox dispatcher: claim pending notices, render them, send them, record the outcome.
+"""The outbox dispatcher: claim ready notices, decide when and how each person hears of them,
+send, record every attempt.
 
-Three short transactions per batch, so no row lock is held while a channel talks to the
-outside: **claim** (pending rows whose ``next_attempt_at`` has come, stamped with this
-dispatcher's id and a lease; ``SKIP LOCKED`` on PostgreSQL), **send** (outside any
-transaction), **record** (``sent`` only where the row is still ours and pending). A
-dispatcher that dies between send and record leaves the lease to run out and the notice is
-sent again: delivery is at least once; the provider-side idempotency keys of the
-notifications issue make it once at the person's phone.
+A tick has three short transactions, so no row lock is held while a channel talks to the
+outside world:
+
+1. **claim** — the people with ready notices (``pending``, ``next_attempt_at`` come, no live
+   lease), then all of their ready notices, stamped with this dispatcher's id and a lease
+   (``SKIP LOCKED`` on PostgreSQL);
+2. **plan** (no I/O) — per person, in order: inactive or opted out → ``suppressed``; quiet hours
+   (non-urgent) → deferred to their end, never dropped; storm control (non-urgent) → a person
+   who got a message within the digest window, or has had ``hourly_cap`` messages in the last
+   hour, waits; what is ready then goes out as **one** message — a digest that lists the cases
+   when there are several; the channel is the first in the person's order that can reach them
+   and has not failed for good;
+3. **send** outside any transaction, then **record**: every attempt is a ``delivery`` row;
+   the notices become ``sent`` (folded ones carry the digest's key), or wait for a retry with
+   exponential backoff and jitter (or the provider's Retry-After), or move to the next channel
+   after a permanent failure or the last attempt, or end ``failed`` when no channel is left.
+
+Delivery is at least once: a dispatcher that dies between send and record sends again after
+the lease, with the same idempotency key (providers that take one deduplicate). A notice is
+never sent twice for one dedupe key otherwise: only the holder of the lease records it.
 """
 
 from __future__ import annotations
 
+import random
+import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from engine.store.models import Case, Outbox, Person
+from engine.scope import OrgSnapshot, snapshot
+from engine.store.models import Case, Delivery, OrgMeta, Outbox, Person
 from engine.timeutil import require_aware
-from notifications.notice import Notice
+from notifications.channels.base import Channel, Message, Recipient, SendResult, sms_parts
+from notifications.config import NoticeConfig
 from notifications.render import Renderer
 
 DEFAULT_LEASE = timedelta(minutes=2)
-RETRY_AFTER = timedelta(minutes=1)
-
-
-class Channel(Protocol):
-    name: str
-
-    def send(self, notice: Notice) -> str: ...
+DIGEST_SHOWN = 10  # cases listed in a digest; the rest are counted
+EVENT_LABELS = {
+    "case_received": "已受理",
+    "case_assigned": "新派单",
+    "case_resolved": "已办结",
+    "sla_reminder": "时限提醒",
+    "sla_breach": "已超时",
+    "sla_escalated": "超时升级",
+    "supervision_order": "督办",
+}
 
 
 @dataclass
 class DispatchReport:
     claimed: int = 0
-    sent: list[Notice] = field(default_factory=list)
+    sent: int = 0  # messages
+    delivered: int = 0  # notices delivered (a digest delivers several)
+    digests: int = 0
+    deferred: int = 0
+    retried: int = 0
     failed: list[tuple[int, str]] = field(default_factory=list)
-    more: bool = False  # stopped at its time budget with notices left for the next tick
+    suppressed: int = 0
+    more: bool = False
+
+
+@dataclass
+class _Notice:
+    id: int
+    dedupe_key: str
+    recipient_id: str
+    template: str
+    params: dict[str, Any]
+    urgent: bool
+    attempts: int
+    channel: str | None
+    channel_attempts: int
+    exhausted: list[str]
+    case_code: str | None
+    digest_key: str | None = None
+
+
+@dataclass
+class _Person:
+    recipient: Recipient
+    active: bool
+    order: tuple[str, ...]
+    last_sent: datetime | None
+    sent_last_hour: int
+    oldest_in_hour: datetime | None
+
+
+@dataclass
+class _Send:
+    """One message to go out: which notices, on which channel."""
+
+    notices: list[_Notice]
+    channel: Channel
+    message: Message
+
+
+@dataclass
+class _Plan:
+    sends: list[_Send] = field(default_factory=list)
+    defer: list[tuple[list[int], datetime]] = field(default_factory=list)
+    suppress: list[tuple[int, str]] = field(default_factory=list)
+    fail: list[tuple[int, str]] = field(default_factory=list)
+
+
+# -- claim -------------------------------------------------------------------------------
 
 
 def _ready(at: datetime):  # type: ignore[no-untyped-def]
@@ -51,9 +124,22 @@ def _ready(at: datetime):  # type: ignore[no-untyped-def]
 
 
 def claim(session: Session, at: datetime, worker: str, batch: int, lease: timedelta = DEFAULT_LEASE) -> list[int]:
+    """Claim the ready notices of up to ``batch`` people (all of each person's, up to 10 × batch)."""
     at = require_aware(at)
-    stamp = {"claimed_by": worker, "lease_until": at + lease, "attempts": Outbox.attempts + 1}
-    candidates = select(Outbox.id).where(_ready(at)).order_by(Outbox.next_attempt_at, Outbox.id).limit(batch)
+    people = (
+        select(Outbox.recipient_id)
+        .where(_ready(at))
+        .group_by(Outbox.recipient_id)
+        .order_by(func.min(Outbox.next_attempt_at))
+        .limit(batch)
+    )
+    candidates = (
+        select(Outbox.id)
+        .where(_ready(at), Outbox.recipient_id.in_(people.scalar_subquery()))
+        .order_by(Outbox.next_attempt_at, Outbox.id)
+        .limit(batch * 10)
+    )
+    stamp = {"claimed_by": worker, "lease_until": at + lease}
     if session.get_bind().dialect.name == "postgresql":
         stmt = (
             update(Outbox)
@@ -63,98 +149,366 @@ def claim(session: Session, at: datetime, worker: str, batch: int, lease: timede
         )
         return sorted(session.execute(stmt, execution_options={"synchronize_session": False}).scalars())
     ids = list(session.scalars(candidates))
-    if not ids:
-        return []
-    session.execute(update(Outbox).where(Outbox.id.in_(ids), _ready(at)).values(stamp))  # one writer: all ours
+    if ids:  # SQLite: one writer at a time, so the conditional update takes them all
+        session.execute(update(Outbox).where(Outbox.id.in_(ids), _ready(at)).values(stamp))
     return ids
 
 
-def load(session: Session, ids: list[int], renderer: Renderer) -> tuple[list[Notice], list[tuple[int, str]]]:
-    """Render the claimed notices; a template that cannot render is a failure of that notice alone."""
+def _load(
+    session: Session, ids: list[int], at: datetime, config: NoticeConfig
+) -> tuple[list[_Notice], dict[str, _Person]]:
     rows = session.execute(
-        select(Outbox, Person.name, Case.code)
-        .join(Person, Person.id == Outbox.recipient_id, isouter=True)
-        .join(Case, Case.id == Outbox.case_id, isouter=True)
-        .where(Outbox.id.in_(ids))
-        .order_by(Outbox.id)
+        select(Outbox, Case.code).join(Case, Case.id == Outbox.case_id, isouter=True).where(Outbox.id.in_(ids))
     ).all()
-    notices, broken = [], []
-    for outbox, name, code in rows:
-        who = name or outbox.recipient_id
-        try:
-            text = renderer.render(outbox.template, dict(outbox.params), who)
-        except Exception as exc:  # noqa: BLE001 - a template error fails this notice, not the batch
-            broken.append((outbox.id, f"render {outbox.template}: {exc.__class__.__name__}: {exc}"))
-            continue
-        notices.append(Notice(outbox.id, outbox.dedupe_key, outbox.recipient_id, who, code, outbox.template, text))
-    return notices, broken
-
-
-def record_sent(session: Session, sent: list[tuple[Notice, str]], channel: str, worker: str, at: datetime) -> None:
-    for notice, provider_id in sent:
-        session.execute(
-            update(Outbox)
-            .where(Outbox.id == notice.id, Outbox.status == "pending", Outbox.claimed_by == worker)
-            .values(status="sent", channel=channel, sent_at=at, provider_id=provider_id, lease_until=None)
+    notices = [
+        _Notice(
+            o.id,
+            o.dedupe_key,
+            o.recipient_id,
+            o.template,
+            dict(o.params or {}),
+            o.urgent,
+            o.attempts,
+            o.channel,
+            o.channel_attempts or 0,
+            list(o.exhausted or []),
+            code,
+            o.digest_key,
         )
-
-
-def record_failed(session: Session, failed: list[tuple[int, str]], worker: str) -> None:
-    for notice_id, error in failed:
-        session.execute(
-            update(Outbox)
-            .where(Outbox.id == notice_id, Outbox.status == "pending", Outbox.claimed_by == worker)
-            .values(status="failed", error=error[:2000], lease_until=None)
+        for o, code in rows
+    ]
+    recipients = sorted({n.recipient_id for n in notices})
+    people = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(recipients)))}
+    hour_ago = at - timedelta(hours=1)
+    stats = {
+        r.recipient_id: r
+        for r in session.execute(
+            select(
+                Delivery.recipient_id,
+                func.max(Delivery.at).label("last"),
+                func.count().filter(Delivery.at > hour_ago).label("hour"),
+                func.min(Delivery.at).filter(Delivery.at > hour_ago).label("oldest"),
+            )
+            .where(Delivery.recipient_id.in_(recipients), Delivery.ok.is_(True))
+            .group_by(Delivery.recipient_id)
         )
-
-
-def record_retry(session: Session, retry: list[tuple[int, str]], worker: str, next_attempt_at: datetime) -> None:
-    for notice_id, error in retry:
-        session.execute(
-            update(Outbox)
-            .where(Outbox.id == notice_id, Outbox.status == "pending", Outbox.claimed_by == worker)
-            .values(error=error[:2000], next_attempt_at=next_attempt_at, lease_until=None)
+    }
+    org = snapshot(session, session.scalar(select(OrgMeta.token)))
+    out: dict[str, _Person] = {}
+    for rid in recipients:
+        person, stat = people.get(rid), stats.get(rid)
+        contact = (person.phone, person.email, person.wecom) if person else (None, None, None)
+        recipient = Recipient(rid, person.name if person else rid, *contact, places=_places(org, rid))
+        out[rid] = _Person(
+            recipient,
+            bool(person and person.active and person.notify),
+            config.order,
+            stat.last if stat else None,
+            int(stat.hour) if stat else 0,
+            stat.oldest if stat else None,
         )
+    return sorted(notices, key=lambda n: n.id), out
 
 
-def _send_all(channel: Channel, notices: list[Notice]) -> tuple[list[tuple[Notice, str]], list[tuple[int, str]]]:
-    sent, retry = [], []
+def _places(org: OrgSnapshot, person_id: str) -> tuple[str, ...]:
+    """Where the person holds roles and every place above, the most specific first."""
+    chains = sorted(
+        (org.places[place].scopes for _, place in org.roles.get(person_id, ()) if place in org.places),
+        key=len,
+        reverse=True,
+    )
+    seen: dict[str, None] = {}
+    for chain in chains:
+        for place in chain:
+            seen.setdefault(place, None)
+    return tuple(seen)
+
+
+# -- plan ----------------------------------------------------------------------------------
+
+
+def in_quiet_hours(local: time, quiet: tuple[time, time] | None) -> bool:
+    if quiet is None:
+        return False
+    start, end = quiet
+    return start <= local < end if start <= end else local >= start or local < end
+
+
+def quiet_end(at: datetime, quiet: tuple[time, time], tz: ZoneInfo) -> datetime:
+    """The next end of the quiet hours after ``at``."""
+    local = at.astimezone(tz)
+    end = datetime.combine(local.date(), quiet[1], tz)
+    if end <= local:
+        end += timedelta(days=1)
+    return end.astimezone(UTC)
+
+
+def plan(
+    notices: list[_Notice], people: dict[str, _Person], config: NoticeConfig, renderer: Renderer, at: datetime
+) -> _Plan:
+    result = _Plan()
+    by_person: dict[str, list[_Notice]] = {}
     for notice in notices:
-        try:
-            sent.append((notice, channel.send(notice)))
-        except Exception as exc:  # noqa: BLE001 - one notice's failure is recorded; the rest go on
-            retry.append((notice.id, f"{channel.name}: {exc.__class__.__name__}: {exc}"))
-    return sent, retry
+        by_person.setdefault(notice.recipient_id, []).append(notice)
+    for rid, mine in by_person.items():
+        _plan_person(result, people[rid], mine, config, renderer, at)
+    return result
+
+
+def _plan_person(
+    result: _Plan, person: _Person, mine: list[_Notice], config: NoticeConfig, renderer: Renderer, at: datetime
+) -> None:
+    if not person.active:
+        result.suppress.extend((n.id, "the person is inactive or does not take notices") for n in mine)
+        return
+    unknown = [n for n in mine if not renderer.has(n.template)]
+    result.fail.extend((n.id, f"render {n.template}: no templates for this event") for n in unknown)
+    mine = [n for n in mine if n not in unknown]
+    urgent = [n for n in mine if n.urgent or n.template in config.urgent_events]
+    normal = [n for n in mine if n not in urgent]
+    for notice in urgent:  # urgent: at any hour, one message each, no folding
+        _route(result, person, [notice], config, renderer)
+    if not normal:
+        return
+    hold = _hold_until(person, config, renderer.tz, at)
+    if hold is not None:
+        result.defer.append(([n.id for n in normal], hold))
+        return
+    retrying = [n for n in normal if n.channel_attempts or n.exhausted]
+    fresh = [n for n in normal if n not in retrying]
+    again: dict[str, list[_Notice]] = {}
+    for notice in retrying:  # a retry sends the same message again, with the same idempotency key
+        again.setdefault(notice.digest_key or notice.dedupe_key, []).append(notice)
+    for group in again.values():
+        _route(result, person, group, config, renderer)
+    if fresh:
+        _route(result, person, fresh, config, renderer)
+
+
+def _hold_until(person: _Person, config: NoticeConfig, tz: ZoneInfo, at: datetime) -> datetime | None:
+    """When a non-urgent message to this person may go out, if not now."""
+    waits = []
+    if in_quiet_hours(at.astimezone(tz).time(), config.quiet):
+        assert config.quiet is not None
+        waits.append(quiet_end(at, config.quiet, tz))
+    if person.last_sent is not None and at < person.last_sent + config.digest_window:
+        waits.append(person.last_sent + config.digest_window)
+    if person.sent_last_hour >= config.hourly_cap and person.oldest_in_hour is not None:
+        waits.append(person.oldest_in_hour + timedelta(hours=1))
+    return max(waits) if waits else None
+
+
+def _route(result: _Plan, person: _Person, notices: list[_Notice], config: NoticeConfig, renderer: Renderer) -> None:
+    exhausted = set().union(*(n.exhausted for n in notices))
+    channel = next(
+        (
+            config.channels[name]
+            for name in person.order
+            if name in config.channels
+            and name not in exhausted
+            and config.channels[name].address(person.recipient) is not None
+            and (not config.channels[name].urgent_only or all(n.urgent for n in notices))
+        ),
+        None,
+    )
+    if channel is None:
+        reason = "no channel left that can reach this person" + (
+            f" (failed for good: {', '.join(sorted(exhausted))})" if exhausted else ""
+        )
+        result.fail.extend((n.id, reason) for n in notices)
+        return
+    try:
+        message = _message(person.recipient, notices, renderer, config)
+    except Exception as exc:  # noqa: BLE001 - a template that cannot render fails these notices, not the tick
+        result.fail.extend((n.id, f"render {notices[0].template}: {exc.__class__.__name__}: {exc}") for n in notices)
+        return
+    result.sends.append(_Send(notices, channel, message))
+
+
+def _message(recipient: Recipient, notices: list[_Notice], renderer: Renderer, config: NoticeConfig) -> Message:
+    if len(notices) == 1:
+        notice = notices[0]
+        event, params, key = notice.template, notice.params, notice.dedupe_key
+    else:
+        event = "digest"
+        key = notices[0].digest_key or f"digest:{notices[0].recipient_id}:{min(n.id for n in notices)}:{len(notices)}"
+        params = _digest_params(notices, renderer, config)
+    rendered = renderer.render(event, params, recipient.name)
+    flat = {
+        k: str(v) for k, v in rendered.context.items() if isinstance(v, str | int | float) and not isinstance(v, bool)
+    }
+    return Message(
+        idempotency_key=key[:150],
+        event=event,
+        recipient=recipient,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        markdown=rendered.markdown,
+        params={**flat, "sms": rendered.sms},
+        urgent=any(n.urgent for n in notices),
+        notice_ids=tuple(n.id for n in notices),
+    )
+
+
+def _digest_params(notices: list[_Notice], renderer: Renderer, config: NoticeConfig) -> dict[str, Any]:
+    items = [
+        {
+            "event_label": EVENT_LABELS.get(n.template, n.template),
+            "case": n.case_code or n.params.get("case", ""),
+            "title": n.params.get("title", ""),
+            "due_local": renderer.local(n.params["due_at"]) if n.params.get("due_at") else "—",
+        }
+        for n in notices[:DIGEST_SHOWN]
+    ]
+    minutes = int(config.digest_window.total_seconds() // 60)
+    return {"items": items, "count": len(notices), "shown": len(items), "window_label": f"{minutes}分钟"}
+
+
+# -- send and record ---------------------------------------------------------------------------
+
+
+def backoff(attempt: int, config: NoticeConfig, rng: random.Random | None = None) -> timedelta:
+    """Exponential backoff with full jitter between half and all of the step, capped."""
+    step = min(config.retry.base * (2 ** max(attempt - 1, 0)), config.retry.cap)
+    return step * (0.5 + 0.5 * (rng or random).random())
+
+
+def _send(send: _Send) -> tuple[SendResult, int]:
+    started = _time.monotonic()
+    try:
+        result = send.channel.send(send.message)
+    except Exception as exc:  # noqa: BLE001 - a channel bug is a failed attempt, not a lost notice
+        result = SendResult.failed(f"{exc.__class__.__name__}: {exc}")
+    if result.ok and send.channel.kind.endswith("sms") and result.parts == 1:
+        result = SendResult.sent(result.provider_id, sms_parts(send.message.params.get("sms", "")))
+    return result, int((_time.monotonic() - started) * 1000)
+
+
+def _record(
+    session: Session, send: _Send, result: SendResult, ms: int, worker: str, at: datetime, config: NoticeConfig
+) -> str:
+    """Write the attempt and move the notices on; returns the outcome."""
+    ids = [n.id for n in send.notices]
+    mine = and_(Outbox.id.in_(ids), Outbox.status == "pending", Outbox.claimed_by == worker)
+    channel = send.channel.name
+    attempts = max(n.channel_attempts for n in send.notices) + 1 if send.notices[0].channel == channel else 1
+    if result.ok:
+        outcome = "sent"
+        values: dict[str, Any] = {
+            "status": "sent",
+            "channel": channel,
+            "sent_at": at,
+            "provider_id": result.provider_id,
+            "lease_until": None,
+            "error": None,
+            "attempts": Outbox.attempts + 1,
+        }
+        if len(ids) > 1:
+            values["digest_key"] = send.message.idempotency_key
+        session.execute(update(Outbox).where(mine).values(values))
+    elif result.permanent or attempts >= config.retry.max_attempts:
+        outcome = "permanent" if result.permanent else "exhausted"
+        for notice in send.notices:  # this channel is done for them: the next tick tries the next one
+            session.execute(
+                update(Outbox)
+                .where(and_(Outbox.id == notice.id, Outbox.status == "pending", Outbox.claimed_by == worker))
+                .values(
+                    exhausted=sorted({*notice.exhausted, channel}),
+                    channel=None,
+                    channel_attempts=0,
+                    error=f"{channel}: {result.error}",
+                    lease_until=None,
+                    next_attempt_at=at,
+                    attempts=Outbox.attempts + 1,
+                )
+            )
+    else:
+        outcome = "unknown" if result.unknown else "retry"
+        wait = timedelta(seconds=result.retry_after) if result.retry_after else backoff(attempts, config)
+        session.execute(
+            update(Outbox)
+            .where(mine)
+            .values(
+                channel=channel,
+                channel_attempts=attempts,
+                error=f"{channel}: {result.error}",
+                lease_until=None,
+                next_attempt_at=at + wait,
+                attempts=Outbox.attempts + 1,
+                digest_key=send.message.idempotency_key if len(ids) > 1 else None,
+            )
+        )
+    session.execute(
+        insert(Delivery).values(
+            key=send.message.idempotency_key,
+            recipient_id=send.message.recipient.id,
+            channel=channel,
+            event=send.message.event,
+            notices=ids,
+            at=at,
+            ok=result.ok,
+            outcome=outcome,
+            provider_id=result.provider_id,
+            error=result.error,
+            parts=result.parts,
+            duration_ms=ms,
+        )
+    )
+    return outcome
+
+
+def _apply(session: Session, result: _Plan, worker: str, at: datetime) -> None:
+    def mine(ids: list[int]):  # type: ignore[no-untyped-def]
+        return and_(Outbox.id.in_(ids), Outbox.status == "pending", Outbox.claimed_by == worker)
+
+    for ids, until in result.defer:
+        session.execute(update(Outbox).where(mine(ids)).values(next_attempt_at=until, lease_until=None))
+    for notice_id, reason in result.suppress:
+        session.execute(
+            update(Outbox).where(mine([notice_id])).values(status="suppressed", error=reason, lease_until=None)
+        )
+    for notice_id, reason in result.fail:
+        session.execute(update(Outbox).where(mine([notice_id])).values(status="failed", error=reason, lease_until=None))
 
 
 def dispatch(
     transaction: Callable[[], Any],
     clock: Callable[[], datetime],
     worker: str,
-    channel: Channel,
+    config: NoticeConfig,
     renderer: Renderer,
     batch: int = 200,
     lease: timedelta = DEFAULT_LEASE,
     budget: timedelta | None = None,
 ) -> DispatchReport:
-    """Deliver every notice that is ready, a batch at a time; with a ``budget``, stop taking
-    batches when it is spent (the next tick carries on)."""
+    """Deliver what is ready, a batch of people at a time; with a ``budget``, stop taking batches
+    when it is spent (the next tick carries on)."""
     report = DispatchReport()
     until = clock() + budget if budget is not None else None
     while True:
         if until is not None and report.claimed and clock() >= until:
             report.more = True
             return report
+        now = clock()
         with transaction() as session:
-            ids = claim(session, clock(), worker, batch, lease)
-            notices, broken = load(session, ids, renderer) if ids else ([], [])
+            ids = claim(session, now, worker, batch, lease)
+            notices, people = _load(session, ids, now, config) if ids else ([], {})
         report.claimed += len(ids)
-        sent, retry = _send_all(channel, notices)
+        if not ids:
+            return report
+        result = plan(notices, people, config, renderer, now)
+        outcomes = [(send, *_send(send)) for send in result.sends]
         with transaction() as session:
-            record_sent(session, sent, channel.name, worker, clock())
-            record_failed(session, broken, worker)
-            record_retry(session, retry, worker, clock() + RETRY_AFTER)
-        report.sent.extend(n for n, _ in sent)
-        report.failed.extend(broken)
+            _apply(session, result, worker, clock())
+            for send, sent, ms in outcomes:
+                outcome = _record(session, send, sent, ms, worker, clock(), config)
+                report.sent += outcome == "sent"
+                report.delivered += len(send.notices) if outcome == "sent" else 0
+                report.digests += outcome == "sent" and len(send.notices) > 1
+                report.retried += outcome in ("retry", "unknown", "permanent", "exhausted")
+        report.deferred += sum(len(ids) for ids, _ in result.defer)
+        report.suppressed += len(result.suppress)
+        report.failed.extend(result.fail)
         if len(ids) < batch:
             return report

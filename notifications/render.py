@@ -1,46 +1,102 @@
 """Notice text from templates in a Jinja2 sandbox (``StrictUndefined``: a missing value is an error,
-never an empty hole in a text message). One file per template under ``templates/<locale>/``."""
+never an empty hole in a text message).
+
+One set of files per event under ``templates/<locale>/`` (an override directory, if configured,
+is searched first):
+
+=====================  ========================================================
+``<event>.txt``        plain text: the console, the e-mail's text part
+``<event>.sms.txt``    the SMS as the person reads it (70 characters make one part)
+``<event>.subject.txt`` the e-mail subject (one line)
+``<event>.html``       the e-mail's HTML part (autoescaped)
+``<event>.md``         WeCom group robot markdown
+=====================  ========================================================
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateNotFound
 from jinja2.sandbox import SandboxedEnvironment
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MARKS = {"yellow_card": "黄牌", "red_card": "红牌", "supervision_order": "督办"}
+PARTS = {"text": "txt", "sms": "sms.txt", "subject": "subject.txt", "html": "html", "markdown": "md"}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    sms: str
+    html: str
+    markdown: str
+    context: dict[str, Any]
 
 
 class Renderer:
-    def __init__(self, tz: ZoneInfo, locale: str = "zh-CN", directory: Path = TEMPLATES):
+    def __init__(self, tz: ZoneInfo, locale: str = "zh-CN", override: Path | None = None, directory: Path = TEMPLATES):
         self.tz = tz
+        self._events: frozenset[str] | None = None
+        search = [FileSystemLoader(override / locale)] if override else []
         self.env = SandboxedEnvironment(
-            loader=FileSystemLoader(directory / locale),
+            loader=ChoiceLoader([*search, FileSystemLoader(directory / locale)]),
             undefined=StrictUndefined,
-            autoescape=False,
+            autoescape=lambda name: bool(name and name.endswith(".html")),
             keep_trailing_newline=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
         )
 
-    def render(self, template: str, params: dict[str, Any], name: str) -> str:
-        try:
-            tmpl = self.env.get_template(f"{template}.txt")
-        except TemplateNotFound:
-            raise LookupError(f"no notice template {template!r} under {self.env.loader.searchpath}") from None  # type: ignore[union-attr]
-        return tmpl.render(**self._context(params, name)).strip()
+    def events(self) -> list[str]:
+        """Every event that has templates."""
+        names = self.env.list_templates(filter_func=lambda n: n.endswith(".subject.txt"))
+        return sorted(n.removesuffix(".subject.txt") for n in names)
 
-    def _context(self, params: dict[str, Any], name: str) -> dict[str, Any]:
+    def has(self, event: str) -> bool:
+        if self._events is None:
+            self._events = frozenset(self.events())
+        return event in self._events
+
+    def render(self, event: str, params: dict[str, Any], name: str) -> Rendered:
+        """Every part of one event's notice, for one person."""
+        context = self.context(params, name)
+        parts = {part: self._one(event, suffix, context) for part, suffix in PARTS.items()}
+        return Rendered(context=context, **parts)
+
+    def render_text(self, event: str, params: dict[str, Any], name: str) -> str:
+        return self._one(event, "txt", self.context(params, name))
+
+    def _one(self, event: str, suffix: str, context: dict[str, Any]) -> str:
+        try:
+            template = self.env.get_template(f"{event}.{suffix}")
+        except TemplateNotFound:
+            raise LookupError(f"no notice template {event}.{suffix} (notifications/templates/zh-CN/)") from None
+        return template.render(**context).strip()
+
+    def context(self, params: dict[str, Any], name: str) -> dict[str, Any]:
         due = params.get("due_at")
-        due_local = datetime.fromisoformat(due).astimezone(self.tz).strftime("%Y-%m-%d %H:%M") if due else "—"
+        times = {  # reported_at → reported_local, in the township's time
+            f"{key[:-3]}_local": self.local(value)
+            for key, value in params.items()
+            if key.endswith("_at") and key != "due_at" and isinstance(value, str) and value[:4].isdigit()
+        }
         return {
+            **times,
             "share": None,
             "limit": "",
             "level": 0,
+            "mark": None,
             **params,
             "name": name,
-            "due_local": due_local,
+            "due_local": self.local(due) if due else "—",
             "mark_label": MARKS.get(params.get("mark") or "", ""),
         }
+
+    def local(self, iso: str) -> str:
+        return datetime.fromisoformat(iso).astimezone(self.tz).strftime("%Y-%m-%d %H:%M")

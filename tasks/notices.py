@@ -16,14 +16,24 @@ def dispatch(task: Any) -> dict[str, int]:
         gf.transaction,
         runtime.clock,
         gf.worker_id,
-        runtime.channel,
+        runtime.notices,
         runtime.renderer,
         batch=settings.dispatch_batch,
         lease=timedelta(seconds=max(60, settings.task_time_limit_s)),
         budget=timedelta(seconds=settings.dispatch_budget_s),
     )
-    if report.sent or report.failed:
-        log.info("notices: %d sent on %s, %d failed", len(report.sent), runtime.channel.name, len(report.failed))
+    if report.sent or report.failed or report.retried:
+        log.info(
+            "notices: %d message(s) sent (%d notice(s), %d digest(s)), %d deferred, %d to retry, %d failed",
+            report.sent,
+            report.delivered,
+            report.digests,
+            report.deferred,
+            report.retried,
+            len(report.failed),
+        )
+    if report.more:  # more ready than one budget: carry on in a new task
+        task.app.tasks["gridflow.notices.dispatch"].apply_async()
     for notice_id, error in report.failed:
         log.warning("notice %d failed: %s", notice_id, error)
-    return {"claimed": report.claimed, "sent": len(report.sent), "failed": len(report.failed)}
+    return {"claimed": report.claimed, "sent": report.sent, "delivered": report.delivered, "failed": len(report.failed)}

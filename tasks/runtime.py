@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -16,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from config.settings import Settings
 from gridflow.app import Clock, Gridflow
-from notifications.console import ConsoleChannel
+from notifications.config import NoticeConfig, default_config
+from notifications.config import load as load_notice_config
 from notifications.render import Renderer
 
 log = logging.getLogger("gridflow")
@@ -51,9 +51,13 @@ class Runtime:
             self._gridflow = None
 
     @cached_property
-    def renderer(self) -> Renderer:
-        return Renderer(self.tz)
+    def notices(self) -> NoticeConfig:
+        """Channels and rules: ``settings.notifications_file`` if it exists, else the console alone."""
+        path = self.settings.notifications_path
+        if path is None:
+            return default_config(self.settings.notices_path)
+        return load_notice_config(path, self.settings.notices_path)
 
     @cached_property
-    def channel(self) -> ConsoleChannel:
-        return ConsoleChannel(self.settings.notices_path, sys.stdout)
+    def renderer(self) -> Renderer:
+        return Renderer(self.tz, override=self.notices.templates)

@@ -29,6 +29,7 @@ from gridflow.app import Gridflow
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ROOT / "tests" / "fixtures" / "workflows" / "runtime" / "quick.yaml"
+NOTIFICATIONS = ROOT / "tests" / "fixtures" / "notifications" / "runtime.yaml"
 WORKFLOWS = [ROOT / "workflows" / "grid_case.yaml", QUICK]
 GRID, REPORTER = "mayingtai-01", "p-an-yixuan"
 NOTICES_PER_TIMER = 3  # the reminder of `quick` notifies the centre: three people
@@ -44,6 +45,7 @@ RUNTIME_ENV = {  # fast ticks and short leases, so faults heal within seconds
 def environment(home: Path, database_url: str, broker_url: str = "", **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDFLOW_")}
     env.update(RUNTIME_ENV)
+    env["GRIDFLOW_NOTIFICATIONS_FILE"] = str(NOTIFICATIONS)
     env.update({"GRIDFLOW_HOME": str(home), "GRIDFLOW_DATABASE_URL": database_url, "GRIDFLOW_BROKER_URL": broker_url})
     env.update(extra)
     env["PYTHONUNBUFFERED"] = "1"
@@ -189,12 +191,14 @@ def _tally(session: Any, tag: str) -> Tally:
     )
 
 
-def delivered(env: dict[str, str]) -> list[str]:
-    """Dedupe keys of the notices the console channel wrote, in order (a repeat is a double delivery)."""
+def delivered(env: dict[str, str]) -> list[int]:
+    """Ids of the notices the console channel wrote, one entry per time written (a repeat is a double
+    delivery); a digest message counts for each notice it folds."""
     path = Path(env["GRIDFLOW_HOME"]) / "notices.log"
     if not path.exists():
         return []
-    return [json.loads(line)["dedupe_key"] for line in path.read_text(encoding="utf-8").splitlines() if line]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [notice for line in lines if line for notice in json.loads(line)["notices"]]
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float, every: float = 0.25) -> None:

@@ -68,6 +68,7 @@ def build(doc: dict[str, Any]) -> WorkflowDef:
             roles=tuple(report.get("roles", ReportDef.roles)),
             required=tuple(report.get("fields", ReportDef.required)),
             optional=tuple(report.get("optional", ReportDef.optional)),
+            notify=tuple(report.get("notify", ())),
         ),
         fields={name: _field(name, spec) for name, spec in {**BUILTIN_FIELDS, **doc.get("fields", {})}.items()},
         states={name: _state(name, spec) for name, spec in doc["states"].items()},

@@ -79,6 +79,7 @@ class ReportDef:
     roles: tuple[str, ...] = ("grid_worker", "info_officer", "center")
     required: tuple[str, ...] = ("title",)
     optional: tuple[str, ...] = ("description",)
+    notify: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

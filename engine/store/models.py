@@ -302,6 +302,30 @@ class Outbox(Base):
     sent_at: Mapped[datetime | None] = mapped_column()
     provider_id: Mapped[str | None] = mapped_column(String(100))  # the provider's message id
     error: Mapped[str | None] = mapped_column(Text)  # the last failure
+    channel_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # on the current channel
+    exhausted: Mapped[list[str] | None] = mapped_column(Json, default=list)  # channels that failed for good
+    digest_key: Mapped[str | None] = mapped_column(String(150))  # delivered folded into this digest message
+
+
+class Delivery(Base):
+    """One attempt to deliver one message (a notice, or a digest of several) on one channel."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (Index("ix_delivery_recipient", "recipient_id", "at"), Index("ix_delivery_key", "key"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(150))  # the message's idempotency key
+    recipient_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(64))
+    notices: Mapped[list[int]] = mapped_column(Json, default=list)
+    at: Mapped[datetime] = mapped_column()
+    ok: Mapped[bool] = mapped_column(Boolean)
+    outcome: Mapped[str] = mapped_column(String(16))  # sent | retry | unknown | permanent | exhausted
+    provider_id: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[str | None] = mapped_column(Text)
+    parts: Mapped[int] = mapped_column(Integer, default=1)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
 
 
 # -- periodic jobs ----------------------------------------------------------------------

@@ -8,11 +8,13 @@ import json
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from engine.store.models import Outbox, SlaTimer
 from engine.sweep import claim_ahead, fire_batch, sweep
-from notifications.console import ConsoleChannel
+from notifications.channels.base import SendResult
+from notifications.channels.console import ConsoleChannel
+from notifications.config import NoticeConfig
 from notifications.dispatch import dispatch
 from notifications.render import Renderer
 from tests.integration.test_sla import report
@@ -71,29 +73,38 @@ def staged_notices(db) -> int:
     with db.sessions.begin() as s:
         case = report(s)
     _, fire_at = first_timer(db, case.id)
-    result = sweep(db.sessions.begin, fire_at, "sweeper")
-    return sum(f["notices"] for f in result.fired)
+    sweep(db.sessions.begin, fire_at, "sweeper")
+    with db.sessions.begin() as s:  # the sweep's notices and the report's receipt to the reporter
+        return s.scalar(select(func.count()).select_from(Outbox))
 
 
 class Broken:
-    name = "broken"
+    name = kind = "broken"
+    urgent_only = False
 
-    def send(self, notice):
+    def address(self, recipient):
+        return recipient.id
+
+    def send(self, message) -> SendResult:
         raise ConnectionError("gateway down")
+
+
+def console(path, stream=None) -> NoticeConfig:
+    return NoticeConfig({"console": ConsoleChannel("console", path, stream)}, ("console",))
 
 
 def test_dispatch_delivers_each_notice_once_to_the_console_and_file(db, tmp_path):
     staged = staged_notices(db)
     assert staged > 0
     path, stream = tmp_path / "notices.log", io.StringIO()
-    channel, renderer = ConsoleChannel(path, stream), Renderer(SH)
+    config, renderer = console(path, stream), Renderer(SH)
     clock = lambda: T0 + timedelta(days=30)  # noqa: E731
-    first = dispatch(db.sessions.begin, clock, "d-1", channel, renderer)
-    assert len(first.sent) == staged and not first.failed
-    again = dispatch(db.sessions.begin, clock, "d-2", channel, renderer)
+    first = dispatch(db.sessions.begin, clock, "d-1", config, renderer)
+    assert first.sent == first.delivered == staged and not first.failed
+    again = dispatch(db.sessions.begin, clock, "d-2", config, renderer)
     assert again.claimed == 0
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    assert len(lines) == staged == len({line["dedupe_key"] for line in lines})
+    assert len(lines) == staged == len({line["key"] for line in lines})
     assert all("SL-2026-000001" in line["text"] and "【胜利乡网格中心】" in line["text"] for line in lines)
     assert "📨" in stream.getvalue()
     with db.sessions.begin() as s:
@@ -121,7 +132,8 @@ def test_a_notice_that_cannot_render_fails_alone_and_a_channel_error_is_retried_
         )
     now = T0 + timedelta(days=30)
     renderer = Renderer(SH)
-    down = dispatch(db.sessions.begin, lambda: now, "d-1", Broken(), renderer)
+    broken = NoticeConfig({"sms": Broken()}, ("sms",))
+    down = dispatch(db.sessions.begin, lambda: now, "d-1", broken, renderer)
     assert len(down.failed) == 1 and "no_such_template" in down.failed[0][1]
     with db.sessions.begin() as s:
         rows = s.execute(select(Outbox.status, Outbox.error, Outbox.next_attempt_at, Outbox.dedupe_key)).all()
@@ -130,9 +142,9 @@ def test_a_notice_that_cannot_render_fails_alone_and_a_channel_error_is_retried_
     assert all(r.next_attempt_at > now for r in pending)  # retried later, not lost
     assert [r.status for r in rows if r.dedupe_key == "test:broken"] == ["failed"]
     later = dispatch(
-        db.sessions.begin, lambda: now + timedelta(minutes=2), "d-2", ConsoleChannel(tmp_path / "n.log"), renderer
+        db.sessions.begin, lambda: now + timedelta(minutes=2), "d-2", console(tmp_path / "n.log"), renderer
     )
-    assert len(later.sent) == staged
+    assert later.delivered == staged
 
 
 def test_a_sweep_with_a_budget_stops_taking_batches_and_stamps_each_batch(db):
@@ -158,10 +170,10 @@ def test_a_sweep_with_a_budget_stops_taking_batches_and_stamps_each_batch(db):
 def test_a_dispatch_with_a_budget_leaves_the_rest_for_the_next_tick(db, tmp_path):
     staged = staged_notices(db)
     ticks = iter([T0 + timedelta(days=30, seconds=n) for n in range(100)])
-    channel, renderer = ConsoleChannel(tmp_path / "n.log"), Renderer(SH)
+    config, renderer = console(tmp_path / "n.log"), Renderer(SH)
     first = dispatch(
-        db.sessions.begin, lambda: next(ticks), "d", channel, renderer, batch=1, budget=timedelta(seconds=1)
+        db.sessions.begin, lambda: next(ticks), "d", config, renderer, batch=1, budget=timedelta(seconds=1)
     )
-    assert first.more and 0 < len(first.sent) < staged
-    rest = dispatch(db.sessions.begin, lambda: next(ticks), "d", channel, renderer, batch=1)
-    assert len(first.sent) + len(rest.sent) == staged
+    assert first.more and 0 < first.delivered < staged
+    rest = dispatch(db.sessions.begin, lambda: next(ticks), "d", config, renderer, batch=1)
+    assert first.delivered + rest.delivered == staged

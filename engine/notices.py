@@ -1,0 +1,84 @@
+"""Notices staged by case steps: the workflow's ``notify`` entries become outbox rows in the step's
+own transaction (a step that rolls back stages nothing).
+
+``report.notify`` fires when a case is reported, a trigger's ``notify`` when it is taken, a
+state's ``notify`` when a case enters the state. Each entry names roles (org roles held over
+the case's grid, or the case roles ``assignee`` and ``reporter``) and a template (the event);
+``urgent: true`` sends at any hour. One row per person, unique per event step and template.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from engine.scope import OrgSnapshot
+from engine.store.case_repo import CaseRecord, EventRecord
+
+DEFAULT_TEMPLATE = {"report": "case_received"}
+
+
+def recipients(org: OrgSnapshot, case: CaseRecord, roles: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """Person id → the role they are told as, resolved from the org chart now (first role wins)."""
+    grid = org.places.get(case.grid_id)
+    found: dict[str, str] = {}
+    for role in roles:
+        if role == "assignee":
+            if case.assignee_id:
+                found.setdefault(case.assignee_id, role)
+        elif role == "reporter":
+            found.setdefault(case.reporter_id, role)
+        elif grid is not None:
+            for person in org.holders(role, grid):
+                found.setdefault(person, role)
+    return found
+
+
+PHASES = {"report": "reported", "resolve": "resolved", "assign": "assigned", "verify": "verified"}
+
+
+def case_params(org: OrgSnapshot, case: CaseRecord, **extra: Any) -> dict[str, Any]:
+    place = org.places.get(case.grid_id)
+    grid_name = place.name if place is not None else case.grid_id
+    return {
+        "case": case.code,
+        "title": case.title,
+        "grid": case.grid_id,
+        "grid_name": grid_name,
+        "status": case.status,
+        **extra,
+    }
+
+
+def for_step(
+    org: OrgSnapshot, case: CaseRecord, event: EventRecord, entries: tuple[dict[str, Any], ...], at: datetime
+) -> list[dict[str, Any]]:
+    """Outbox rows for a step's notify entries."""
+    rows: list[dict[str, Any]] = []
+    for entry in entries:
+        template = entry.get("template") or DEFAULT_TEMPLATE.get(event.trigger, f"case_{event.trigger}")
+        params = case_params(org, case, trigger=event.trigger, at=at.isoformat(), actor=event.actor_id)
+        if event.trigger in PHASES:
+            params[f"{PHASES[event.trigger]}_at"] = at.isoformat()
+        if case.assignee_id:
+            params["assignee"] = case.assignee_id
+            person = org.people.get(case.assignee_id)
+            params["assignee_name"] = getattr(person, "name", None) or case.assignee_id
+        for person, role in recipients(org, case, tuple(entry["to"])).items():
+            rows.append(
+                {
+                    "case_id": case.id,
+                    "recipient_id": person,
+                    "role": role,
+                    "template": template,
+                    "params": params,
+                    "urgent": bool(entry.get("urgent", False)) or case.priority in ("urgent", "critical"),
+                    "status": "pending",
+                    "attempts": 0,
+                    "channel_attempts": 0,
+                    "next_attempt_at": at,
+                    "created_at": at,
+                    "dedupe_key": f"step:{case.id}:{event.seq}:{template}:{person}"[:150],
+                }
+            )
+    return rows

@@ -1,0 +1,1 @@
+"""Notice channels, one module each, behind one contract (:mod:`notifications.channels.base`)."""

@@ -1,0 +1,114 @@
+"""The contract every channel keeps.
+
+A channel is built from its config mapping by ``from_config(name, config)`` — parsing and
+validation only, no I/O — which raises :class:`ChannelConfigError` listing every problem.
+``send(message)`` is the only I/O; it never raises for a delivery problem, it returns a
+:class:`SendResult` that says what happened and what to do next:
+
+- ``ok``: delivered (``provider_id`` is the provider's message id);
+- ``permanent``: this channel can never deliver this message (a bad number, a rejected
+  template, no address for the person): the dispatcher falls back to the person's next channel;
+- otherwise a temporary failure, retried with backoff (``retry_after`` when the provider said
+  how long, e.g. 429 with Retry-After); ``unknown`` when the outcome is unknown (a timeout
+  after the request was sent): the retry reuses ``message.idempotency_key`` where the provider
+  has a field for it.
+
+``repr(channel)`` masks every secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from engine.errors import ConfigError
+
+
+class ChannelConfigError(ConfigError):
+    def __init__(self, name: str, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"channel {name!r}: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Recipient:
+    id: str
+    name: str
+    phone: str | None = None
+    email: str | None = None
+    wecom: str | None = None
+    places: tuple[str, ...] = ()  # where the person works, most specific first (grid, village, township)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message to one person on one channel: a single notice or a digest of several."""
+
+    idempotency_key: str  # stable across retries of this message
+    event: str  # e.g. sla_breach, digest
+    recipient: Recipient
+    subject: str  # e-mail subject; a title elsewhere
+    text: str  # plain text (SMS body as the person will read it, console, e-mail text part)
+    html: str | None = None  # e-mail HTML part
+    markdown: str | None = None  # WeCom
+    params: dict[str, str] = field(default_factory=dict)  # SMS provider template parameters
+    urgent: bool = False
+    notice_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    provider_id: str | None = None
+    error: str | None = None
+    permanent: bool = False
+    retry_after: float | None = None
+    unknown: bool = False
+    parts: int = 1  # SMS: billed message parts
+
+    @classmethod
+    def sent(cls, provider_id: str | None, parts: int = 1) -> SendResult:
+        return cls(True, provider_id=provider_id, parts=parts)
+
+    @classmethod
+    def failed(
+        cls, error: str, *, permanent: bool = False, retry_after: float | None = None, unknown: bool = False
+    ) -> SendResult:
+        return cls(False, error=error, permanent=permanent, retry_after=retry_after, unknown=unknown)
+
+
+class Channel(Protocol):
+    name: str  # the configured name, e.g. "sms"
+    kind: str  # aliyun_sms | tencent_sms | webhook_sms | email | wecom | console
+    urgent_only: bool
+
+    def address(self, recipient: Recipient) -> str | None:
+        """Where this channel would deliver to this person (None: it cannot reach them)."""
+        ...
+
+    def send(self, message: Message) -> SendResult: ...
+
+
+def mask_secret(value: str | None) -> str:
+    if not value:
+        return ""
+    return value[:2] + "****" if len(value) > 6 else "****"
+
+
+def mask_phone(phone: str | None) -> str:
+    """138****0001: the form phone numbers take in logs and listings."""
+    if not phone:
+        return ""
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
+
+
+def sms_parts(text: str) -> int:
+    """Billed parts of a Chinese SMS: up to 70 characters is one; longer is split at 67 a part."""
+    n = len(text)
+    return 1 if n <= 70 else -(-n // 67)
+
+
+def require(config: dict[str, Any], keys: list[str], problems: list[str]) -> None:
+    for key in keys:
+        if not config.get(key):
+            problems.append(f"{key} is required")

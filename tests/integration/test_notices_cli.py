@@ -1,0 +1,51 @@
+"""`gridflow notices list|show|retry|preview|dispatch` as a user runs them (SQLite home)."""
+
+from __future__ import annotations
+
+import json
+
+from tests import runtime_support as rt
+
+
+def test_a_receipt_is_staged_listed_sent_and_shown(tmp_path):
+    env = rt.environment(tmp_path / "home", "", "")
+    rt.init(env)
+    assert (
+        rt.cli(["case", "report", "-g", rt.GRID, "-a", rt.REPORTER, "-t", "马营台村1社水管破裂"], env).returncode == 0
+    )
+    pending = json.loads(rt.cli(["notices", "list", "--json"], env).stdout)
+    assert [(n["status"], n["event"], n["to"]) for n in pending["notices"]] == [
+        ("pending", "case_received", rt.REPORTER)
+    ]
+    sent = rt.cli(["notices", "dispatch"], env)
+    assert sent.returncode == 0 and "messages 1" in sent.stdout and "已受理" in sent.stdout
+    shown = json.loads(rt.cli(["notices", "show", "1", "--json"], env).stdout)
+    assert shown["status"] == "sent" and shown["phone"] == "138****0011"
+    assert [h["outcome"] for h in shown["history"]] == ["sent"]
+    table = rt.cli(["notices", "show", "1"], env).stdout
+    assert "138****0011" in table and "13800000011" not in table  # phone numbers masked
+    retry = rt.cli(["notices", "retry", "1"], env)
+    assert retry.returncode == 4 and "only failed notices" in retry.stderr
+
+
+def test_preview_renders_every_event_on_every_channel(tmp_path):
+    env = rt.environment(tmp_path / "home", "", "")
+    events = rt.cli(["notices", "preview", "--list"], env).stdout.split()
+    assert {"sla_breach", "digest", "case_resolved", "quarterly_posting"} <= set(events)
+    shown = rt.cli(["notices", "preview", "sla_breach"], env)
+    assert shown.returncode == 0 and "短信 sms" in shown.stdout and "Subject:" in shown.stdout
+    unknown = rt.cli(["notices", "preview", "no_such_event"], env)
+    assert unknown.returncode == 7 and "sla_breach" in unknown.stderr
+
+
+def test_a_bad_notifications_file_is_reported_with_its_place_and_sends_nothing(tmp_path):
+    bad = tmp_path / "notifications.yaml"
+    bad.write_text("channels:\n  sms: {kind: carrier_pigeon}\norder: [sms, fax]\nquiet_hours: late\n", encoding="utf-8")
+    env = rt.environment(tmp_path / "home", "", "", GRIDFLOW_NOTIFICATIONS_FILE=str(bad))
+    rt.init(env)
+    rt.cli(["case", "report", "-g", rt.GRID, "-a", rt.REPORTER, "-t", "测试"], env)
+    result = rt.cli(["notices", "dispatch"], env)
+    assert result.returncode == 1, result.stderr
+    for expected in ("notifications.yaml:2:", "carrier_pigeon", "'fax'", "21:00-07:30"):
+        assert expected in result.stderr
+    assert json.loads(rt.cli(["notices", "list", "--json"], env).stdout)["counts"] == {"pending": 1}
