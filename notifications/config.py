@@ -32,7 +32,17 @@ KINDS = {
     "memory": "notifications.channels.memory",
 }
 _ENV = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
-_TOP = {"channels", "order", "quiet_hours", "urgent_events", "digest", "hourly_cap", "retry", "templates"}
+_TOP = {
+    "channels",
+    "order",
+    "preferences",
+    "quiet_hours",
+    "urgent_events",
+    "digest",
+    "hourly_cap",
+    "retry",
+    "templates",
+}
 
 
 class NotificationsInvalid(SourceError):
@@ -52,6 +62,7 @@ class Retry:
 class NoticeConfig:
     channels: dict[str, Channel]
     order: tuple[str, ...]  # preference, first that can reach the person
+    preferences: dict[str, tuple[str, ...]] = field(default_factory=dict)  # a person's own order
     quiet: tuple[time, time] | None = None  # (from, to), may wrap midnight
     urgent_events: frozenset[str] = frozenset()
     digest_window: timedelta = timedelta(minutes=10)
@@ -97,6 +108,7 @@ class _Parser:
         config = NoticeConfig(
             channels=channels,
             order=order,
+            preferences=self._preferences(data.get("preferences"), channels),
             quiet=quiet,
             urgent_events=frozenset(self._names(data.get("urgent_events"), ("urgent_events",))),
             digest_window=self._duration(digest.get("window", "10m"), ("digest", "window")),
@@ -163,6 +175,23 @@ class _Parser:
             if name not in channels:
                 self.src.problem(("order", i), f"unknown channel {name!r}; channels are: {', '.join(channels)}")
         return tuple(names)
+
+    def _preferences(self, raw: Any, channels: dict[str, Channel]) -> dict[str, tuple[str, ...]]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.src.problem(("preferences",), "expected person ids with their channels, e.g. p-peng-li: [sms, email]")
+            return {}
+        out = {}
+        for person, names in raw.items():
+            listed = self._names(names, ("preferences", person))
+            for i, name in enumerate(listed):
+                if name not in channels:
+                    self.src.problem(
+                        ("preferences", person, i), f"unknown channel {name!r}; channels are: {', '.join(channels)}"
+                    )
+            out[person] = tuple(listed)
+        return out
 
     def _names(self, raw: Any, path: tuple) -> list[str]:
         if raw is None:

@@ -202,7 +202,7 @@ def _load(
         out[rid] = _Person(
             recipient,
             bool(person and person.active and person.notify),
-            config.order,
+            config.preferences.get(rid, config.order),
             stat.last if stat else None,
             int(stat.hour) if stat else 0,
             stat.oldest if stat else None,

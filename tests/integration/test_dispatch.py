@@ -281,3 +281,13 @@ def test_one_dedupe_key_is_one_notice(db):
             )
         )
     assert statuses(db) == {"pending": 1}
+
+
+def test_a_persons_own_order_of_channels_wins(db):
+    wecom, sms = MemoryChannel("wecom"), MemoryChannel("sms")
+    cfg = NoticeConfig({"wecom": wecom, "sms": sms}, ("wecom", "sms"), preferences={LEADER: ("sms", "wecom")})
+    stage(db, to=LEADER)
+    stage(db, to=CENTRE)
+    run(db, cfg, NOON)
+    assert [m.recipient.id for m in sms.sent] == [LEADER]
+    assert [m.recipient.id for m in wecom.sent] == [CENTRE]

@@ -49,3 +49,31 @@ def test_a_bad_notifications_file_is_reported_with_its_place_and_sends_nothing(t
     for expected in ("notifications.yaml:2:", "carrier_pigeon", "'fax'", "21:00-07:30"):
         assert expected in result.stderr
     assert json.loads(rt.cli(["notices", "list", "--json"], env).stdout)["counts"] == {"pending": 1}
+
+
+def test_the_sample_notifications_file_loads_with_its_secrets_from_the_environment(tmp_path):
+    from notifications.config import load
+
+    secrets = {
+        name: "x"
+        for name in (
+            "GRIDFLOW_ALIYUN_KEY_ID",
+            "GRIDFLOW_ALIYUN_KEY_SECRET",
+            "GRIDFLOW_SMTP_PASSWORD",
+            "GRIDFLOW_WECOM_TOWNSHIP",
+            "GRIDFLOW_WECOM_MAYINGTAI",
+        )
+    }
+    secrets["GRIDFLOW_WECOM_TOWNSHIP"] = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=township-key"
+    secrets["GRIDFLOW_WECOM_MAYINGTAI"] = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=village-key"
+    config = load(rt.ROOT / "config" / "notifications.yaml.sample", tmp_path / "n.log", secrets)
+    assert config.order == ("wecom", "sms", "email", "console")
+    assert config.preferences["p-peng-li"] == ("sms", "email")
+    assert "township-key" not in repr(config.channels["wecom"])
+    missing = rt.cli(
+        ["notices", "dispatch"],
+        rt.environment(
+            tmp_path / "h", "", "", GRIDFLOW_NOTIFICATIONS_FILE=str(rt.ROOT / "config" / "notifications.yaml.sample")
+        ),
+    )
+    assert missing.returncode == 1 and "GRIDFLOW_SMTP_PASSWORD is not set" in missing.stderr
