@@ -46,6 +46,7 @@ def case_params(org: OrgSnapshot, case: CaseRecord, **extra: Any) -> dict[str, A
         "grid": case.grid_id,
         "grid_name": grid_name,
         "status": case.status,
+        "category": case.category,
         **extra,
     }
 

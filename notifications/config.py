@@ -38,6 +38,7 @@ _TOP = {
     "preferences",
     "quiet_hours",
     "urgent_events",
+    "urgent_categories",
     "digest",
     "hourly_cap",
     "retry",
@@ -65,6 +66,7 @@ class NoticeConfig:
     preferences: dict[str, tuple[str, ...]] = field(default_factory=dict)  # a person's own order
     quiet: tuple[time, time] | None = None  # (from, to), may wrap midnight
     urgent_events: frozenset[str] = frozenset()
+    urgent_categories: frozenset[str] = frozenset()  # e.g. geological_hazard: at any hour, never folded
     digest_window: timedelta = timedelta(minutes=10)
     hourly_cap: int = 6
     retry: Retry = field(default_factory=Retry)
@@ -111,6 +113,7 @@ class _Parser:
             preferences=self._preferences(data.get("preferences"), channels),
             quiet=quiet,
             urgent_events=frozenset(self._names(data.get("urgent_events"), ("urgent_events",))),
+            urgent_categories=frozenset(self._names(data.get("urgent_categories"), ("urgent_categories",))),
             digest_window=self._duration(digest.get("window", "10m"), ("digest", "window")),
             hourly_cap=self._int(data.get("hourly_cap", 6), ("hourly_cap",), 1),
             retry=Retry(

@@ -28,7 +28,7 @@ from __future__ import annotations
 import random
 import time as _time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from engine.scope import OrgSnapshot, snapshot
 from engine.store.models import Case, Delivery, OrgMeta, Outbox, Person
 from engine.timeutil import require_aware
-from notifications.channels.base import Channel, Message, Recipient, SendResult, sms_parts
+from notifications.channels.base import Channel, Message, Recipient, SendResult, mask_phones, sms_parts
 from notifications.config import NoticeConfig
 from notifications.render import Renderer
 
@@ -124,7 +124,8 @@ def _ready(at: datetime):  # type: ignore[no-untyped-def]
 
 
 def claim(session: Session, at: datetime, worker: str, batch: int, lease: timedelta = DEFAULT_LEASE) -> list[int]:
-    """Claim the ready notices of up to ``batch`` people (all of each person's, up to 10 × batch)."""
+    """Claim the ready notices of up to ``batch`` people (all of each person's, up to 50 × batch, so a storm
+    folds into one digest, not one per claim)."""
     at = require_aware(at)
     people = (
         select(Outbox.recipient_id)
@@ -137,7 +138,7 @@ def claim(session: Session, at: datetime, worker: str, batch: int, lease: timede
         select(Outbox.id)
         .where(_ready(at), Outbox.recipient_id.in_(people.scalar_subquery()))
         .order_by(Outbox.next_attempt_at, Outbox.id)
-        .limit(batch * 10)
+        .limit(batch * 50)
     )
     stamp = {"claimed_by": worker, "lease_until": at + lease}
     if session.get_bind().dialect.name == "postgresql":
@@ -264,7 +265,11 @@ def _plan_person(
     unknown = [n for n in mine if not renderer.has(n.template)]
     result.fail.extend((n.id, f"render {n.template}: no templates for this event") for n in unknown)
     mine = [n for n in mine if n not in unknown]
-    urgent = [n for n in mine if n.urgent or n.template in config.urgent_events]
+    urgent = [
+        n
+        for n in mine
+        if n.urgent or n.template in config.urgent_events or n.params.get("category") in config.urgent_categories
+    ]
     normal = [n for n in mine if n not in urgent]
     for notice in urgent:  # urgent: at any hour, one message each, no folding
         _route(result, person, [notice], config, renderer)
@@ -389,6 +394,8 @@ def _record(
     session: Session, send: _Send, result: SendResult, ms: int, worker: str, at: datetime, config: NoticeConfig
 ) -> str:
     """Write the attempt and move the notices on; returns the outcome."""
+    if result.error:  # providers echo numbers in their errors; the history and the logs show them masked
+        result = replace(result, error=mask_phones(result.error))
     ids = [n.id for n in send.notices]
     mine = and_(Outbox.id.in_(ids), Outbox.status == "pending", Outbox.claimed_by == worker)
     channel = send.channel.name

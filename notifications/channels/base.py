@@ -18,6 +18,7 @@ validation only, no I/O — which raises :class:`ChannelConfigError` listing eve
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -100,6 +101,14 @@ def mask_phone(phone: str | None) -> str:
     if not phone:
         return ""
     return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
+
+
+_MOBILE = re.compile(r"(?<!\d)(\+?86)?(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+
+
+def mask_phones(text: str | None) -> str | None:
+    """Every mainland mobile number in a text (a provider's error, say) masked: 138****0001."""
+    return _MOBILE.sub(lambda m: f"{m.group(1) or ''}{m.group(2)}****{m.group(4)}", text) if text else text
 
 
 def sms_parts(text: str) -> int:

@@ -291,3 +291,31 @@ def test_a_persons_own_order_of_channels_wins(db):
     run(db, cfg, NOON)
     assert [m.recipient.id for m in sms.sent] == [LEADER]
     assert [m.recipient.id for m in wecom.sent] == [CENTRE]
+
+
+def test_phone_numbers_in_a_providers_error_are_masked_in_the_history(db):
+    sms = MemoryChannel("sms").will(
+        SendResult.failed("isv.MOBILE_NUMBER_ILLEGAL: 13800000004 is not a mobile", permanent=True)
+    )
+    stage(db)
+    run(db, config(sms), NOON)
+    with db.sessions.begin() as s:
+        errors = [s.scalar(select(Delivery.error)), s.scalar(select(Outbox.error))]
+    assert all("138****0004" in e and "13800000004" not in e for e in errors)
+
+
+def test_an_urgent_category_goes_out_in_quiet_hours(db):
+    sms = MemoryChannel("sms")
+    cfg = config(
+        sms,
+        quiet=(datetime.strptime("21:00", "%H:%M").time(), datetime.strptime("07:30", "%H:%M").time()),
+        urgent_categories=frozenset({"geological_hazard"}),
+    )
+    night = datetime(2026, 7, 1, 2, 0, tzinfo=SH).astimezone(UTC)
+    stage(db, at=night)
+    with db.sessions.begin() as s:
+        row = s.execute(select(Outbox)).scalar_one()
+        s.execute(update(Outbox).values(params={**row.params, "category": "geological_hazard"}))
+    stage(db, at=night, to=CENTRE)  # an ordinary one waits for the morning
+    report = run(db, cfg, night)
+    assert (report.sent, report.deferred) == (1, 1) and sms.sent[0].recipient.id == LEADER
