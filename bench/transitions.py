@@ -167,12 +167,17 @@ PLAIN_WORKFLOW = "grid_case_plain"  # grid_case without time limits: the same wr
 
 
 def without_time_limits(text: str) -> str:
-    """The default workflow with every SLA key removed and renamed, for the engine-vs-plain ratio."""
+    """The default workflow with every SLA and notify key removed and renamed, for the engine-vs-plain
+    ratio: the plain side writes the case and its events, so the engine side must write just those."""
     doc = yaml.safe_load(text)
     for key in ("case_sla", "calendar_by_category", "calendar"):
         doc.pop(key, None)
+    doc.get("report", {}).pop("notify", None)
     for state in doc["states"].values():
         state.pop("sla", None)
+        state.pop("notify", None)
+    for trigger in doc["triggers"].values():
+        trigger.pop("notify", None)
     doc["workflow"] = PLAIN_WORKFLOW
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
 
