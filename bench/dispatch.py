@@ -138,11 +138,16 @@ HELPS = {
 
 def _keepalive_gateway() -> Any:
     """``tests.sms_gateway.SmsGateway("webhook")`` that keeps connections alive: the stock handler
-    answers every request with ``Connection: close``; this one leaves that header out. Requests are
-    verified and recorded by the gateway's own code."""
+    answers every request with ``Connection: close``; this one leaves that header out and sets
+    TCP_NODELAY, as an HTTP server that keeps connections alive does. Requests are verified and
+    recorded by the gateway's own code."""
     from tests import sms_gateway as sg
 
     class KeepAliveHandler(sg._Handler):
+        # Headers and body go out in two writes; with Nagle on, the body of every answer after the
+        # first on a connection waits for the client's delayed ACK (about 40 ms on Linux).
+        disable_nagle_algorithm = True
+
         def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)

@@ -349,6 +349,7 @@ def sweep(
     lease: timedelta = DEFAULT_LEASE,
     clock: Callable[[], datetime] | None = None,
     until: datetime | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> SweepReport:
     """Claim and fire everything due at ``at``, a batch at a time.
 
@@ -360,7 +361,8 @@ def sweep(
     The runtime passes ``clock`` and ``until``: each batch then claims and fires at the
     clock's time (``fired_at`` is when the batch fired, not when the sweep began), and the
     sweep stops taking new batches at ``until`` — a backlog is shared by the next ticks
-    and by other workers instead of holding one task slot for minutes.
+    and by other workers instead of holding one task slot for minutes — or when ``stop()``
+    says so (the process is shutting down).
     """
     report = SweepReport()
     while True:
@@ -372,7 +374,7 @@ def sweep(
             _fire(transaction, ids, worker, now, report)
         if len(ids) < batch:
             return report
-        if until is not None and clock is not None and clock() >= until:
+        if (until is not None and clock is not None and clock() >= until) or (stop is not None and stop()):
             report.more = True
             return report
 

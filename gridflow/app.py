@@ -199,7 +199,9 @@ class Gridflow:
                     raise
         raise AssertionError("unreachable")
 
-    def sweep(self, at: datetime | None = None, budget: timedelta | None = None) -> sweep.SweepReport:
+    def sweep(
+        self, at: datetime | None = None, budget: timedelta | None = None, stop: Callable[[], bool] | None = None
+    ) -> sweep.SweepReport:
         """One sweep: fire every timer due at ``at`` (default: now). With a ``budget`` (the runtime),
         each batch fires at the clock's time and the sweep stops taking batches when it is spent."""
         start = at or self.clock()
@@ -210,8 +212,9 @@ class Gridflow:
                 self.worker_id,
                 batch=self.settings.sweep_batch,
                 lease=timedelta(seconds=self.settings.sweep_lease_s),
-                clock=self.clock if budget is not None else None,
+                clock=self.clock if budget is not None or stop is not None else None,
                 until=start + budget if budget is not None else None,
+                stop=stop,
             )
         except DBAPIError as exc:
             raise DatabaseError(self._explain(exc)) from exc

@@ -19,6 +19,7 @@ from tasks.factory import QUEUE
 
 
 def up(app: Celery, concurrency: int, loglevel: str = "INFO") -> int:
+    app.conf.gridflow_in_process = True  # tasks may watch the worker's stop flag (tasks/sla.py)
     beat = EmbeddedService(
         app,
         thread=True,

@@ -26,7 +26,12 @@ PRECISE_LEASE = timedelta(seconds=30)
 def sweep(task: Any) -> dict[str, int]:
     runtime: Runtime = task.app.gridflow_runtime
     gf, settings = runtime.gridflow, runtime.settings
-    report = gf.sweep(runtime.clock(), budget=timedelta(seconds=settings.task_budget_s))
+    if task.app.conf.get("gridflow_in_process"):
+        # `gridflow up`: one process, so the sweep sees a stop request between batches and needs no
+        # budget; one sweep drains a backlog while the other thread delivers
+        report = gf.sweep(runtime.clock(), stop=_stopping)
+    else:  # prefork: a child cannot see the stop request, so the sweep works to a time budget
+        report = gf.sweep(runtime.clock(), budget=timedelta(seconds=settings.task_budget_s))
     _log_fired(report.fired, report.stale)
     handed = 0
     horizon = timedelta(seconds=settings.precise_horizon_s)
@@ -43,6 +48,12 @@ def sweep(task: Any) -> dict[str, int]:
         task.app.tasks["gridflow.sla.sweep"].apply_async()
         log.info("sweep: time budget spent with timers still due; a follow-up sweep carries on")
     return {"claimed": report.claimed, "fired": len(report.fired), "stale": report.stale, "handed": handed}
+
+
+def _stopping() -> bool:
+    from celery.worker import state
+
+    return bool(state.should_stop or state.should_terminate)
 
 
 def buckets(claimed: list[tuple[int, datetime]]) -> list[tuple[list[int], datetime]]:
