@@ -190,7 +190,13 @@ def _load(
                 func.count().filter(Delivery.at > hour_ago).label("hour"),
                 func.min(Delivery.at).filter(Delivery.at > hour_ago).label("oldest"),
             )
-            .where(Delivery.recipient_id.in_(recipients), Delivery.ok.is_(True))
+            .where(
+                Delivery.recipient_id.in_(recipients),
+                Delivery.ok.is_(True),
+                # only what storm control looks at: the last hour, or the digest window if longer;
+                # the cost stays flat however long a person's history grows (index on recipient, at)
+                Delivery.at > at - max(timedelta(hours=1), config.digest_window),
+            )
             .group_by(Delivery.recipient_id)
         )
     }
