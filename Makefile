@@ -22,6 +22,8 @@ lint: $(STAMP)
 bench: $(STAMP)  ## benchmarks against the local PostgreSQL (not part of the test suite)
 	$(BIN)/python -m bench.transitions --min-ratio 0.5
 	$(BIN)/python -m bench.sla_sweep
+	$(BIN)/python -m bench.dispatch
+	$(BIN)/python -m bench.e2e_latency
 
 setup: $(STAMP)
 
