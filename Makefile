@@ -12,12 +12,12 @@ run: $(STAMP)  ## set up, initialise the embedded (SQLite) gridflow and run it (
 
 test: $(STAMP)  ## set up, then lint and run the whole test suite (CI=true: missing services fail)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check --quiet engine gridflow config tests bench
+	$(BIN)/ruff format --check --quiet engine gridflow config tasks notifications tests bench
 	$(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check engine gridflow config tests bench
+	$(BIN)/ruff format --check engine gridflow config tasks notifications tests bench
 
 bench: $(STAMP)  ## benchmarks against the local PostgreSQL (not part of the test suite)
 	$(BIN)/python -m bench.transitions --min-ratio 0.5
