@@ -33,7 +33,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.scope import OrgSnapshot, snapshot
@@ -396,10 +396,52 @@ def _send(send: _Send) -> tuple[SendResult, int]:
     return result, int((_time.monotonic() - started) * 1000)
 
 
+_OUTBOX = Outbox.__table__
+# A sent single notice, by id: run once for all of a tick's (an executemany, one round trip on psycopg).
+_SENT_ONE = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id == bindparam("oid"),
+        _OUTBOX.c.status == "pending",
+        _OUTBOX.c.claimed_by == bindparam("worker"),
+    )
+    .values(
+        status="sent",
+        channel=bindparam("ch"),
+        sent_at=bindparam("sent"),
+        provider_id=bindparam("pid"),
+        lease_until=None,
+        error=None,
+        attempts=_OUTBOX.c.attempts + 1,
+    )
+)
+
+
+@dataclass
+class _Writes:
+    """The writes of a tick that go out together: sent single notices and every delivery row."""
+
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+    def flush(self, session: Session) -> None:
+        if self.sent:
+            session.connection().execute(_SENT_ONE, self.sent)
+        if self.deliveries:
+            session.execute(insert(Delivery), self.deliveries)
+
+
 def _record(
-    session: Session, send: _Send, result: SendResult, ms: int, worker: str, at: datetime, config: NoticeConfig
+    session: Session,
+    send: _Send,
+    result: SendResult,
+    ms: int,
+    worker: str,
+    at: datetime,
+    config: NoticeConfig,
+    writes: _Writes,
 ) -> str:
-    """Write the attempt and move the notices on; returns the outcome."""
+    """Write the attempt and move the notices on (the common writes batched in ``writes``)."""
     if result.error:  # providers echo numbers in their errors; the history and the logs show them masked
         result = replace(result, error=mask_phones(result.error))
     ids = [n.id for n in send.notices]
@@ -419,7 +461,9 @@ def _record(
         }
         if len(ids) > 1:
             values["digest_key"] = send.message.idempotency_key
-        session.execute(update(Outbox).where(mine).values(values))
+            session.execute(update(Outbox).where(mine).values(values))
+        else:
+            writes.sent.append({"oid": ids[0], "worker": worker, "ch": channel, "sent": at, "pid": result.provider_id})
     elif result.permanent or attempts >= config.retry.max_attempts:
         outcome = "permanent" if result.permanent else "exhausted"
         for notice in send.notices:  # this channel is done for them: the next tick tries the next one
@@ -452,21 +496,21 @@ def _record(
                 digest_key=send.message.idempotency_key if len(ids) > 1 else None,
             )
         )
-    session.execute(
-        insert(Delivery).values(
-            key=send.message.idempotency_key,
-            recipient_id=send.message.recipient.id,
-            channel=channel,
-            event=send.message.event,
-            notices=ids,
-            at=at,
-            ok=result.ok,
-            outcome=outcome,
-            provider_id=result.provider_id,
-            error=result.error,
-            parts=result.parts,
-            duration_ms=ms,
-        )
+    writes.deliveries.append(
+        {
+            "key": send.message.idempotency_key,
+            "recipient_id": send.message.recipient.id,
+            "channel": channel,
+            "event": send.message.event,
+            "notices": ids,
+            "at": at,
+            "ok": result.ok,
+            "outcome": outcome,
+            "provider_id": result.provider_id,
+            "error": result.error,
+            "parts": result.parts,
+            "duration_ms": ms,
+        }
     )
     return outcome
 
@@ -514,12 +558,15 @@ def dispatch(
         outcomes = [(send, *_send(send)) for send in result.sends]
         with transaction() as session:
             _apply(session, result, worker, clock())
+            writes = _Writes()
+            recorded_at = clock()
             for send, sent, ms in outcomes:
-                outcome = _record(session, send, sent, ms, worker, clock(), config)
+                outcome = _record(session, send, sent, ms, worker, recorded_at, config, writes)
                 report.sent += outcome == "sent"
                 report.delivered += len(send.notices) if outcome == "sent" else 0
                 report.digests += outcome == "sent" and len(send.notices) > 1
                 report.retried += outcome in ("retry", "unknown", "permanent", "exhausted")
+            writes.flush(session)
         report.deferred += sum(len(ids) for ids, _ in result.defer)
         report.suppressed += len(result.suppress)
         report.failed.extend(result.fail)
