@@ -155,6 +155,8 @@ NEXT_STEPS = """[bold]next[/]
   .venv/bin/gridflow case report -g mayingtai-01 -a p-an-yixuan -t "马营台村1社水管破裂"
   .venv/bin/gridflow case fire SL-2026-000001 classify -a p-chen-jia -f category=water_supply -f priority=urgent
   .venv/bin/gridflow case list
+  .venv/bin/gridflow up                                  # run it: deadlines fire, notices go out (Ctrl-C stops)
+  .venv/bin/gridflow notices list
   .venv/bin/gridflow --help"""
 
 
