@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -75,8 +76,16 @@ def notices_list(
         with gf.transaction(write=False) as session:
             rows = [_row(o, code, name, gf.tz) for o, code, name in session.execute(stmt)]
             counts = dict(session.execute(select(Outbox.status, func.count()).group_by(Outbox.status)).all())
+            broken = {
+                d.channel: d.error
+                for d in session.scalars(
+                    select(Delivery)
+                    .where(Delivery.outcome == "config", Delivery.at > gf.clock() - timedelta(days=1))
+                    .order_by(Delivery.at)
+                )
+            }
         if as_json:
-            _emit_json({"notices": rows, "counts": counts})
+            _emit_json({"notices": rows, "counts": counts, "misconfigured": broken})
             return
         table = Table(
             "编号 id", "状态 status", "事件 event", "接收人 to", "案件 case", "渠道 channel", "次数", "说明 note"
@@ -95,6 +104,8 @@ def notices_list(
             )
         out.print(table)
         out.print("  ".join(f"{s} {counts.get(s, 0)}" for s in STATUSES), markup=False)
+        for channel, error in broken.items():
+            out.print(f"[bold red]channel {escape(channel)} is misconfigured[/] (last 24 h): {escape(error or '')}")
 
 
 @notices_app.command("show")

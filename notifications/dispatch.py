@@ -67,6 +67,7 @@ class DispatchReport:
     failed: list[tuple[int, str]] = field(default_factory=list)
     suppressed: int = 0
     more: bool = False
+    misconfigured: dict[str, str] = field(default_factory=dict)  # channel → what it answered
 
 
 @dataclass
@@ -465,7 +466,7 @@ def _record(
         else:
             writes.sent.append({"oid": ids[0], "worker": worker, "ch": channel, "sent": at, "pid": result.provider_id})
     elif result.permanent or attempts >= config.retry.max_attempts:
-        outcome = "permanent" if result.permanent else "exhausted"
+        outcome = "config" if result.config else "permanent" if result.permanent else "exhausted"
         for notice in send.notices:  # this channel is done for them: the next tick tries the next one
             session.execute(
                 update(Outbox)
@@ -565,7 +566,9 @@ def dispatch(
                 report.sent += outcome == "sent"
                 report.delivered += len(send.notices) if outcome == "sent" else 0
                 report.digests += outcome == "sent" and len(send.notices) > 1
-                report.retried += outcome in ("retry", "unknown", "permanent", "exhausted")
+                report.retried += outcome in ("retry", "unknown", "permanent", "exhausted", "config")
+                if outcome == "config":
+                    report.misconfigured[send.channel.name] = sent.error or ""
             writes.flush(session)
         report.deferred += sum(len(ids) for ids, _ in result.defer)
         report.suppressed += len(result.suppress)

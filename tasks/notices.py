@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from notifications.channels.base import mask_phones
 from notifications.dispatch import dispatch as dispatch_outbox
 from tasks.runtime import Runtime, log
 
@@ -34,6 +35,13 @@ def dispatch(task: Any) -> dict[str, int]:
         )
     # No follow-up task when the budget runs out (unlike the sweep): the next tick, two seconds on,
     # carries on, so a storm of notices never multiplies into chains that crowd out the firing.
+    for channel, error in report.misconfigured.items():
+        log.error(
+            "channel %r is misconfigured: %s. Its notices go to each person's next channel; fix "
+            "config/notifications.yaml or its secrets, then `gridflow notices retry --all-failed`",
+            channel,
+            mask_phones(error),
+        )
     for notice_id, error in report.failed:
         log.warning("notice %d failed: %s", notice_id, error)
     return {"claimed": report.claimed, "sent": report.sent, "delivered": report.delivered, "failed": len(report.failed)}

@@ -174,6 +174,8 @@ def http_failure(resp: Response, who: str) -> SendResult | None:
     if 300 <= status < 400:
         to = resp.headers.get("location", "?")
         return SendResult.failed(f"{who} answered HTTP {status} redirecting to {to}: fix the endpoint", permanent=True)
+    if status in (401, 403):  # our credentials were refused: the channel's config is wrong
+        return SendResult.failed(f"{who} answered HTTP {status}: check the credentials", config=True)
     return SendResult.failed(f"{who} answered HTTP {status}", permanent=True)
 
 

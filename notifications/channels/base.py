@@ -6,6 +6,8 @@ validation only, no I/O — which raises :class:`ChannelConfigError` listing eve
 :class:`SendResult` that says what happened and what to do next:
 
 - ``ok``: delivered (``provider_id`` is the provider's message id);
+- ``config``: the channel itself is wrong (rejected credentials, an unapproved signature or
+  template, a removed robot): permanent for the message, and the dispatcher raises an alert;
 - ``permanent``: this channel can never deliver this message (a bad number, a rejected
   template, no address for the person): the dispatcher falls back to the person's next channel;
 - otherwise a temporary failure, retried with backoff (``retry_after`` when the provider said
@@ -66,6 +68,11 @@ class SendResult:
     retry_after: float | None = None
     unknown: bool = False
     parts: int = 1  # SMS: billed message parts
+    config: bool = False  # the channel itself is misconfigured (rejected credentials, a removed robot): alert
+
+    def __post_init__(self) -> None:
+        if self.config and not self.permanent:
+            object.__setattr__(self, "permanent", True)  # a wrong config is permanent for this message too
 
     @classmethod
     def sent(cls, provider_id: str | None, parts: int = 1) -> SendResult:
@@ -73,9 +80,15 @@ class SendResult:
 
     @classmethod
     def failed(
-        cls, error: str, *, permanent: bool = False, retry_after: float | None = None, unknown: bool = False
+        cls,
+        error: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        unknown: bool = False,
+        config: bool = False,
     ) -> SendResult:
-        return cls(False, error=error, permanent=permanent, retry_after=retry_after, unknown=unknown)
+        return cls(False, error=error, permanent=permanent, retry_after=retry_after, unknown=unknown, config=config)
 
 
 class Channel(Protocol):

@@ -181,7 +181,7 @@ class EmailChannel:
             return SendResult.failed(
                 f"{where} refused the login of {self.username!r}: check username and password "
                 f"({exc.smtp_code} {_text(exc.smtp_error)})",
-                permanent=True,
+                config=True,
             )
         except smtplib.SMTPNotSupportedError as exc:
             return SendResult.failed(f"{where} at {step}: {exc}", permanent=True)
@@ -191,7 +191,7 @@ class EmailChannel:
             return SendResult.failed(
                 f"{where}: the server's certificate does not verify ({exc.verify_message}); "
                 "fix the server or, for a test server only, set tls_verify: false",
-                permanent=True,
+                config=True,
             )
         except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
             return self._lost(step, exc)
@@ -199,7 +199,7 @@ class EmailChannel:
             return SendResult.failed(
                 f"{where}: TLS failed at {step} ({exc.reason or exc}); does security: {self.security} "
                 f"match port {self.port}?",
-                permanent=True,
+                config=True,
             )
         except UnicodeEncodeError:  # smtplib sends user names and passwords as ASCII
             return SendResult.failed(f"{where}: the login has non-ASCII characters", permanent=True)

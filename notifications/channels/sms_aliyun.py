@@ -62,6 +62,17 @@ RETRY = {
     "ServiceUnavailable": None,
     "InternalError": None,
 }
+CONFIG_CODES = (
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "Forbidden",
+    "InvalidSecurityToken",
+    "isv.SMS_SIGNATURE_ILLEGAL",
+    "isv.SMS_TEMPLATE_ILLEGAL",
+    "isv.SMS_SIGN_ILLEGAL",
+    "isv.ACCOUNT_NOT_EXISTS",
+    "isv.ACCOUNT_ABNORMAL",
+)
 THROTTLING_WAIT = 10.0  # Throttling, Throttling.User, Throttling.Api …: the API's own rate limit
 
 
@@ -100,6 +111,8 @@ def classify(code: str, message: str, status: int) -> SendResult:
         return SendResult.failed(error, retry_after=THROTTLING_WAIT)
     if code.startswith("isp.") or status >= 500:
         return SendResult.failed(error)
+    if code.startswith(CONFIG_CODES):  # the account, the keys, the signature or the template: fix the config
+        return SendResult.failed(error, config=True)
     if code.startswith("isv.") or 400 <= status < 500:
         # a bad number, template, signature, parameter or content, or rejected credentials
         # (InvalidAccessKeyId.*, SignatureDoesNotMatch, Forbidden.RAM …): sending again cannot help

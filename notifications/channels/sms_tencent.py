@@ -138,12 +138,25 @@ def authorization(
     )
 
 
+CONFIG_PREFIXES = (
+    "AuthFailure.SecretIdNotFound",
+    "AuthFailure.SignatureFailure",
+    "AuthFailure.InvalidSecretId",
+    "AuthFailure.UnauthorizedOperation",
+    "UnauthorizedOperation.",
+    "FailedOperation.SignatureIncorrectOrUnapproved",
+    "FailedOperation.TemplateIncorrectOrUnapproved",
+)
+
+
 def classify(code: str, message: str) -> SendResult:
     error = f"tencent {code}: {_http.short(message)}" if message else f"tencent {code}"
     if code in RETRY:
         return SendResult.failed(error, retry_after=RETRY[code])
     if code.startswith(RETRY_PREFIXES):
         return SendResult.failed(error)
+    if code.startswith(CONFIG_PREFIXES):  # the keys, the app, the signature or the template: fix the config
+        return SendResult.failed(error, config=True)
     if code.startswith(PERMANENT_PREFIXES):
         return SendResult.failed(error, permanent=True)
     return SendResult.failed(error)  # an unknown code: temporary, to be safe

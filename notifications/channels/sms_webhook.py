@@ -131,6 +131,7 @@ class WebhookSmsChannel:
                     f"{failure.error}: {_http.short(detail)}",
                     permanent=failure.permanent,
                     retry_after=failure.retry_after,
+                    config=failure.config,
                 )
             return failure
         data = reply.json()

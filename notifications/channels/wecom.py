@@ -199,7 +199,9 @@ def _reply(label: str, raw: bytes) -> SendResult | None:
         )
     if errcode in PERMANENT_ERRCODES:
         return SendResult.failed(
-            f"{label}: errcode {errcode}: {PERMANENT_ERRCODES[errcode]} ({errmsg})", permanent=True
+            f"{label}: errcode {errcode}: {PERMANENT_ERRCODES[errcode]} ({errmsg})",
+            permanent=True,
+            config=errcode == 93000,  # the robot's key is wrong or the robot was removed: fix the config
         )
     return SendResult.failed(f"{label}: errcode {errcode} {errmsg}")
 

@@ -319,3 +319,16 @@ def test_an_urgent_category_goes_out_in_quiet_hours(db):
     stage(db, at=night, to=CENTRE)  # an ordinary one waits for the morning
     report = run(db, cfg, night)
     assert (report.sent, report.deferred) == (1, 1) and sms.sent[0].recipient.id == LEADER
+
+
+def test_a_misconfigured_channel_is_reported_and_its_notices_fall_back(db):
+    sms = MemoryChannel("sms").will(SendResult.failed("aliyun SignatureDoesNotMatch", config=True))
+    email = MemoryChannel("email")
+    stage(db)
+    cfg = config(sms, email)
+    first = run(db, cfg, NOON)
+    assert first.misconfigured == {"sms": "aliyun SignatureDoesNotMatch"}
+    run(db, cfg, NOON)
+    assert [m.recipient.id for m in email.sent] == [LEADER]
+    with db.sessions.begin() as s:
+        assert [d.outcome for d in s.scalars(select(Delivery).order_by(Delivery.id))] == ["config", "sent"]

@@ -381,7 +381,7 @@ def test_email_without_login_where_the_server_requires_one_fails_for_good(smtp: 
 
 def test_email_wrong_password_fails_for_good_and_says_so(smtp: SmtpServer) -> None:
     result = email_channel.from_config("email", smtp.channel_config(password="wrong-password")).send(message())
-    assert not result.ok and result.permanent and not result.unknown
+    assert not result.ok and result.permanent and result.config and not result.unknown
     assert "refused the login" in (result.error or "") and "check username and password" in (result.error or "")
     assert "wrong-password" not in (result.error or "")
     assert smtp.messages == []
@@ -630,7 +630,7 @@ def test_wecom_45009_retries_after_a_minute(robot: WecomRobot) -> None:
 def test_wecom_invalid_key_is_permanent(robot: WecomRobot) -> None:
     config = wecom_config(robot, groups={"mayingtai": robot.webhook("mayingtai", key="no-such-robot")})
     result = wecom_channel.from_config("wecom", config).send(message())
-    assert not result.ok and result.permanent
+    assert not result.ok and result.permanent and result.config
     assert "93000" in (result.error or "") and "group:mayingtai" in (result.error or "")
 
 

@@ -301,7 +301,7 @@ def test_a_wrong_secret_is_rejected_by_the_gateway_and_permanent(gateway):
     config[SECRET_KEYS[gateway.provider][0 if gateway.provider == "webhook" else 1]] = "not-the-secret-at-all"
     channel = MODULES[gateway.provider].from_config("sms", config)
     result = channel.send(message())
-    assert not result.ok and result.permanent
+    assert not result.ok and result.permanent and result.config, result  # the channel's config is wrong
     [request] = gateway.requests
     assert not request.verified
 
