@@ -914,16 +914,6 @@ def storm_part(args: argparse.Namespace, db: Db, srv: Servers, checks: Checks, s
 # -- the run ---------------------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "?"
-
-
 def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
     started = time.perf_counter()
     admin = admin_url(args.admin_url)
@@ -944,7 +934,7 @@ def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str,
                 )
                 result["storm"] = storm_part(args, db, srv, checks, say)
         with psycopg.connect(psycopg_conninfo(admin)) as conn:
-            result["machine"] = {**machine(conn), "cpu_model": cpu_model()}
+            result["machine"] = machine(conn)
     result["sizes"] = {k: getattr(args, k) for k in DEFAULTS}
     result["checks"] = checks.items
     result["seconds_total"] = round(time.perf_counter() - started, 1)

@@ -74,6 +74,7 @@ from bench.transitions import (  # noqa: E402
     DEFAULT_ADMIN_URL,
     BenchError,
     admin_url,
+    cpu_model,
     psycopg_conninfo,
     throwaway_database,
 )
@@ -615,14 +616,7 @@ def run_limit(env: dict[str, str], n: int, say: Callable[[str], None]) -> dict[s
 
 
 def machine(admin_conninfo: str) -> dict[str, Any]:
-    model = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     with psycopg.connect(admin_conninfo, connect_timeout=5) as conn:
         row = conn.execute("SHOW server_version").fetchone()
     redis_bin = shutil.which("redis-server")

@@ -496,12 +496,24 @@ def timed_rounds(sides: tuple[Side, ...], check: psycopg.Connection, n: int, rou
 # -- report --------------------------------------------------------------------------
 
 
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("?" where there is none)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
+
+
 def machine(conn: psycopg.Connection) -> dict[str, Any]:
     row = conn.execute("SHOW server_version").fetchone()
     conn.commit()
     return {
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
         "python": platform.python_version(),
         "postgresql": row[0] if row else "?",
         "sqlalchemy": sqlalchemy.__version__,

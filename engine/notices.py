@@ -16,6 +16,7 @@ from engine.scope import OrgSnapshot
 from engine.store.case_repo import CaseRecord, EventRecord
 
 DEFAULT_TEMPLATE = {"report": "case_received"}
+URGENT_PRIORITIES = ("urgent", "critical")  # a case of these priorities is told at any hour
 
 
 def recipients(org: OrgSnapshot, case: CaseRecord, roles: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -51,35 +52,52 @@ def case_params(org: OrgSnapshot, case: CaseRecord, **extra: Any) -> dict[str, A
     }
 
 
+def outbox_rows(
+    org: OrgSnapshot,
+    case: CaseRecord,
+    roles: tuple[str, ...],
+    template: str,
+    params: dict[str, Any],
+    at: datetime,
+    key: str,
+    urgent: bool = False,
+) -> list[dict[str, Any]]:
+    """One pending outbox row per person holding ``roles`` for the case; ``key:<person>`` is unique."""
+    urgent = urgent or case.priority in URGENT_PRIORITIES
+    return [
+        {
+            "case_id": case.id,
+            "recipient_id": person,
+            "role": role,
+            "template": template,
+            "params": params,
+            "urgent": urgent,
+            "status": "pending",
+            "attempts": 0,
+            "channel_attempts": 0,
+            "next_attempt_at": at,
+            "created_at": at,
+            "dedupe_key": f"{key}:{person}"[:150],
+        }
+        for person, role in recipients(org, case, roles).items()
+    ]
+
+
 def for_step(
     org: OrgSnapshot, case: CaseRecord, event: EventRecord, entries: tuple[dict[str, Any], ...], at: datetime
 ) -> list[dict[str, Any]]:
     """Outbox rows for a step's notify entries."""
+    params = case_params(org, case, trigger=event.trigger, at=at.isoformat(), actor=event.actor_id)
+    if event.trigger in PHASES:
+        params[f"{PHASES[event.trigger]}_at"] = at.isoformat()
+    if case.assignee_id:
+        params["assignee"] = case.assignee_id
+        person = org.people.get(case.assignee_id)
+        params["assignee_name"] = getattr(person, "name", None) or case.assignee_id
     rows: list[dict[str, Any]] = []
     for entry in entries:
         template = entry.get("template") or DEFAULT_TEMPLATE.get(event.trigger, f"case_{event.trigger}")
-        params = case_params(org, case, trigger=event.trigger, at=at.isoformat(), actor=event.actor_id)
-        if event.trigger in PHASES:
-            params[f"{PHASES[event.trigger]}_at"] = at.isoformat()
-        if case.assignee_id:
-            params["assignee"] = case.assignee_id
-            person = org.people.get(case.assignee_id)
-            params["assignee_name"] = getattr(person, "name", None) or case.assignee_id
-        for person, role in recipients(org, case, tuple(entry["to"])).items():
-            rows.append(
-                {
-                    "case_id": case.id,
-                    "recipient_id": person,
-                    "role": role,
-                    "template": template,
-                    "params": params,
-                    "urgent": bool(entry.get("urgent", False)) or case.priority in ("urgent", "critical"),
-                    "status": "pending",
-                    "attempts": 0,
-                    "channel_attempts": 0,
-                    "next_attempt_at": at,
-                    "created_at": at,
-                    "dedupe_key": f"step:{case.id}:{event.seq}:{template}:{person}"[:150],
-                }
-            )
+        key = f"step:{case.id}:{event.seq}:{template}"
+        urgent = bool(entry.get("urgent", False))
+        rows += outbox_rows(org, case, tuple(entry["to"]), template, params, at, key, urgent)
     return rows

@@ -316,26 +316,8 @@ def _notices(
     timer_id: int, case: CaseRecord, org: OrgSnapshot, roles: tuple, template: str, payload: dict, at: datetime
 ) -> list[dict]:
     """One outbox row per recipient, resolved from the org chart now; unique per timer and person."""
-    recipients = notices.recipients(org, case, roles)
-    urgent = case.priority in ("urgent", "critical")
     params = notices.case_params(org, case, **payload)
-    return [
-        {
-            "case_id": case.id,
-            "recipient_id": person,
-            "role": role,
-            "template": template,
-            "params": params,
-            "urgent": urgent,
-            "status": "pending",
-            "attempts": 0,
-            "channel_attempts": 0,
-            "next_attempt_at": at,
-            "created_at": at,
-            "dedupe_key": f"timer:{timer_id}:{person}",
-        }
-        for person, role in recipients.items()
-    ]
+    return notices.outbox_rows(org, case, roles, template, params, at, key=f"timer:{timer_id}")
 
 
 # -- one sweep ----------------------------------------------------------------------------

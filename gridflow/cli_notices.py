@@ -168,23 +168,17 @@ def notices_show(notice: Annotated[int, typer.Argument(help="Notice id.")], as_j
             views.row(table, label, escape(str(shown[key] if shown[key] not in (None, [], "") else "—")))
         out.print(table)
         history = Table("时间 at", "渠道 channel", "结果 outcome", "回执 provider id", "错误 error", "条数", "ms")
-        for h in data["history"]:
+        for d in attempts:
             history.add_row(
-                views.local_text(outbox.created_at if h["at"] is None else _parse(h["at"]), gf.tz),
-                h["channel"],
-                h["outcome"],
-                h["provider_id"] or "—",
-                escape((h["error"] or "")[:60]),
-                str(h["notices_in_message"]),
-                str(h["ms"]),
+                views.local_text(d.at, gf.tz),
+                d.channel,
+                d.outcome,
+                d.provider_id or "—",
+                escape((d.error or "")[:60]),
+                str(len(d.notices or [])),
+                str(d.duration_ms),
             )
-        out.print(history if data["history"] else "no delivery attempt yet")
-
-
-def _parse(iso: str):  # type: ignore[no-untyped-def]
-    from datetime import datetime
-
-    return datetime.fromisoformat(iso)
+        out.print(history if attempts else "no delivery attempt yet")
 
 
 @notices_app.command("retry")

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from engine.scope import OrgSnapshot, snapshot
 from engine.store.models import Case, Delivery, OrgMeta, Outbox, Person
 from engine.timeutil import require_aware
-from notifications.channels.base import Channel, Message, Recipient, SendResult, mask_phones, sms_parts
+from notifications.channels.base import Channel, Message, Recipient, SendResult, mask_phones
 from notifications.config import NoticeConfig
 from notifications.render import Renderer
 
@@ -392,8 +392,6 @@ def _send(send: _Send) -> tuple[SendResult, int]:
         result = send.channel.send(send.message)
     except Exception as exc:  # noqa: BLE001 - a channel bug is a failed attempt, not a lost notice
         result = SendResult.failed(f"{exc.__class__.__name__}: {exc}")
-    if result.ok and send.channel.kind.endswith("sms") and result.parts == 1:
-        result = SendResult.sent(result.provider_id, sms_parts(send.message.params.get("sms", "")))
     return result, int((_time.monotonic() - started) * 1000)
 
 
