@@ -122,7 +122,7 @@ def _clocks(
             f"workflow {definition.name!r} has time limits but no calendars were given; "
             "load config/calendars.yaml (engine.calendar.load_calendars) and pass calendars="
         )
-    return Clocks(session, CaseFacts(case.id, case.category, case.priority), calendars, tz)
+    return Clocks(session, CaseFacts(case.id, case.category, case.priority, case.assignee_id), calendars, tz)
 
 
 def _new_case(flow: CompiledWorkflow, code: str, grid_id: str, actor_id: str, channel: str, at: datetime) -> CaseRecord:
@@ -214,7 +214,7 @@ def _move_clocks(
     event = result.event
     clocks = _clocks(session, result.case, definition, calendars, tz)
     why = f"{event.trigger} ({definition.triggers[event.trigger].label}) by {event.actor_id}"
-    clocks.on_step(definition, event.from_state or "", event.to_state, event.at, why)
+    clocks.on_step(definition, event.from_state or "", event.to_state, event.at, why, event.trigger)
     if "approve_extension" in effects and event.payload.get("extend_by"):
         clocks.extend(parse_duration(event.payload["extend_by"]), event.at, why)
     clocks.finish()

@@ -52,6 +52,7 @@ _CLOCK_CHANGES = (
     "breached_at",
     "outcome",
     "history",
+    "stopped_by",
 )
 _SAVE_CLOCK = (
     update(_CLOCK).where(_CLOCK.c.id == bindparam("_id")).values({name: bindparam(name) for name in _CLOCK_CHANGES})
@@ -129,6 +130,7 @@ class CaseFacts:
     id: int
     category: str | None
     priority: str | None
+    assignee_id: str | None = None  # the handler a state clock is attributed to in the scores
 
 
 # -- policy ---------------------------------------------------------------------------
@@ -255,31 +257,33 @@ class Clocks:
             self.start(definition, "case", None, definition.extras["case_sla"], at, "the case was reported")
         self.enter(definition, definition.initial, at, "the case was reported")
 
-    def on_step(self, definition: WorkflowDef, source: str, dest: str, at: datetime, why: str) -> None:
+    def on_step(
+        self, definition: WorkflowDef, source: str, dest: str, at: datetime, why: str, trigger: str | None = None
+    ) -> None:
         if source == dest:
             return
         states = definition.states
         if states[dest].final:
-            for clock in self.open:
-                self.stop(clock, at, f"{why}; the case is closed")
+            for clock in list(self.open):
+                self.stop(clock, at, f"{why}; the case is closed", trigger)
             return
-        resumed = self._leave(states[source], states[dest], at, why)
+        resumed = self._leave(states[source], states[dest], at, why, trigger)
         if dest not in resumed:
             self.enter(definition, dest, at, why)
 
-    def _leave(self, source: StateDef, dest: StateDef, at: datetime, why: str) -> set[str | None]:
+    def _leave(self, source: StateDef, dest: StateDef, at: datetime, why: str, trigger: str | None) -> set[str | None]:
         resumed: set[str | None] = set()
         for clock in list(self.open):
             if clock.status == "running" and dest.pauses_sla:
                 self.pause(clock, at, f"{why}: {dest.name} pauses the clock")
             elif clock.status == "running" and clock.scope == "state":
-                self.stop(clock, at, why)
+                self.stop(clock, at, why, trigger)
             elif clock.status == "paused" and source.pauses_sla and not dest.pauses_sla:
                 if clock.scope == "case" or clock.state == dest.name:
                     self.resume(clock, at, why)
                     resumed.add(clock.state)
                 else:
-                    self.stop(clock, at, f"{why}; the case does not return to {clock.state}")
+                    self.stop(clock, at, f"{why}; the case does not return to {clock.state}", trigger)
         return resumed
 
     def enter(self, definition: WorkflowDef, state: str, at: datetime, why: str) -> None:
@@ -328,6 +332,8 @@ class Clocks:
             outcome=None,
             policy=policy.to_json(),
             history=[],
+            assignee_id=self.case.assignee_id if scope == "state" else None,
+            stopped_by=None,
         )
         clock.history = [self._entry(clock, at, "started", note)]
         clock.id = self.conn.execute(_INSERT_CLOCK, vars(clock)).scalar_one()  # the timers need its id
@@ -347,11 +353,12 @@ class Clocks:
         self._relay(clock, at)
         self._note(clock, at, "resumed", why)
 
-    def stop(self, clock: Any, at: datetime, why: str) -> None:
+    def stop(self, clock: Any, at: datetime, why: str, trigger: str | None = None) -> None:
         if clock.status == "running":
             clock.consumed_s += self._segment(clock, at)
         late = clock.breached_at is not None or clock.consumed_s > clock.limit_s
         clock.status, clock.stopped_at, clock.segment_start = "stopped", at, None
+        clock.stopped_by = trigger
         clock.outcome = "breached" if late else "met"
         self._cancel_timers(clock, f"stopped: {why}")
         self._note(clock, at, "stopped", f"{why}; {clock.outcome}")

@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -200,7 +201,7 @@ class CaseEvent(Base):
     """Append-only audit trail: one row per accepted step; never updated or deleted."""
 
     __tablename__ = "case_event"
-    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+    __table_args__ = (UniqueConstraint("case_id", "seq"), Index("ix_case_event_at", "at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
@@ -246,6 +247,8 @@ class SlaClock(Base):
     outcome: Mapped[str | None] = mapped_column(String(16))  # met | breached (when stopped)
     policy: Mapped[dict[str, Any]] = mapped_column()  # the resolved limit, reminders and ladder
     history: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    assignee_id: Mapped[str | None] = mapped_column(String(64))  # the case's handler when the clock started
+    stopped_by: Mapped[str | None] = mapped_column(String(64))  # the trigger that stopped it
 
 
 class SlaTimer(Base):
@@ -349,3 +352,141 @@ class JobRun(Base):
     worker: Mapped[str | None] = mapped_column(String(64))
     result: Mapped[dict[str, Any] | None] = mapped_column()
     error: Mapped[str | None] = mapped_column(Text)
+
+
+# -- scoring and publication ------------------------------------------------------------
+
+
+class ScoringConfig(Base):
+    """One version of ``config/scoring.yaml`` as it was first used; never changed afterwards,
+    so a period scored years ago can be scored again with exactly the weights it had."""
+
+    __tablename__ = "scoring_config"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_hash: Mapped[str] = mapped_column(String(64))
+    source_text: Mapped[str] = mapped_column(Text)
+    stored_at: Mapped[datetime] = mapped_column()
+
+
+class ScoreRun(Base):
+    """One computation of a period's indicators and scores. A forced or objection-driven
+    recomputation adds a run and marks the earlier one not current: history is kept."""
+
+    __tablename__ = "score_run"
+    __table_args__ = (UniqueConstraint("period", "seq"), Index("ix_score_run_current", "period", "current"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    period: Mapped[str] = mapped_column(String(16))  # 2026-11 | 2026Q4 | 2026
+    kind: Mapped[str] = mapped_column(String(16))  # month | quarter | year
+    seq: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per period
+    current: Mapped[bool] = mapped_column(Boolean)
+    config_version: Mapped[int] = mapped_column(ForeignKey("scoring_config.version"))
+    period_start: Mapped[datetime] = mapped_column()
+    period_end: Mapped[datetime] = mapped_column()
+    computed_at: Mapped[datetime] = mapped_column()
+    reason: Mapped[str] = mapped_column(String(200))
+    exempt: Mapped[list[int]] = mapped_column(Json, default=list)  # case ids left out (核减) by upheld objections
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the township's key figures
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ScoreIndicator(Base):
+    """One indicator of one subject in one run: numerator and denominator, value NULL when the
+    denominator is 0. Subjects: township, village, grid, reporter and handler (grid workers)."""
+
+    __tablename__ = "score_indicator"
+    __table_args__ = (UniqueConstraint("run_id", "subject_kind", "subject_id", "indicator"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("score_run.id"))
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    indicator: Mapped[str] = mapped_column(String(48))
+    numerator: Mapped[float | None] = mapped_column(Float)
+    denominator: Mapped[int | None] = mapped_column(BigInteger)
+    value: Mapped[float | None] = mapped_column(Float)
+
+
+class Score(Base):
+    """The composite score, grade and rank of one subject (grid, worker, village) in one run."""
+
+    __tablename__ = "score"
+    __table_args__ = (UniqueConstraint("run_id", "subject_kind", "subject_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("score_run.id"))
+    subject_kind: Mapped[str] = mapped_column(String(16))  # grid | worker | village
+    subject_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    group_key: Mapped[str] = mapped_column(String(64))  # ranked within this group
+    cases: Mapped[int] = mapped_column(Integer)  # the case count the minimum applies to
+    composite: Mapped[float | None] = mapped_column(Float)
+    parts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # indicator -> weight, rate used
+    missing: Mapped[list[str]] = mapped_column(Json, default=list)  # weighted parts with no data
+    grade: Mapped[str | None] = mapped_column(String(2))
+    ranked: Mapped[bool] = mapped_column(Boolean)
+    rank: Mapped[int | None] = mapped_column(Integer)  # within the group
+    listed: Mapped[str | None] = mapped_column(String(8))  # red | black
+    previous: Mapped[float | None] = mapped_column(Float)  # composite of the previous period
+    change: Mapped[float | None] = mapped_column(Float)  # against the previous period
+    year_ago: Mapped[float | None] = mapped_column(Float)  # composite of the same period a year before
+    change_year: Mapped[float | None] = mapped_column(Float)
+    rank_change: Mapped[int | None] = mapped_column(Integer)  # positive: moved up
+
+
+class Publication(Base):
+    """One version of a posting (季公示 quarterly, 年总结 annual): the artefacts as published,
+    with their hash. An upheld objection publishes a new version that lists the differences."""
+
+    __tablename__ = "publication"
+    __table_args__ = (UniqueConstraint("kind", "period", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # quarterly | annual
+    period: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    current: Mapped[bool] = mapped_column(Boolean)
+    run_id: Mapped[int] = mapped_column(ForeignKey("score_run.id"))
+    published_at: Mapped[datetime] = mapped_column()
+    objection_until: Mapped[datetime | None] = mapped_column()
+    content_hash: Mapped[str] = mapped_column(String(64))
+    html: Mapped[str] = mapped_column(Text)
+    csv: Mapped[str] = mapped_column(Text)
+    json: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(200))
+    changes: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)  # against the previous version
+
+
+class Objection(Base):
+    """An objection (异议) lodged against a posting within its window, and its decision."""
+
+    __tablename__ = "objection"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    publication_id: Mapped[int] = mapped_column(ForeignKey("publication.id"))
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    case_ids: Mapped[list[int]] = mapped_column(Json, default=list)  # the cases it disputes
+    lodged_by: Mapped[str] = mapped_column(String(100))
+    lodged_at: Mapped[datetime] = mapped_column()
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="lodged")  # lodged | upheld | rejected
+    decided_at: Mapped[datetime | None] = mapped_column()
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decision: Mapped[str | None] = mapped_column(Text)
+    republished_id: Mapped[int | None] = mapped_column(ForeignKey("publication.id"))
+
+
+class ScoreExemption(Base):
+    """A case left out of the indicators of the periods inside ``period`` (核减), by an upheld objection."""
+
+    __tablename__ = "score_exemption"
+    __table_args__ = (UniqueConstraint("case_id", "period"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    period: Mapped[str] = mapped_column(String(16))
+    objection_id: Mapped[int | None] = mapped_column(ForeignKey("objection.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column()

@@ -1,0 +1,263 @@
+"""Score a period and keep every computation: a run per (period, seq), one of them current.
+
+:func:`score_period` computes the indicators in SQL (:mod:`engine.scoring.facts`), the
+composites and ranks (:mod:`engine.scoring.composite`), and stores them under a new run in the
+caller's transaction; an earlier run of the same period stays, marked not current. The
+scoring rules are stored by version (:func:`store_config`), so a recomputation can use exactly
+the version an earlier run used (:func:`config_for`). Pure: time comes in as ``at``.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from engine.errors import ConfigError, GridflowError, NotFound
+from engine.jobs import Period, parse_period, period_of, previous
+from engine.periodic import bounds
+from engine.scoring import facts
+from engine.scoring.catalogue import Value
+from engine.scoring.composite import WORKER_ROLES, Who, score_rows
+from engine.scoring.config import ScoringConfig, parse_text
+from engine.store.models import (
+    Person,
+    Place,
+    RoleAssignment,
+    Score,
+    ScoreExemption,
+    ScoreIndicator,
+    ScoreRun,
+)
+from engine.store.models import (
+    ScoringConfig as ConfigRow,
+)
+from engine.timeutil import require_aware
+
+
+class NotSwept(GridflowError):
+    """Timers due before the period's end have not fired: scoring would miss their breaches."""
+
+
+KIND_OF_KEY = {"month": "month", "quarter": "quarter", "year": "year"}
+
+
+def period_from_key(key: str) -> Period:
+    """``2026-11``, ``2026Q4`` or ``2026``."""
+    if "Q" in key.upper():
+        return parse_period("quarter", key)
+    if "-" in key:
+        return parse_period("month", key)
+    return parse_period("year", key)
+
+
+# -- the rules, by version ------------------------------------------------------------------
+
+
+def store_config(session: Session, config: ScoringConfig, at: datetime) -> None:
+    """Keep this version's text; refuse a changed text under a version already used."""
+    row = session.get(ConfigRow, config.version)
+    if row is None:
+        session.add(
+            ConfigRow(
+                version=config.version,
+                source_hash=config.source_hash,
+                source_text=config.source_text,
+                stored_at=require_aware(at),
+            )
+        )
+        session.flush()
+        return
+    if row.source_hash != config.source_hash:
+        raise ConfigError(
+            f"{config.source_file or 'the scoring rules'}: version {config.version} was already used with different "
+            f"rules (stored {row.stored_at:%Y-%m-%d}); bump version: to {latest_version(session) + 1} so that scores "
+            "keep saying which rules they used"
+        )
+
+
+def latest_version(session: Session) -> int:
+    return session.scalar(select(func.max(ConfigRow.version))) or 0
+
+
+def config_for(session: Session, version: int) -> ScoringConfig:
+    row = session.get(ConfigRow, version)
+    if row is None:
+        known = ", ".join(str(v) for v in session.scalars(select(ConfigRow.version).order_by(ConfigRow.version)))
+        raise NotFound(f"no scoring rules of version {version} were ever used here (known: {known or 'none'})")
+    return parse_text(row.source_text, f"<scoring rules v{version}>")
+
+
+# -- one run ---------------------------------------------------------------------------------
+
+
+def current_run(session: Session, period: str) -> ScoreRun | None:
+    return session.scalar(select(ScoreRun).where(ScoreRun.period == period, ScoreRun.current.is_(True)))
+
+
+def runs_of(session: Session, period: str) -> list[ScoreRun]:
+    return list(session.scalars(select(ScoreRun).where(ScoreRun.period == period).order_by(ScoreRun.seq)))
+
+
+def exempt_cases(session: Session, period: Period) -> list[int]:
+    """Cases left out (核减) of this period by upheld objections to a posting that covers it."""
+    out = []
+    for case_id, key in session.execute(select(ScoreExemption.case_id, ScoreExemption.period)):
+        other = period_from_key(key)
+        if other.start < period.end and period.start < other.end:
+            out.append(case_id)
+    return sorted(set(out))
+
+
+def score_period(
+    session: Session,
+    period: Period,
+    at: datetime,
+    config: ScoringConfig,
+    tz: ZoneInfo,
+    reason: str,
+) -> ScoreRun:
+    """Compute and store a new run of ``period``; the earlier current run (if any) stays as history."""
+    at = require_aware(at)
+    started = _time.perf_counter()
+    start, end = bounds(period, tz)
+    if end > at:
+        raise ConfigError(f"{period} is not over yet (it ends {end.astimezone(tz):%Y-%m-%d %H:%M}); score it after")
+    conn = session.connection()
+    pending = facts.unswept(conn, end)
+    if pending:
+        raise NotSwept(
+            f"{pending} SLA timer(s) due before the end of {period} have not fired yet, so breaches would be "
+            "missing; let the sweep catch up (is a worker running? `gridflow sla due`) and score again"
+        )
+    store_config(session, config, at)
+    exempt = exempt_cases(session, period)
+    indicators = facts.compute(conn, config, start, end, exempt)
+    who = org_view(session)
+    rows = score_rows(
+        config, indicators, who, _composites(session, previous(period)), _composites(session, year_before(period))
+    )
+    run = _new_run(session, period, at, config, start, end, reason, exempt)
+    _store(session, run, indicators, rows)
+    run.summary = summary(indicators.get(("township", "*"), {}))
+    run.duration_ms = int((_time.perf_counter() - started) * 1000)
+    session.flush()
+    return run
+
+
+def year_before(period: Period) -> Period:
+    return period_of(period.kind, period.start - timedelta(days=365 if period.start.month > 2 else 366))
+
+
+def summary(values: dict[str, Value]) -> dict[str, Any]:
+    return {name: asdict(v) for name, v in values.items()}
+
+
+def org_view(session: Session) -> Who:
+    places = list(session.scalars(select(Place)))
+    people = {p.id: p.name for p in session.scalars(select(Person))}
+    workers = sorted(
+        set(session.scalars(select(RoleAssignment.person_id).where(RoleAssignment.role.in_(WORKER_ROLES))))
+    )
+    grids = [p for p in places if p.kind == "grid" and p.active]
+    return Who(
+        names={**{p.id: p.name for p in places}, **people},
+        grid_kind={g.id: g.grid_kind or "residential" for g in sorted(grids, key=lambda g: g.id)},
+        grid_village={g.id: g.village_id for g in grids},
+        villages=tuple(sorted(p.id for p in places if p.kind == "village" and p.active)),
+        workers=tuple(workers),
+    )
+
+
+def _composites(session: Session, period: Period) -> dict[tuple[str, str], tuple[float | None, int | None]]:
+    run = current_run(session, period.key)
+    if run is None:
+        return {}
+    rows = session.execute(
+        select(Score.subject_kind, Score.subject_id, Score.composite, Score.rank).where(Score.run_id == run.id)
+    )
+    return {(k, s): (c, r) for k, s, c, r in rows}
+
+
+def _new_run(
+    session: Session,
+    period: Period,
+    at: datetime,
+    config: ScoringConfig,
+    start: datetime,
+    end: datetime,
+    reason: str,
+    exempt: list[int],
+) -> ScoreRun:
+    seq = (session.scalar(select(func.max(ScoreRun.seq)).where(ScoreRun.period == period.key)) or 0) + 1
+    session.execute(update(ScoreRun).where(ScoreRun.period == period.key).values(current=False))
+    run = ScoreRun(
+        period=period.key,
+        kind=period.kind,
+        seq=seq,
+        current=True,
+        config_version=config.version,
+        period_start=start,
+        period_end=end,
+        computed_at=at,
+        reason=reason[:200],
+        exempt=exempt,
+        summary={},
+        duration_ms=0,
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def _store(session: Session, run: ScoreRun, indicators: dict, rows: list) -> None:
+    values = [
+        {
+            "run_id": run.id,
+            "subject_kind": kind,
+            "subject_id": subject,
+            "indicator": name,
+            "numerator": v.numerator,
+            "denominator": v.denominator,
+            "value": v.value,
+        }
+        for (kind, subject), named in indicators.items()
+        for name, v in named.items()
+    ]
+    if values:
+        session.execute(insert(ScoreIndicator.__table__), values)
+    scores = [
+        {
+            "run_id": run.id,
+            **{k: v for k, v in vars(row).items() if k != "extra"},
+        }
+        for row in rows
+    ]
+    if scores:
+        session.execute(insert(Score.__table__), scores)
+
+
+# -- reading back ------------------------------------------------------------------------------
+
+
+def scores(session: Session, run: ScoreRun, kind: str | None = None) -> list[Score]:
+    stmt = select(Score).where(Score.run_id == run.id)
+    if kind:
+        stmt = stmt.where(Score.subject_kind == kind)
+    rows = list(session.scalars(stmt))
+    rows.sort(key=lambda s: (s.subject_kind, s.group_key, s.rank is None, s.rank or 0, s.subject_id))
+    return rows
+
+
+def indicator_table(session: Session, run: ScoreRun) -> dict[tuple[str, str], dict[str, Value]]:
+    out: dict[tuple[str, str], dict[str, Value]] = {}
+    for row in session.scalars(select(ScoreIndicator).where(ScoreIndicator.run_id == run.id)):
+        out.setdefault((row.subject_kind, row.subject_id), {})[row.indicator] = Value(
+            row.numerator, row.denominator, row.value
+        )
+    return out
