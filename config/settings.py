@@ -76,6 +76,15 @@ class Settings(BaseSettings):
         "if it exists, else the console channel alone.",
     )
     notices_file: Path | None = Field(None, description="Console channel's file; empty means <home>/notices.log.")
+    scoring_file: Path = Field(
+        ROOT / "config" / "scoring.yaml", description="Scoring rules: weights, grades, lists (月评比, 季公示)."
+    )
+    publish_dir: Path | None = Field(
+        None, description="Where postings are written (HTML, CSV, JSON); empty means <home>/postings."
+    )
+    public_url: str = Field(
+        "", description="Base URL under which publish_dir is served; notices then carry a link to the posting."
+    )
     clock_offset_s: float = Field(
         0, description="Drills and tests: the runtime's clock runs this many seconds ahead of the real one."
     )
@@ -131,6 +140,10 @@ class Settings(BaseSettings):
             return self.notifications_file
         default = ROOT / "config" / "notifications.yaml"
         return default if default.exists() else None
+
+    @property
+    def postings_path(self) -> Path:
+        return self.publish_dir or self.home / "postings"
 
     @property
     def notices_path(self) -> Path:

@@ -30,6 +30,9 @@ from engine.calendar import WorkCalendar, load_calendars
 from engine.definitions.loader import load_workflow_file
 from engine.errors import ConcurrentUpdate, ConfigError, DatabaseError
 from engine.org import load_org_file
+from engine.publication import posting
+from engine.scoring.config import ScoringConfig
+from engine.scoring.config import load as load_scoring
 from engine.store import migrate, org_repo, workflow_repo
 from engine.store.db import create_db_engine, ensure_sqlite_directory, session_factory, sqlite_file_missing
 from engine.store.models import Case, Person, Place
@@ -218,6 +221,29 @@ class Gridflow:
             )
         except DBAPIError as exc:
             raise DatabaseError(self._explain(exc)) from exc
+
+    # -- scoring and postings ------------------------------------------------------------------
+
+    def scoring_rules(self) -> ScoringConfig:
+        """``config/scoring.yaml`` (``settings.scoring_file``), validated; read afresh each time."""
+        return load_scoring(self.settings.scoring_file)
+
+    def export_postings(self, session: Session) -> list[Path]:
+        """Write every posting version not yet on disk to ``<publish_dir>/<kind>/<period>/v<n>.{html,csv,json}``;
+        a file already there is left alone (a posting version never changes)."""
+        written = []
+        for pub in posting.versions(session):
+            folder = self.settings.postings_path / pub.kind / pub.period
+            for suffix, text in (("html", pub.html), ("csv", pub.csv), ("json", pub.json)):
+                path = folder / f"v{pub.version}.{suffix}"
+                if path.exists():
+                    continue
+                folder.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{suffix}.tmp")
+                tmp.write_text(text, encoding="utf-8")  # the CSV text starts with a BOM (for Excel)
+                tmp.replace(path)
+                written.append(path)
+        return written
 
 
 def parse_at(text: str | None, tz: ZoneInfo, now: datetime) -> datetime:

@@ -123,4 +123,11 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "red": ["安怡萱", "王红梅", "曾燕"],
         "black": ["吴佳怡", "徐斌"],
     },
+    "annual_summary": {
+        "year": "2026",
+        "url": "https://gf.shengli.example.org/p/2026",
+        "red": ["马营台村1号网格", "青龙村3号网格", "安怡萱"],
+        "black": ["白果村5号网格"],
+        "content_hash": "3f9a2c7e51b04d88",
+    },
 }

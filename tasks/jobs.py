@@ -18,7 +18,7 @@ def run_due(task: Any, job: str | None = None) -> list[dict[str, Any]]:
 def run_due_jobs(runtime: Runtime, names: list[str]) -> list[dict[str, Any]]:
     """In order (monthly before quarterly: the posting draws on the month's scores)."""
     gf, tz, settings = runtime.gridflow, runtime.tz, runtime.settings
-    body_of = bodies(tz, gf.calendars)
+    body_of = bodies(tz, gf.calendars, scoring=gf.scoring_rules, base_url=settings.public_url)
     done: list[dict[str, Any]] = []
     for name in names:
         spec = engine_jobs.job(name)
@@ -46,6 +46,10 @@ def _run_one(runtime: Runtime, spec: engine_jobs.JobSpec, period: engine_jobs.Pe
         raise
     if not outcome.ran:
         return None
+    if spec.name in ("quarterly_publication", "annual_summary"):
+        with gf.transaction(write=False) as session:
+            for path in gf.export_postings(session):
+                log.info("posting written: %s", path)
     log.info("job %s %s done: %s", spec.name, period, _short(outcome.result))
     warnings = (outcome.result or {}).get("warnings") or []
     for warning in warnings:

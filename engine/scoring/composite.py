@@ -5,7 +5,8 @@ plain rows. The composite is a weighted mean, in percent, of the weighted rates 
 a rate where lower is better enters as (1 − rate); the parts without data are named in
 ``missing`` and their weight is left out. A subject with fewer cases than ``minimum_cases``
 (or with no weighted rate at all) is listed but not ranked. Ranks are competition ranks
-("1, 2, 2, 4") on the composite rounded to two decimals, within the subject's group.
+("1, 2, 2, 4") on the composite rounded to two decimals, within the subject's group. The red
+and black lists take at most half of the ranked subjects each (see :func:`_lists`).
 """
 
 from __future__ import annotations
@@ -139,20 +140,26 @@ def _rank(rows: list[ScoreRow]) -> None:
 
 
 def _lists(config: ScoringConfig, rows: list[ScoreRow]) -> None:
-    """Red: rank ≤ k within each group. Black: the k lowest of each kind overall (ties included),
-    never a subject already on the red list."""
-    for row in rows:
-        if row.ranked and row.rank is not None and row.rank <= config.red:
-            row.listed = "red"
+    """Red (红榜): the top k of each group; black (黑榜): the bottom k of each kind overall. Neither
+    takes more than half of the ranked subjects it is drawn from (with 3 ranked grids and k = 5, one
+    is red and one black, not all three red), ties at the edge go in, and no subject is on both."""
+    groups: dict[tuple[str, str], list[ScoreRow]] = defaultdict(list)
     by_kind: dict[str, list[ScoreRow]] = defaultdict(list)
     for row in rows:
         if row.ranked:
+            groups[(row.subject_kind, row.group_key)].append(row)
             by_kind[row.subject_kind].append(row)
+    for members in groups.values():
+        k = min(config.red, len(members) // 2)
+        for row in members:
+            if row.rank is not None and row.rank <= k:
+                row.listed = "red"
     for members in by_kind.values():
-        members.sort(key=lambda r: (r.composite or 0, r.subject_id))
-        if config.black <= 0 or not members:
+        k = min(config.black, len(members) // 2)
+        if k <= 0:
             continue
-        floor = members[min(config.black, len(members)) - 1].composite
+        members.sort(key=lambda r: (r.composite or 0, r.subject_id))
+        floor = members[k - 1].composite
         for row in members:
             if row.composite is not None and floor is not None and row.composite <= floor and row.listed is None:
                 row.listed = "black"

@@ -146,3 +146,11 @@ def test_ranks_follow_the_composites(pairs):
     if ranked:
         assert min(r.rank for r in ranked) == 1
         assert all(0 <= r.composite <= 100 for r in ranked)
+
+
+def test_a_small_group_does_not_put_everyone_on_the_red_list():
+    two = {("grid", "g1"): grid_values((9, 10), 10), ("grid", "g2"): grid_values((5, 10), 10)}
+    rows = {r.subject_id: r.listed for r in score_rows(RULES, two, who({"g1": "residential", "g2": "residential"}))}
+    assert rows == {"g1": "red", "g2": "black"}  # k = 5, but at most half of the 2 ranked
+    one = {("grid", "g1"): grid_values((9, 10), 10)}
+    assert [r.listed for r in score_rows(RULES, one, who({"g1": "residential"}))] == [None]

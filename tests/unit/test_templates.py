@@ -13,7 +13,7 @@ from notifications.samples import SAMPLE_NAME, SAMPLES
 
 SH = ZoneInfo("Asia/Shanghai")
 SMS_PART = 70  # characters in one Chinese SMS part
-WITH_URL = {"monthly_ranking", "quarterly_posting"}  # a link makes these SMS longer than one part
+WITH_URL = {"monthly_ranking", "quarterly_posting", "annual_summary"}  # a link makes these SMS longer than one part
 
 
 @pytest.fixture(scope="module")

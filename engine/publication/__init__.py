@@ -1,0 +1,1 @@
+"""Postings: 季公示 and 年总结 — documents, artefacts, objections."""

@@ -1,0 +1,588 @@
+"""Publish a posting (季公示 quarterly, 年总结 annual) from stored score runs; objections.
+
+:func:`publish` builds the posting's document from the period's current score run and the
+runs of its months (scoring any that are missing), renders it (:mod:`engine.publication.render`:
+A4 HTML with an inline SVG chart, CSV, JSON, and the hash of the JSON), stores it as the next
+version, and stages a notice for every village secretary and township leader. An objection
+(:func:`lodge`) is accepted only inside the window (公示期); upholding it (:func:`decide`) leaves
+the disputed cases out (核减), recomputes the period and its months, and publishes a new version
+listing what changed. Nothing of a resident appears in a posting: only places, staff and figures.
+Pure: time comes in as ``at``; the caller commits.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from engine.errors import CommandRejected, NotFound
+from engine.jobs import Period, period_of
+from engine.publication.render import Artefacts, render
+from engine.scoring import runs
+from engine.scoring.catalogue import INDICATORS
+from engine.scoring.config import ScoringConfig
+from engine.store.models import (
+    Case,
+    Objection,
+    Outbox,
+    Person,
+    Place,
+    Publication,
+    RoleAssignment,
+    Score,
+    ScoreExemption,
+    ScoreRun,
+)
+from engine.timeutil import require_aware
+
+KINDS = {"quarterly": "quarter", "annual": "year"}
+TEMPLATES = {"quarterly": "quarterly_posting", "annual": "annual_summary"}
+RECIPIENT_ROLES = ("village_secretary", "township_leader")
+KEY_FIGURES = (
+    "reported",
+    "classified",
+    "closed",
+    "close_rate",
+    "on_time_close_rate",
+    "on_time_dispatch_rate",
+    "on_time_handling_rate",
+    "satisfaction_rate",
+    "handling_hours_mean",
+    "overdue_open",
+)
+
+
+class PostingRejected(CommandRejected):
+    """An objection or a decision that cannot be taken; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Published:
+    publication: Publication
+    artefacts: Artefacts
+    notices: int
+
+
+# -- publishing --------------------------------------------------------------------------------
+
+
+def months_of(period: Period) -> list[Period]:
+    out, day = [], period.start
+    while day < period.end:
+        month = period_of("month", day)
+        out.append(month)
+        day = month.end
+    return out
+
+
+def ensure_scored(
+    session: Session, period: Period, at: datetime, config: ScoringConfig, tz: ZoneInfo, reason: str
+) -> ScoreRun:
+    return runs.current_run(session, period.key) or runs.score_period(session, period, at, config, tz, reason)
+
+
+def publish(
+    session: Session,
+    kind: str,
+    period: Period,
+    at: datetime,
+    config: ScoringConfig,
+    tz: ZoneInfo,
+    reason: str,
+    base_url: str = "",
+    changes: list[dict[str, Any]] | None = None,
+    change_reason: str = "",
+) -> Published:
+    """Publish the next version of the ``kind`` posting of ``period``."""
+    at = require_aware(at)
+    if KINDS.get(kind) != period.kind:
+        raise PostingRejected(f"a {kind} posting covers a {KINDS.get(kind)}, not {period.key}")
+    run = ensure_scored(session, period, at, config, tz, f"{reason} (scored for the posting)")
+    month_runs = [
+        (m, runs.current_run(session, m.key) or runs.score_period(session, m, at, config, tz, f"{reason} (month)"))
+        for m in months_of(period)
+    ]
+    previous = current(session, kind, period.key)
+    version = (previous.version + 1) if previous else 1
+    until = None
+    if kind == "quarterly":
+        until = previous.objection_until if previous else at + timedelta(days=config.publishing.objection_days)
+    doc = document(session, kind, period, run, month_runs, config, tz, version, at, until, changes, change_reason)
+    artefacts = render(doc)
+    if previous is not None:
+        session.execute(update(Publication).where(Publication.id == previous.id).values(current=False))
+    pub = Publication(
+        kind=kind,
+        period=period.key,
+        version=version,
+        current=True,
+        run_id=run.id,
+        published_at=at,
+        objection_until=until,
+        content_hash=artefacts.content_hash,
+        html=artefacts.html,
+        csv=artefacts.csv,
+        json=artefacts.json,
+        reason=reason[:200],
+        changes=changes or [],
+    )
+    session.add(pub)
+    session.flush()
+    staged = _stage_notices(session, pub, doc, config, at, base_url, change_reason)
+    return Published(pub, artefacts, staged)
+
+
+def current(session: Session, kind: str, period: str) -> Publication | None:
+    return session.scalar(
+        select(Publication).where(Publication.kind == kind, Publication.period == period, Publication.current.is_(True))
+    )
+
+
+def versions(session: Session, kind: str | None = None, period: str | None = None) -> list[Publication]:
+    stmt = select(Publication).order_by(Publication.period.desc(), Publication.kind, Publication.version)
+    if kind:
+        stmt = stmt.where(Publication.kind == kind)
+    if period:
+        stmt = stmt.where(Publication.period == period)
+    return list(session.scalars(stmt))
+
+
+def document_of(pub: Publication) -> dict[str, Any]:
+    """The document a posting version was rendered from (its stored JSON)."""
+    return json.loads(pub.json)
+
+
+def link(base_url: str, pub: Publication) -> str:
+    return f"{base_url.rstrip('/')}/{pub.kind}/{pub.period}/v{pub.version}.html" if base_url else ""
+
+
+def _stage_notices(
+    session: Session, pub: Publication, doc: dict, config: ScoringConfig, at: datetime, base_url: str, why: str
+) -> int:
+    people = session.execute(
+        select(RoleAssignment.person_id, RoleAssignment.role)
+        .join(Person, Person.id == RoleAssignment.person_id)
+        .where(RoleAssignment.role.in_(RECIPIENT_ROLES), Person.active.is_(True))
+        .order_by(RoleAssignment.person_id)
+    )
+    seen: dict[str, str] = {}
+    for person, role in people:
+        seen.setdefault(person, role)
+    params = {
+        "quarter": pub.period,
+        "year": pub.period[:4],
+        "objection_days": config.publishing.objection_days,
+        "objection_until": doc["objection_until"] or "",
+        "url": link(base_url, pub),
+        "red": [r["name"] for r in doc["red_list"]][:10],
+        "black": [r["name"] for r in doc["black_list"]][:10],
+        "version": pub.version,
+        "change_reason": why,
+        "content_hash": pub.content_hash[:16],
+    }
+    rows = [
+        {
+            "case_id": None,
+            "recipient_id": person,
+            "role": role,
+            "template": TEMPLATES[pub.kind],
+            "params": params,
+            "urgent": False,
+            "status": "pending",
+            "attempts": 0,
+            "channel_attempts": 0,
+            "next_attempt_at": at,
+            "created_at": at,
+            "dedupe_key": f"posting:{pub.kind}:{pub.period}:v{pub.version}:{person}"[:150],
+        }
+        for person, role in seen.items()
+    ]
+    if rows:
+        session.execute(insert(Outbox.__table__), rows)
+    return len(rows)
+
+
+# -- the document ---------------------------------------------------------------------------------
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.2f}%"
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _signed(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"↑{value:.2f}" if value > 0 else (f"↓{-value:.2f}" if value < 0 else "持平")
+
+
+def period_label(period: Period) -> str:
+    if period.kind == "quarter":
+        return f"{period.key[:4]}年第{'一二三四'[int(period.key[-1]) - 1]}季度"
+    if period.kind == "year":
+        return f"{period.key}年度"
+    return f"{period.key[:4]}年{int(period.key[5:])}月"
+
+
+def document(
+    session: Session,
+    kind: str,
+    period: Period,
+    run: ScoreRun,
+    month_runs: list[tuple[Period, ScoreRun]],
+    config: ScoringConfig,
+    tz: ZoneInfo,
+    version: int,
+    at: datetime,
+    until: datetime | None,
+    changes: list[dict[str, Any]] | None,
+    change_reason: str,
+) -> dict[str, Any]:
+    township = session.scalar(select(Place.name).where(Place.kind == "township")) or "乡镇"
+    places = {p.id: p for p in session.scalars(select(Place))}
+    rows = runs.scores(session, run)
+    label = period_label(period)
+    what = "网格化服务管理考评结果公示" if kind == "quarterly" else "网格化服务管理年度总结"
+    doc: dict[str, Any] = {
+        "kind": kind,
+        "title": f"{township}{label}{what}",
+        "township": township,
+        "period": period.key,
+        "period_label": label,
+        "version": version,
+        "published_at": f"{at.astimezone(tz):%Y-%m-%d %H:%M}",
+        "objection_until": f"{until.astimezone(tz):%Y-%m-%d %H:%M}" if until else None,
+        "objection_contact": f"{township}网格管理中心或所在村委会",
+        "rules": f"{config.title} 第{run.config_version}版",
+        "key_figures": _key_figures(run.summary),
+        "trend": _trend(month_runs),
+        "sections": _sections(rows, config, places),
+        "red_list": _listed(rows, "red", config, places),
+        "black_list": _listed(rows, "black", config, places),
+        "changes": changes or [],
+        "change_reason": change_reason,
+        "notes": _notes(config, run),
+        "extra_sections": _annual_sections(session, month_runs, rows) if kind == "annual" else [],
+    }
+    return doc
+
+
+def _key_figures(summary: dict[str, Any]) -> list[dict[str, str]]:
+    out = []
+    for name in KEY_FIGURES:
+        item = summary.get(name)
+        if item is None:
+            continue
+        ind = INDICATORS[name]
+        if ind.kind == "rate":
+            detail = f"{int(item['numerator'] or 0)} / {int(item['denominator'] or 0)}"
+            out.append({"label": ind.label, "value": _pct(item["value"]), "detail": detail})
+        elif ind.kind == "hours":
+            out.append({"label": ind.label, "value": _num(item["value"], 1), "detail": f"{item['denominator']} 件"})
+        else:
+            out.append({"label": ind.label, "value": str(int(item["value"] or 0)), "detail": ""})
+    return out
+
+
+def _trend(month_runs: list[tuple[Period, ScoreRun]]) -> dict[str, Any]:
+    points = []
+    for month, run in month_runs:
+        value = (run.summary.get("on_time_close_rate") or {}).get("value")
+        points.append({"label": f"{month.start.month}月", "value": None if value is None else round(value * 100, 2)})
+    return {"title": "月度按期结案率", "unit": "%", "points": points}
+
+
+_COLUMNS = {
+    "grid": (
+        ("网格", None),
+        ("所属村", None),
+        ("案件数", None),
+        ("按期结案率", "on_time_close_rate"),
+        ("满意率", "satisfaction_rate"),
+    ),
+    "worker": (
+        ("网格员", None),
+        ("案件数", None),
+        ("有效上报率", "valid_report_rate"),
+        ("按期处置率", "on_time_handling_rate"),
+    ),
+    "village": (
+        ("村", None),
+        ("案件数", None),
+        ("结案率", "close_rate"),
+        ("按期结案率", "on_time_close_rate"),
+        ("满意率", "satisfaction_rate"),
+    ),
+}
+_GROUP_TITLES = {"residential": "居民网格", "unit": "单位网格", "all": ""}
+
+
+def display_name(row: Score, config: ScoringConfig) -> str:
+    if row.subject_kind == "worker" and not config.publishing.show_worker_names:
+        return row.name[:1] + "*" * max(1, len(row.name) - 1)
+    return row.name
+
+
+def _sections(rows: list[Score], config: ScoringConfig, places: dict[str, Place]) -> list[dict[str, Any]]:
+    sections = []
+    for kind in ("grid", "worker", "village"):
+        subject = config.subjects.get(kind)
+        label = subject.label if subject else kind
+        groups: dict[str, list[Score]] = {}
+        for row in rows:
+            if row.subject_kind == kind:
+                groups.setdefault(row.group_key, []).append(row)
+        for group, members in sorted(groups.items()):
+            members.sort(key=lambda r: (r.rank is None, r.rank or 0, -(r.composite or 0), r.subject_id))
+            title = f"{label}排名" + (
+                f"（{_GROUP_TITLES.get(group, places[group].name if group in places else group)}）"
+                if group != "all"
+                else ""
+            )
+            sections.append(
+                {
+                    "title": title,
+                    "note": f"案件数少于{config.minimum_cases}件或无可计指标的列出但不排名",
+                    "columns": ["名次", *(c for c, _ in _COLUMNS[kind]), "综合得分", "等级", "较上期"],
+                    "rows": [_cells(r, kind, config, places) for r in members],
+                    "highlight": {str(i): r.listed for i, r in enumerate(members) if r.listed},
+                }
+            )
+    return sections
+
+
+def _cells(row: Score, kind: str, config: ScoringConfig, places: dict[str, Place]) -> list[str]:
+    parts = row.parts or {}
+    cells = [str(row.rank) if row.rank else "—"]
+    for title, rate in _COLUMNS[kind]:
+        if title in ("网格", "网格员", "村"):
+            cells.append(display_name(row, config))
+        elif title == "所属村":
+            village = places.get(row.subject_id)
+            cells.append(places[village.village_id].name if village and village.village_id in places else "—")
+        elif title == "案件数":
+            cells.append(str(row.cases))
+        else:
+            cells.append(_pct((parts.get(rate) or {}).get("rate")) if rate in parts else "—")
+    cells += [_num(row.composite), row.grade or "—", _signed(row.change)]
+    return cells
+
+
+def _listed(rows: list[Score], which: str, config: ScoringConfig, places: dict[str, Place]) -> list[dict[str, str]]:
+    labels = {kind: s.label for kind, s in config.subjects.items()}
+    out = [r for r in rows if r.listed == which]
+    out.sort(key=lambda r: (r.subject_kind, -(r.composite or 0) if which == "red" else (r.composite or 0)))
+    return [
+        {
+            "group": labels.get(r.subject_kind, r.subject_kind),
+            "name": display_name(r, config),
+            "score": _num(r.composite),
+            "grade": r.grade or "—",
+        }
+        for r in out
+    ]
+
+
+def _notes(config: ScoringConfig, run: ScoreRun) -> list[str]:
+    weights = []
+    for subject in config.subjects.values():
+        parts = "、".join(f"{INDICATORS[n].label}{w:g}" for n, w in subject.weights.items())
+        weights.append(f"{subject.label}：{parts}")
+    notes = [
+        "综合得分为各项指标的加权平均（百分制），返工率等越低越好的指标按（1－比率）计；某项指标当期无数据时不计入，权重按其余指标折算。",
+        "权重：" + "；".join(weights) + "。",
+        "等级：" + "、".join(f"{name}≥{floor:g}" for name, floor in config.grades) + "，其余为E。",
+        f"红榜为各组前{config.red}名，黑榜为全体后{config.black}名；案件数少于{config.minimum_cases}件的不参加排名。",
+        "时限按工作日历计算（法定节假日及调休已计入），挂起期间不计时；数据截至统计期末。",
+    ]
+    if run.exempt:
+        notes.append(f"经异议核实，{len(run.exempt)}件案件已核减，不计入本期指标。")
+    return notes
+
+
+def _annual_sections(session: Session, month_runs: list[tuple[Period, ScoreRun]], rows: list[Score]) -> list:
+    trend_rows = []
+    for month, run in month_runs:
+        s = run.summary
+        trend_rows.append(
+            [
+                f"{month.start.month}月",
+                str(int((s.get("reported") or {}).get("value") or 0)),
+                str(int((s.get("closed") or {}).get("value") or 0)),
+                _pct((s.get("close_rate") or {}).get("value")),
+                _pct((s.get("on_time_close_rate") or {}).get("value")),
+                _pct((s.get("satisfaction_rate") or {}).get("value")),
+            ]
+        )
+    best = [r for r in rows if r.subject_kind == "grid" and r.ranked]
+    best.sort(key=lambda r: (-(r.composite or 0), r.subject_id))
+    return [
+        {
+            "title": "月度走势",
+            "note": "",
+            "columns": ["月份", "上报数", "结案数", "结案率", "按期结案率", "满意率"],
+            "rows": trend_rows,
+            "highlight": {},
+        },
+        {
+            "title": "年度十佳网格",
+            "note": "按年度综合得分",
+            "columns": ["名次", "网格", "综合得分", "等级"],
+            "rows": [[str(i + 1), r.name, _num(r.composite), r.grade or "—"] for i, r in enumerate(best[:10])],
+            "highlight": {},
+        },
+    ]
+
+
+# -- objections -----------------------------------------------------------------------------------
+
+
+def lodge(
+    session: Session,
+    kind: str,
+    period: str,
+    subject: str,
+    case_codes: list[str],
+    by: str,
+    reason: str,
+    at: datetime,
+    tz: ZoneInfo | None = None,
+) -> Objection:
+    """Record an objection to the current posting; only inside its window."""
+    at = require_aware(at)
+    pub = current(session, kind, period)
+    if pub is None:
+        raise NotFound(f"no {kind} posting of {period}; `gridflow publish show` lists the postings")
+    if pub.objection_until is None:
+        raise PostingRejected(f"the {kind} posting of {period} has no objection window")
+    if at > pub.objection_until:
+        closed = pub.objection_until.astimezone(tz) if tz else pub.objection_until
+        raise PostingRejected(
+            f"the objection window (公示期) of {period} closed at {closed:%Y-%m-%d %H:%M %Z}; nothing was recorded"
+        )
+    if not reason.strip():
+        raise PostingRejected("say why (--reason): an objection needs a reason")
+    if not by.strip():
+        raise PostingRejected("say who objects (--by): a name or a unit")
+    subject_kind, _, subject_id = subject.partition(":")
+    known = session.scalar(
+        select(func.count())
+        .select_from(Score)
+        .where(Score.run_id == pub.run_id, Score.subject_kind == subject_kind, Score.subject_id == subject_id)
+    )
+    if not known:
+        raise PostingRejected(
+            f"{subject!r} is not in the posting; write it as kind:id, e.g. grid:mayingtai-01, worker:p-an-yixuan, "
+            "village:mayingtai (`gridflow score show --period ...` lists them)"
+        )
+    case_ids = []
+    for code in case_codes:
+        case_id = session.scalar(select(Case.id).where(Case.code == code))
+        if case_id is None:
+            raise PostingRejected(f"no case {code!r}; `gridflow case list` shows the cases")
+        case_ids.append(case_id)
+    objection = Objection(
+        publication_id=pub.id,
+        subject_kind=subject_kind,
+        subject_id=subject_id,
+        case_ids=case_ids,
+        lodged_by=by.strip()[:100],
+        lodged_at=at,
+        reason=reason.strip(),
+        status="lodged",
+    )
+    session.add(objection)
+    session.flush()
+    return objection
+
+
+def decide(
+    session: Session,
+    objection_id: int,
+    uphold: bool,
+    by: str,
+    note: str,
+    at: datetime,
+    tz: ZoneInfo,
+    base_url: str = "",
+) -> Published | None:
+    """Reject, or uphold: exempt the disputed cases, recompute, and publish the next version."""
+    at = require_aware(at)
+    objection = session.get(Objection, objection_id)
+    if objection is None:
+        raise NotFound(f"no objection #{objection_id}; `gridflow publish show` lists them")
+    if objection.status != "lodged":
+        raise PostingRejected(f"objection #{objection_id} was already decided ({objection.status})")
+    if not note.strip():
+        raise PostingRejected("give the decision's grounds (--note)")
+    objection.status = "upheld" if uphold else "rejected"
+    objection.decided_at, objection.decided_by, objection.decision = at, by.strip()[:100], note.strip()
+    if not uphold:
+        session.flush()
+        return None
+    pub = session.get(Publication, objection.publication_id)
+    assert pub is not None
+    for case_id in objection.case_ids:
+        exists = session.scalar(
+            select(ScoreExemption.id).where(ScoreExemption.case_id == case_id, ScoreExemption.period == pub.period)
+        )
+        if exists is None:
+            session.add(
+                ScoreExemption(case_id=case_id, period=pub.period, objection_id=objection.id, reason=note, at=at)
+            )
+    session.flush()
+    period = runs.period_from_key(pub.period)
+    old_run = session.get(ScoreRun, pub.run_id)
+    assert old_run is not None
+    posted = runs.config_for(session, old_run.config_version)  # recompute with the rules it was posted with
+    why = f"objection #{objection.id} upheld"
+    for month in months_of(period):
+        runs.score_period(session, month, at, posted, tz, why)
+    new_run = runs.score_period(session, period, at, posted, tz, why)
+    changes = diff(session, old_run, new_run)
+    reason = f"异议第{objection.id}号经核实成立：{note.strip()}"
+    published = publish(session, pub.kind, period, at, posted, tz, why, base_url, changes, reason)
+    objection.republished_id = published.publication.id
+    session.flush()
+    return published
+
+
+def diff(session: Session, old: ScoreRun, new: ScoreRun) -> list[dict[str, Any]]:
+    """What changed between two runs, per subject: composite, grade, rank, list."""
+    before = {(s.subject_kind, s.subject_id): s for s in runs.scores(session, old)}
+    out = []
+    for row in runs.scores(session, new):
+        was = before.get((row.subject_kind, row.subject_id))
+        if was is None:
+            continue
+        for what, a, b in (
+            ("综合得分", _num(was.composite), _num(row.composite)),
+            ("等级", was.grade or "—", row.grade or "—"),
+            ("名次", str(was.rank or "—"), str(row.rank or "—")),
+            ("榜单", _list_label(was.listed), _list_label(row.listed)),
+        ):
+            if a != b:
+                out.append({"subject": row.name, "what": what, "before": a, "after": b})
+    return out
+
+
+def _list_label(listed: str | None) -> str:
+    return {"red": "红榜", "black": "黑榜"}.get(listed or "", "—")
+
+
+def objections(session: Session, kind: str | None = None, period: str | None = None) -> list[Objection]:
+    stmt = select(Objection).join(Publication, Publication.id == Objection.publication_id).order_by(Objection.id)
+    if kind:
+        stmt = stmt.where(Publication.kind == kind)
+    if period:
+        stmt = stmt.where(Publication.period == period)
+    return list(session.scalars(stmt))
