@@ -342,6 +342,7 @@ class Clocks:
         return clock
 
     def pause(self, clock: Any, at: datetime, why: str) -> None:
+        self._note_breach(clock, at)
         clock.consumed_s += self._segment(clock, at)
         clock.status, clock.segment_start, clock.due_at = "paused", None, None
         self._cancel_timers(clock, f"paused: {why}")
@@ -355,6 +356,7 @@ class Clocks:
 
     def stop(self, clock: Any, at: datetime, why: str, trigger: str | None = None) -> None:
         if clock.status == "running":
+            self._note_breach(clock, at)
             clock.consumed_s += self._segment(clock, at)
         late = clock.breached_at is not None or clock.consumed_s > clock.limit_s
         clock.status, clock.stopped_at, clock.segment_start = "stopped", at, None
@@ -385,8 +387,18 @@ class Clocks:
         left = point_s - clock.consumed_s
         return calendar.add(begin, timedelta(seconds=left)).at if left > 0 else begin
 
+    @staticmethod
+    def _note_breach(clock: Any, at: datetime) -> None:
+        """A running clock whose deadline has passed was breached at its deadline, whether or not the
+        sweep has fired the breach timer yet: a step that pauses, extends or stops the clock now
+        (and cancels that timer) must not erase the breach. So the record does not depend on how
+        far behind the sweep happened to be."""
+        if clock.status == "running" and clock.breached_at is None and clock.due_at is not None and clock.due_at < at:
+            clock.breached_at = clock.due_at
+
     def _relay(self, clock: Any, at: datetime) -> None:
         """Lay the clock's timers again (after a resume or an extension), from what is left."""
+        self._note_breach(clock, at)
         calendar = self.calendars[clock.calendar]
         self._cancel_timers(clock, "laid again")
         clock.generation += 1

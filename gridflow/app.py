@@ -55,9 +55,9 @@ class InitReport:
 
 
 class Gridflow:
-    def __init__(self, settings: Settings, clock: Clock = system_clock):
+    def __init__(self, settings: Settings, clock: Clock | None = None):
         self.settings = settings
-        self.clock = clock
+        self.clock = clock or _offset(settings.clock_offset_s)
         self.tz = ZoneInfo(settings.timezone)
         self.engine = create_db_engine(settings.db_url)
         self._sessions = session_factory(self.engine)
@@ -244,6 +244,25 @@ class Gridflow:
                 tmp.replace(path)
                 written.append(path)
         return written
+
+
+def _offset(seconds: float) -> Clock:
+    """The system clock, ahead by ``clock_offset_s`` (drills and tests) — the same clock the runtime uses."""
+    if not seconds:
+        return system_clock
+    ahead = timedelta(seconds=seconds)
+    return lambda: system_clock() + ahead
+
+
+def not_after_now(at: datetime, now: datetime) -> datetime:
+    """``--at`` of a command that writes must not be in the future: scoring a month that is not over, or
+    firing tomorrow's deadlines today, cannot be undone."""
+    if at > now + timedelta(seconds=1):
+        raise ConfigError(
+            f"--at {at:%Y-%m-%d %H:%M} UTC is in the future (now {now:%Y-%m-%d %H:%M} UTC): a command that writes "
+            "acts at a time that has come; leave --at out, or give a past time"
+        )
+    return at
 
 
 def parse_at(text: str | None, tz: ZoneInfo, now: datetime) -> datetime:

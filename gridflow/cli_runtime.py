@@ -16,7 +16,7 @@ from rich.table import Table
 from engine import jobs as engine_jobs
 from engine.errors import ConfigError
 from gridflow import views
-from gridflow.app import parse_at
+from gridflow.app import not_after_now, parse_at
 from gridflow.cli import _emit_json, _gridflow, app, handled, out
 
 jobs_app = typer.Typer(
@@ -183,7 +183,7 @@ def jobs_run(
 
     with handled():
         gf = _gridflow()
-        when = parse_at(at, gf.tz, gf.clock())
+        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock())
         if job and job not in engine_jobs.JOBS:
             raise ConfigError(f"unknown job {job!r}; jobs are: {', '.join(engine_jobs.JOBS)}")
         runtime = Runtime(gf.settings, clock=lambda: when)

@@ -20,7 +20,7 @@ from engine.scoring import runs
 from engine.scoring.catalogue import INDICATORS, SUBJECT_INDICATORS, SUBJECT_LABELS
 from engine.store.models import JobRun, Publication, ScoreRun
 from gridflow import views
-from gridflow.app import Gridflow, parse_at
+from gridflow.app import Gridflow, not_after_now, parse_at
 from gridflow.cli import _emit_json, _gridflow, app, handled, out
 
 score_app = typer.Typer(help="月评比 scores: indicators, composite scores, grades and ranks.", no_args_is_help=True)
@@ -64,7 +64,7 @@ def score_run(
     """Score a period (what the monthly job does); a period already scored is left as it is without --force."""
     with handled():
         gf = _gridflow()
-        when = parse_at(at, gf.tz, gf.clock())
+        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock())
         target = runs.period_from_key(period)
         if rules is not None and not force:
             raise ConfigError("--rules-version recomputes: add --force")
@@ -385,7 +385,7 @@ def publish_run(quarter: QuarterOpt = None, year: YearOpt = None, at: AtOpt = No
     with handled():
         gf = _gridflow()
         kind, period = _which(quarter, year)
-        when = parse_at(at, gf.tz, gf.clock())
+        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock())
         _ensure_swept(gf, when)
         spec = engine_jobs.JOBS[JOB_OF_KIND[period.kind]]
         body = bodies(gf.tz, gf.calendars, scoring=gf.scoring_rules, base_url=gf.settings.public_url)[spec.name]
@@ -575,7 +575,7 @@ def publish_object(
     with handled():
         gf = _gridflow()
         kind, period = _which(quarter, None)
-        when = parse_at(at, gf.tz, gf.clock())
+        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock())
         with gf.transaction() as session:
             objection = posting.lodge(session, kind, period.key, subject, case or [], by, reason, when, gf.tz)
             oid = objection.id
@@ -591,13 +591,17 @@ def publish_decide(
     objection: Annotated[int, typer.Argument(help="The objection's number.")],
     by: Annotated[str, typer.Option("--by", help="Who decides.")],
     note: Annotated[str, typer.Option("--note", help="The grounds of the decision.")],
-    uphold: Annotated[bool, typer.Option("--uphold/--reject", help="Uphold (recompute, republish) or reject.")] = False,
+    uphold: Annotated[
+        bool | None, typer.Option("--uphold/--reject", help="Uphold (recompute, republish) or reject: say which.")
+    ] = None,
     at: AtOpt = None,
 ) -> None:
     """Decide an objection: --reject records it; --uphold leaves its cases out (核减), recomputes and republishes."""
     with handled():
+        if uphold is None:
+            raise ConfigError("say --uphold or --reject")
         gf = _gridflow()
-        when = parse_at(at, gf.tz, gf.clock())
+        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock())
         with gf.transaction() as session:
             published = posting.decide(session, objection, uphold, by, note, when, gf.tz, gf.settings.public_url)
             summary = _posting_summary(session, published.publication, gf) if published else None

@@ -38,6 +38,7 @@ from engine.store.models import (
     Score,
     ScoreExemption,
     ScoreRun,
+    SlaClock,
 )
 from engine.timeutil import require_aware
 
@@ -113,7 +114,8 @@ def publish(
     until = None
     if kind == "quarterly":
         until = previous.objection_until if previous else at + timedelta(days=config.publishing.objection_days)
-    doc = document(session, kind, period, run, month_runs, config, tz, version, at, until, changes, change_reason)
+    rules = runs.config_for(session, run.config_version)  # describe the rules the figures were computed with
+    doc = document(session, kind, period, run, month_runs, rules, tz, version, at, until, changes, change_reason)
     artefacts = render(doc)
     if previous is not None:
         session.execute(update(Publication).where(Publication.id == previous.id).values(current=False))
@@ -437,10 +439,19 @@ def _annual_sections(session: Session, month_runs: list[tuple[Period, ScoreRun]]
             "title": "年度十佳网格",
             "note": "按年度综合得分",
             "columns": ["名次", "网格", "综合得分", "等级"],
-            "rows": [[str(i + 1), r.name, _num(r.composite), r.grade or "—"] for i, r in enumerate(best[:10])],
+            "rows": [
+                [str(_tied_rank(best, i)), r.name, _num(r.composite), r.grade or "—"] for i, r in enumerate(best[:10])
+            ],
             "highlight": {},
         },
     ]
+
+
+def _tied_rank(rows: list[Score], index: int) -> int:
+    """Competition rank in a list sorted by composite: equal composites share a place."""
+    while index and rows[index - 1].composite == rows[index].composite:
+        index -= 1
+    return index + 1
 
 
 # -- objections -----------------------------------------------------------------------------------
@@ -484,12 +495,9 @@ def lodge(
             f"{subject!r} is not in the posting; write it as kind:id, e.g. grid:mayingtai-01, worker:p-an-yixuan, "
             "village:mayingtai (`gridflow score show --period ...` lists them)"
         )
-    case_ids = []
-    for code in case_codes:
-        case_id = session.scalar(select(Case.id).where(Case.code == code))
-        if case_id is None:
-            raise PostingRejected(f"no case {code!r}; `gridflow case list` shows the cases")
-        case_ids.append(case_id)
+    run = session.get(ScoreRun, pub.run_id)
+    assert run is not None
+    case_ids = [_disputed(session, code, subject_kind, subject_id, run) for code in case_codes]
     objection = Objection(
         publication_id=pub.id,
         subject_kind=subject_kind,
@@ -503,6 +511,27 @@ def lodge(
     session.add(objection)
     session.flush()
     return objection
+
+
+def _disputed(session: Session, code: str, kind: str, subject: str, run: ScoreRun) -> int:
+    """A disputed case must exist, count in the posting's period, and belong to the subject objected for."""
+    case = session.scalar(select(Case).where(Case.code == code))
+    if case is None:
+        raise PostingRejected(f"no case {code!r}; `gridflow case list` shows the cases")
+    if case.reported_at >= run.period_end or (case.closed_at is not None and case.closed_at < run.period_start):
+        raise PostingRejected(f"case {code} does not count in {run.period}: it was not open during the period")
+    village = (run.org or {}).get("grid_village", {}).get(case.grid_id)
+    handlers = set(session.scalars(select(SlaClock.assignee_id).where(SlaClock.case_id == case.id)))
+    belongs = {
+        "grid": case.grid_id == subject,
+        "village": village == subject,
+        "worker": case.reporter_id == subject or subject in handlers,
+    }.get(kind, False)
+    if not belongs:
+        raise PostingRejected(
+            f"case {code} is not one of {kind}:{subject}'s cases; name the cases the objection is about"
+        )
+    return case.id
 
 
 def decide(
@@ -520,46 +549,64 @@ def decide(
     objection = session.get(Objection, objection_id)
     if objection is None:
         raise NotFound(f"no objection #{objection_id}; `gridflow publish show` lists them")
-    if objection.status != "lodged":
-        raise PostingRejected(f"objection #{objection_id} was already decided ({objection.status})")
     if not note.strip():
         raise PostingRejected("give the decision's grounds (--note)")
-    objection.status = "upheld" if uphold else "rejected"
-    objection.decided_at, objection.decided_by, objection.decision = at, by.strip()[:100], note.strip()
+    status = "upheld" if uphold else "rejected"
+    taken = session.execute(  # one decision wins, even when two are taken at once
+        update(Objection)
+        .where(Objection.id == objection_id, Objection.status == "lodged")
+        .values(status=status, decided_at=at, decided_by=by.strip()[:100], decision=note.strip())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(objection)
+    if taken != 1:
+        raise PostingRejected(f"objection #{objection_id} was already decided ({objection.status})")
     if not uphold:
-        session.flush()
         return None
-    pub = session.get(Publication, objection.publication_id)
-    assert pub is not None
+    lodged_against = session.get(Publication, objection.publication_id)
+    assert lodged_against is not None
     for case_id in objection.case_ids:
         exists = session.scalar(
-            select(ScoreExemption.id).where(ScoreExemption.case_id == case_id, ScoreExemption.period == pub.period)
+            select(ScoreExemption.id).where(
+                ScoreExemption.case_id == case_id, ScoreExemption.period == lodged_against.period
+            )
         )
         if exists is None:
             session.add(
-                ScoreExemption(case_id=case_id, period=pub.period, objection_id=objection.id, reason=note, at=at)
+                ScoreExemption(
+                    case_id=case_id, period=lodged_against.period, objection_id=objection.id, reason=note, at=at
+                )
             )
     session.flush()
-    period = runs.period_from_key(pub.period)
-    old_run = session.get(ScoreRun, pub.run_id)
+    period = runs.period_from_key(lodged_against.period)
+    latest = current(session, lodged_against.kind, lodged_against.period)  # v2 may exist already: diff against it
+    assert latest is not None
+    old_run = session.get(ScoreRun, latest.run_id)
     assert old_run is not None
     posted = runs.config_for(session, old_run.config_version)  # recompute with the rules it was posted with
     why = f"objection #{objection.id} upheld"
     for month in months_of(period):
         runs.score_period(session, month, at, posted, tz, why)
     new_run = runs.score_period(session, period, at, posted, tz, why)
-    changes = diff(session, old_run, new_run)
-    reason = f"异议第{objection.id}号经核实成立：{note.strip()}"
-    published = publish(session, pub.kind, period, at, posted, tz, why, base_url, changes, reason)
+    changes = diff(session, old_run, new_run, posted)
+    # the decision's note stays internal (it may name residents); the posting says only what happened
+    reason = f"异议第{objection.id}号经核实成立，相关案件已核减并重新计算"
+    published = publish(session, latest.kind, period, at, posted, tz, why, base_url, changes, reason)
     objection.republished_id = published.publication.id
     session.flush()
     return published
 
 
-def diff(session: Session, old: ScoreRun, new: ScoreRun) -> list[dict[str, Any]]:
-    """What changed between two runs, per subject: composite, grade, rank, list."""
-    before = {(s.subject_kind, s.subject_id): s for s in runs.scores(session, old)}
+def diff(session: Session, old: ScoreRun, new: ScoreRun, config: ScoringConfig) -> list[dict[str, Any]]:
+    """What changed between two runs: the township's key figures, and per subject its composite,
+    grade, rank and list (names as the posting shows them)."""
     out = []
+    for item_old, item_new in zip(_key_figures(old.summary), _key_figures(new.summary), strict=True):
+        before_text = f"{item_old['value']} {item_old['detail']}".strip()
+        after_text = f"{item_new['value']} {item_new['detail']}".strip()
+        if before_text != after_text:
+            out.append({"subject": "全乡", "what": item_new["label"], "before": before_text, "after": after_text})
+    before = {(s.subject_kind, s.subject_id): s for s in runs.scores(session, old)}
     for row in runs.scores(session, new):
         was = before.get((row.subject_kind, row.subject_id))
         if was is None:
@@ -571,7 +618,7 @@ def diff(session: Session, old: ScoreRun, new: ScoreRun) -> list[dict[str, Any]]
             ("榜单", _list_label(was.listed), _list_label(row.listed)),
         ):
             if a != b:
-                out.append({"subject": row.name, "what": what, "before": a, "after": b})
+                out.append({"subject": display_name(row, config), "what": what, "before": a, "after": b})
     return out
 
 

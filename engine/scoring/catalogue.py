@@ -18,6 +18,7 @@ FACT_COLUMNS = (
     "classified",
     "voided",
     "valid_report",
+    "report_decided",  # reported in the period and classified or voided by its end
     "due_to_close",
     "closed",
     "closed_on_time",
@@ -67,7 +68,7 @@ _ALL = (
     Indicator("return_rate", "回退率", "rate", "returned", "dispatched", "lower"),
     Indicator("extension_rate", "延期率", "rate", "extended", "classified", "lower"),
     Indicator("suspension_rate", "挂账率", "rate", "suspended", "classified", "lower"),
-    Indicator("valid_report_rate", "有效上报率", "rate", "valid_report", "reported"),
+    Indicator("valid_report_rate", "有效上报率", "rate", "valid_report", "report_decided"),
     Indicator("response_rate", "响应率", "rate", "responded_on_time", "response_due"),
     Indicator("satisfaction_rate", "满意率", "rate", "satisfied", "rated"),
     Indicator("handling_hours_mean", "平均处置时长(工作小时)", "hours"),

@@ -25,7 +25,7 @@ percentiles. The tests hold both to the same figures, and to a plain-Python orac
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -68,6 +68,7 @@ def _case_rows() -> str:
     cl AS (
       SELECT k.case_id,
         MAX(CASE WHEN k.scope = 'state' AND k.started_at < :e THEN k.id END) AS last_clock,
+        MIN(CASE WHEN k.scope = 'state' AND k.state = :response_clock THEN k.id END) AS first_response,
         MAX(CASE WHEN k.scope = 'case' THEN k.breached_at END) AS case_breached_at,
         MAX(CASE WHEN k.scope = 'case' AND k.outcome = 'met' THEN 1 ELSE 0 END) AS case_met,
         MAX(CASE WHEN k.scope = 'case' THEN 1 ELSE 0 END) AS has_case_clock,
@@ -78,6 +79,7 @@ def _case_rows() -> str:
     ),
     base AS (
       SELECT a.id AS case_id, a.grid_id, p.village_id, a.reporter_id, lc.assignee_id AS handler_id,
+        cl.first_response,
         CASE WHEN a.reported_at >= :s THEN 1 ELSE 0 END AS reported,
         COALESCE(ev.classified_in, 0) AS classified,
         COALESCE(ev.classified_by_end, 0) AS classified_by_end,
@@ -92,7 +94,7 @@ def _case_rows() -> str:
         cl.case_breached_at, COALESCE(cl.case_met, 0) AS case_met, COALESCE(cl.has_case_clock, 0) AS has_case_clock,
         cl.handling_s, a.satisfaction
       FROM alive a
-      JOIN place p ON p.id = a.grid_id
+      LEFT JOIN grid_villages p ON p.id = a.grid_id
       LEFT JOIN ev ON ev.case_id = a.id
       LEFT JOIN cl ON cl.case_id = a.id
       LEFT JOIN sla_clock lc ON lc.id = cl.last_clock
@@ -109,6 +111,7 @@ def _case_facts() -> dict[str, str]:
         "classified": "b.classified",
         "voided": "b.voided",
         "valid_report": "CASE WHEN b.reported = 1 AND b.classified_by_end = 1 AND b.voided = 0 THEN 1 ELSE 0 END",
+        "report_decided": "CASE WHEN b.reported = 1 AND (b.classified_by_end = 1 OR b.voided = 1) THEN 1 ELSE 0 END",
         "due_to_close": f"CASE WHEN b.closed = 1 OR (b.final_by_end = 0 AND {breached_in} AND b.suspended_at_end = 0)"
         " THEN 1 ELSE 0 END",
         "closed": "b.closed",
@@ -123,24 +126,24 @@ def _case_facts() -> dict[str, str]:
     }
 
 
-def _clock_facts(state_param: str, stopped_by: str | None, due: str, on_time: str) -> str:
-    """Visits to one state (its clocks): due when it ended in the period as counted (``stopped_by``),
-    or when its deadline fell in the period and it was still open and not paused at the end."""
+def _clock_facts(state_param: str, stopped_by: str | None, due: str, on_time: str, first: bool = False) -> str:
+    """Visits to one state (its clocks). Due: it ended in the period as counted (``stopped_by``), or
+    its deadline fell in the period — however the visit ended (a return does not hide a missed
+    deadline), unless it is still open at the end and the case is suspended then. On time: ended
+    as counted, within the limit. ``first``: only the case's first visit (its first response)."""
     ended = "k.stopped_at >= :s AND k.stopped_at < :e" + (f" AND k.stopped_by IN :{stopped_by}" if stopped_by else "")
     late = (
-        "k.breached_at >= :s AND k.breached_at < :e AND (k.stopped_at IS NULL OR k.stopped_at >= :e)"
-        " AND b.suspended_at_end = 0"
+        "k.breached_at >= :s AND k.breached_at < :e"
+        " AND NOT ((k.stopped_at IS NULL OR k.stopped_at >= :e) AND b.suspended_at_end = 1)"
     )
     cols = {
         due: f"CASE WHEN ({ended}) OR ({late}) THEN 1 ELSE 0 END",
         on_time: f"CASE WHEN ({ended}) AND k.outcome = 'met' THEN 1 ELSE 0 END",
     }
-    return _select(
-        cols,
-        "sla_clock k JOIN base b ON b.case_id = k.case_id",
-        f"k.scope = 'state' AND k.state = :{state_param} AND k.started_at < :e",
-        handler="k.assignee_id",
-    )
+    where = f"k.scope = 'state' AND k.state = :{state_param} AND k.started_at < :e"
+    if first:
+        where += " AND k.id = b.first_response"
+    return _select(cols, "sla_clock k JOIN base b ON b.case_id = k.case_id", where, handler="k.assignee_id")
 
 
 def _event_facts(triggers: str, column: str, handler: str) -> str:
@@ -161,23 +164,35 @@ def _select(cols: dict[str, str], source: str, where: str, handler: str, reporte
     )
 
 
-def facts_sql(dialect: str) -> str:
-    """The facts of a period: ``WITH ... SELECT ... UNION ALL ...`` (bind :s, :e and the name lists)."""
+def _grid_villages(grids: int) -> str:
+    """The grid → village map of the run's org snapshot, as a derived table of bound values (so a
+    grid moved to another village later does not move its old cases in a recomputation)."""
+    rows = " UNION ALL ".join(f"SELECT :g{i} AS id, :v{i} AS village_id" for i in range(max(grids, 1)))
+    return f"\n    grid_villages AS ({rows}),"
+
+
+def facts_sql(dialect: str, grids: int = 1) -> str:
+    """The facts of a period: ``WITH ... SELECT ... UNION ALL ...`` (bind :s, :e, the name lists, the grid map)."""
     assignee = "x.payload ->> 'assignee'" if dialect == "postgresql" else "json_extract(x.payload, '$.assignee')"
     parts = [
         _select(_case_facts(), "base b", "1 = 1", handler="b.handler_id", reporter="b.reporter_id"),
         _clock_facts("dispatch_clock", "dispatch", "dispatch_due", "dispatched_on_time"),
-        _clock_facts("response_clock", None, "response_due", "responded_on_time"),
+        _clock_facts("response_clock", None, "response_due", "responded_on_time", first=True),
         _clock_facts("handling_clock", "resolve", "handling_due", "handled_on_time"),
         _event_facts("dispatch", "dispatched", assignee),
         _event_facts("return", "returned", "x.actor_id"),
     ]
-    return "WITH" + _case_rows() + "\n" + "\nUNION ALL\n".join(parts)
+    return "WITH" + _grid_villages(grids) + _case_rows() + "\n" + "\nUNION ALL\n".join(parts)
 
 
-def params(config: ScoringConfig, start: datetime, end: datetime, exempt: Iterable[int]) -> dict[str, Any]:
+def params(
+    config: ScoringConfig, start: datetime, end: datetime, exempt: Iterable[int], villages: Mapping[str, str | None]
+) -> dict[str, Any]:
     flow = config.workflow
     out: dict[str, Any] = {"s": start, "e": end, "exempt": sorted(exempt) or [-1], "satisfied": list(config.satisfied)}
+    pairs = sorted(villages.items()) or [("\x00none", None)]
+    for i, (grid, village) in enumerate(pairs):
+        out[f"g{i}"], out[f"v{i}"] = grid, village
     for name in (*_LISTS, *_STATE_LISTS):
         out[name] = list(flow[name]) or ["\x00none"]
     for name in ("dispatch_clock", "response_clock", "handling_clock"):
@@ -195,14 +210,22 @@ def _bind(sql: str) -> Any:
 
 
 def compute(
-    conn: Connection, config: ScoringConfig, start: datetime, end: datetime, exempt: Iterable[int] = ()
+    conn: Connection,
+    config: ScoringConfig,
+    start: datetime,
+    end: datetime,
+    exempt: Iterable[int] = (),
+    villages: Mapping[str, str | None] | None = None,
 ) -> dict[Subject, dict[str, Value]]:
-    """Every subject's indicators for [start, end): {(kind, id): {indicator: Value}}."""
-    bound = params(config, start, end, exempt)
+    """Every subject's indicators for [start, end): {(kind, id): {indicator: Value}}. ``villages``:
+    grid → village as the run's org snapshot has it (default: the org chart now)."""
+    villages = grid_villages(conn) if villages is None else villages
+    bound = params(config, start, end, exempt, villages)
+    grids = max(len(villages), 1)
     if conn.dialect.name == "postgresql":
-        rows = _grouping_sets(conn, bound)
+        rows = _grouping_sets(conn, bound, grids)
     else:
-        rows = _temp_table(conn, bound)
+        rows = _temp_table(conn, bound, grids)
     out: dict[Subject, dict[str, Value]] = {}
     for (kind, subject), (sums, hours) in rows.items():
         values = values_from_sums(sums, hours)
@@ -218,9 +241,13 @@ _HOURS_PG = (
 )
 
 
-def _grouping_sets(conn: Connection, bound: dict[str, Any]) -> dict:
+def grid_villages(conn: Connection) -> dict[str, str | None]:
+    return {g: v for g, v in conn.execute(text("SELECT id, village_id FROM place WHERE kind = 'grid'"))}
+
+
+def _grouping_sets(conn: Connection, bound: dict[str, Any], grids: int) -> dict:
     sql = (
-        f"WITH facts AS ({facts_sql('postgresql')})\n"
+        f"WITH facts AS ({facts_sql('postgresql', grids)})\n"
         f"SELECT GROUPING(grid_id) AS g_grid, GROUPING(village_id) AS g_village, GROUPING(reporter_id) AS g_rep, "
         f"GROUPING(handler_id) AS g_handler, grid_id, village_id, reporter_id, handler_id, {_SUMS}, {_HOURS_PG} "
         "FROM facts GROUP BY GROUPING SETS ((grid_id), (village_id), (reporter_id), (handler_id), ())"
@@ -251,11 +278,11 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _temp_table(conn: Connection, bound: dict[str, Any]) -> dict:
+def _temp_table(conn: Connection, bound: dict[str, Any], grids: int) -> dict:
     """SQLite: no GROUPING SETS, no percentile_cont — a temporary table, a GROUP BY per kind, and
     percentiles (linear interpolation, as percentile_cont) from a window query."""
     conn.exec_driver_sql("DROP TABLE IF EXISTS temp.score_facts")
-    conn.execute(_bind(f"CREATE TEMP TABLE score_facts AS {facts_sql('sqlite')}"), bound)
+    conn.execute(_bind(f"CREATE TEMP TABLE score_facts AS {facts_sql('sqlite', grids)}"), bound)
     try:
         out = {}
         for kind, key in (*KEYS.items(), ("township", "'*'")):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,11 +20,17 @@ from engine.store.models import Case, CaseEvent, Place, SlaClock
 
 
 def compute(
-    session: Session, config: ScoringConfig, start: datetime, end: datetime, exempt: Iterable[int] = ()
+    session: Session,
+    config: ScoringConfig,
+    start: datetime,
+    end: datetime,
+    exempt: Iterable[int] = (),
+    villages: Mapping[str, str | None] | None = None,
 ) -> dict[tuple[str, str], dict[str, Value]]:
     flow = config.workflow
     skip = set(exempt)
-    villages = {p.id: p.village_id for p in session.execute(select(Place.id, Place.village_id))}
+    if villages is None:
+        villages = {p.id: p.village_id for p in session.execute(select(Place.id, Place.village_id))}
     cases = [
         c
         for c in session.execute(select(Case.__table__).where(Case.reported_at < end))
@@ -126,6 +132,7 @@ def _case(case, history, clocks, villages, flow, config, start, end) -> list[dic
         "classified": int(bool(triggers_in & set(flow["classify"]))),
         "voided": int(voided),
         "valid_report": int(bool(reported and classified_by_end and not voided)),
+        "report_decided": int(bool(reported and (classified_by_end or voided))),
         "closed": int(closed),
         "due_to_close": int(closed or (not final and in_period(breached) and not suspended_at_end)),
         "closed_on_time": int(closed and (case_clock is None or case_clock.outcome == "met")),
@@ -139,16 +146,18 @@ def _case(case, history, clocks, villages, flow, config, start, end) -> list[dic
     }
     rows = [row]
     visits = (
-        ("dispatch_clock", flow["dispatch"], "dispatch_due", "dispatched_on_time"),
-        ("response_clock", None, "response_due", "responded_on_time"),
-        ("handling_clock", flow["resolve"], "handling_due", "handled_on_time"),
+        ("dispatch_clock", flow["dispatch"], "dispatch_due", "dispatched_on_time", False),
+        ("response_clock", None, "response_due", "responded_on_time", True),  # the first response of a case
+        ("handling_clock", flow["resolve"], "handling_due", "handled_on_time", False),
     )
-    for state_key, stoppers, due, on_time in visits:
-        for k in started:
-            if k.state != flow[state_key]:
+    for state_key, stoppers, due, on_time, first_only in visits:
+        of_state = [k for k in state_clocks if k.state == flow[state_key]]
+        for k in of_state[:1] if first_only else of_state:
+            if k.started_at >= end:
                 continue
             ended = in_period(k.stopped_at) and (stoppers is None or k.stopped_by in stoppers)
-            late = in_period(k.breached_at) and (k.stopped_at is None or k.stopped_at >= end) and not suspended_at_end
+            still_open = k.stopped_at is None or k.stopped_at >= end
+            late = in_period(k.breached_at) and not (still_open and suspended_at_end)
             rows.append(
                 {
                     **base,

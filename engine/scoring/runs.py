@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time as _time
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +33,7 @@ from engine.store.models import (
     ScoreExemption,
     ScoreIndicator,
     ScoreRun,
+    WorkflowDefinition,
 )
 from engine.store.models import (
     ScoringConfig as ConfigRow,
@@ -135,14 +136,17 @@ def score_period(
             f"{pending} SLA timer(s) due before the end of {period} have not fired yet, so breaches would be "
             "missing; let the sweep catch up (is a worker running? `gridflow sla due`) and score again"
         )
+    check_names(session, config)
     store_config(session, config, at)
     exempt = exempt_cases(session, period)
-    indicators = facts.compute(conn, config, start, end, exempt)
-    who = org_view(session)
+    first = session.scalar(select(ScoreRun).where(ScoreRun.period == period.key).order_by(ScoreRun.seq).limit(1))
+    who = who_from_json(first.org) if first is not None and first.org else org_view(session)
+    indicators = facts.compute(conn, config, start, end, exempt, who.grid_village)
     rows = score_rows(
         config, indicators, who, _composites(session, previous(period)), _composites(session, year_before(period))
     )
     run = _new_run(session, period, at, config, start, end, reason, exempt)
+    run.org = who_to_json(who)
     _store(session, run, indicators, rows)
     run.summary = summary(indicators.get(("township", "*"), {}))
     run.duration_ms = int((_time.perf_counter() - started) * 1000)
@@ -151,7 +155,61 @@ def score_period(
 
 
 def year_before(period: Period) -> Period:
-    return period_of(period.kind, period.start - timedelta(days=365 if period.start.month > 2 else 366))
+    """The same period a year earlier (periods start on day 1, so there is no 29 February to trip on)."""
+    return period_of(period.kind, period.start.replace(year=period.start.year - 1))
+
+
+def who_to_json(who: Who) -> dict[str, Any]:
+    return {
+        "names": dict(who.names),
+        "grid_kind": dict(who.grid_kind),
+        "grid_village": dict(who.grid_village),
+        "villages": list(who.villages),
+        "workers": list(who.workers),
+    }
+
+
+def who_from_json(data: dict[str, Any]) -> Who:
+    """The org chart a period was first scored with: a recomputation uses it, not today's chart (a grid
+    moved to another village, a worker who left, a renamed place do not rewrite an old period)."""
+    return Who(
+        names=data["names"],
+        grid_kind=data["grid_kind"],
+        grid_village=data["grid_village"],
+        villages=tuple(data["villages"]),
+        workers=tuple(data["workers"]),
+    )
+
+
+def check_names(session: Session, config: ScoringConfig) -> None:
+    """The rules' workflow names (triggers, states, satisfaction answers) must exist in a published
+    workflow: a typo would silently turn a rate into 0/0."""
+    triggers: set[str] = set()
+    states: set[str] = set()
+    answers: set[str] = set()
+    for compiled in session.scalars(select(WorkflowDefinition.compiled)):
+        triggers |= set((compiled or {}).get("triggers", {}))
+        states |= set((compiled or {}).get("states", {}))
+        field = ((compiled or {}).get("fields") or {}).get("satisfaction") or {}
+        answers |= set(field.get("values") or {})
+    if not triggers:
+        return  # nothing published yet: nothing to score either
+    problems = []
+    for key, names in config.workflow.items():
+        known = states if key.endswith(("_states", "_clock", "_time")) else triggers
+        for name in [names] if isinstance(names, str) else names:
+            if name not in known:
+                problems.append(
+                    f"workflow.{key}: {name!r} is not a {'state' if known is states else 'trigger'} of "
+                    f"any published workflow (known: {', '.join(sorted(known))})"
+                )
+    for name in config.satisfied:
+        if answers and name not in answers:
+            problems.append(
+                f"satisfied: {name!r} is not an answer of the satisfaction field ({', '.join(sorted(answers))})"
+            )
+    if problems:
+        raise ConfigError(f"{config.source_file or 'scoring rules'}: " + "; ".join(problems))
 
 
 def summary(values: dict[str, Value]) -> dict[str, Any]:

@@ -388,6 +388,7 @@ class ScoreRun(Base):
     reason: Mapped[str] = mapped_column(String(200))
     exempt: Mapped[list[int]] = mapped_column(Json, default=list)  # case ids left out (核减) by upheld objections
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the township's key figures
+    org: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the org chart it was scored with (grids, villages…)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
 
 

@@ -19,9 +19,10 @@ def next_month_start() -> tuple[str, str]:
 
 
 def test_jobs_run_runs_each_due_period_once_and_lists_it(tmp_path):
-    env = rt.environment(tmp_path / "home", "", "")
-    rt.init(env)
     at, month = next_month_start()
+    ahead = (datetime.fromisoformat(at).replace(tzinfo=SH) - datetime.now(SH)).total_seconds() + 3600
+    env = rt.environment(tmp_path / "home", "", "", GRIDFLOW_CLOCK_OFFSET_S=str(ahead))  # "now": an hour after --at
+    rt.init(env)
     first = rt.cli(["jobs", "run", "monthly_scoring", "--at", at], env)
     assert first.returncode == 0, first.stderr
     assert f"monthly_scoring {month}: done" in first.stdout
@@ -41,5 +42,7 @@ def test_jobs_run_refuses_bad_input_and_changes_nothing(tmp_path):
     assert unknown.returncode == 7 and "monthly_scoring" in unknown.stderr
     bad_time = rt.cli(["jobs", "run", "--at", "next tuesday"], env)
     assert bad_time.returncode == 7 and "2026-03-02T10:00" in bad_time.stderr
+    future = rt.cli(["jobs", "run", "--at", next_month_start()[0]], env)  # would score a month that is not over
+    assert future.returncode == 7 and "is in the future" in future.stderr
     listed = rt.cli(["jobs", "list", "--json"], env)
     assert json.loads(listed.stdout)["runs"] == []

@@ -251,3 +251,63 @@ def test_the_fixture_posting_is_rendered_to_png_and_kept(pg_db, tmp_path):
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         assert int.from_bytes(data[16:20], "big") == 794 and int.from_bytes(data[20:24], "big") == 1600
         assert len(data) > 60_000  # a page full of text, a chart and tables; a blank page is a few KB
+
+
+def test_objections_name_cases_of_the_subject_and_the_period(db, quarter):
+    publish(db)
+    with db.sessions.begin() as s:
+        h = s.get(Case, quarter.ids["H"]).code  # mayingtai-02's case
+    with db.sessions.begin() as s, pytest.raises(PostingRejected, match="is not one of grid:mayingtai-01's cases"):
+        posting.lodge(s, "quarterly", "2026Q4", "grid:mayingtai-01", [h], "村委会", "有误", sh(1, 2, 9, y=2027))
+    with db.sessions.begin() as s:  # the village, and the worker who reported it, may dispute it
+        posting.lodge(s, "quarterly", "2026Q4", "village:mayingtai", [h], "村委会", "有误", sh(1, 2, 9, y=2027))
+        posting.lodge(s, "quarterly", "2026Q4", "worker:p-wang-hongmei", [h], "王红梅", "有误", sh(1, 2, 9, y=2027))
+
+
+def test_a_second_upheld_objection_lists_the_changes_against_the_version_before_it(db, quarter):
+    publish(db)
+    codes = {}
+    with db.sessions.begin() as s:
+        for name in ("J", "E"):
+            codes[name] = s.get(Case, quarter.ids[name]).code
+        first = posting.lodge(
+            s, "quarterly", "2026Q4", "grid:mayingtai-01", [codes["J"]], "村委会", "延误", sh(1, 2, 9, y=2027)
+        ).id
+        second = posting.lodge(
+            s, "quarterly", "2026Q4", "grid:mayingtai-01", [codes["J"]], "村委会", "重复", sh(1, 2, 10, y=2027)
+        ).id
+    with db.sessions.begin() as s:
+        v2 = posting.decide(s, first, True, "中心", "属实", sh(1, 3, 9, y=2027), SH).publication
+        v2_changes = list(v2.changes)
+    with db.sessions.begin() as s:  # the same case again: nothing moves between v2 and v3
+        v3 = posting.decide(s, second, True, "中心", "属实", sh(1, 3, 10, y=2027), SH).publication
+        assert v3.version == 3
+        assert v3.changes == [] and v2_changes
+
+
+def test_a_republished_posting_keeps_residents_and_masked_names_out(db, quarter):
+    from engine.scoring.config import parse_text
+
+    text = (ROOT / "config" / "scoring.yaml").read_text(encoding="utf-8")
+    masked = parse_text(
+        text.replace("version: 1", "version: 2").replace("show_worker_names: true", "show_worker_names: false")
+    )
+    with db.sessions.begin() as s:
+        posting.publish(s, "quarterly", Q4, NEW_YEAR, masked, SH, "quarterly job")
+        oid = posting.lodge(
+            s,
+            "quarterly",
+            "2026Q4",
+            "grid:mayingtai-01",
+            [s.get(Case, quarter.ids["J"]).code],
+            "村委会",
+            "延误",
+            sh(1, 2, 9, y=2027),
+        ).id
+    with db.sessions.begin() as s:
+        v2 = posting.decide(s, oid, True, "中心", "居民张三(13912345678)反映属实", sh(1, 3, 9, y=2027), SH)
+        html, data = v2.publication.html, v2.publication.json
+    for text in (html, data):
+        assert "13912345678" not in text and "张三" not in text  # the decision's note stays internal
+        assert "安怡萱" not in text and "陈小琴" not in text  # masked in the rankings and in the changes
+    assert "安**" in html

@@ -4,6 +4,7 @@ PostgreSQL: the fixture months, scored and posted; bad input exits non-zero and 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,15 @@ from tests.support import Database
 @pytest.fixture(params=["sqlite", "postgresql"])
 def home(request, tmp_path) -> dict[str, str]:
     url = "" if request.param == "sqlite" else request.getfixturevalue("pg_server").create("gridflow_score_cli")
-    env = rt.environment(tmp_path / "home", url, "", GRIDFLOW_PUBLIC_URL="https://gf.example.org/p", COLUMNS="200")
+    ahead = (datetime(2027, 1, 10, tzinfo=UTC) - datetime.now(UTC)).total_seconds()  # "now" is 10 January 2027
+    env = rt.environment(
+        tmp_path / "home",
+        url,
+        "",
+        GRIDFLOW_PUBLIC_URL="https://gf.example.org/p",
+        GRIDFLOW_CLOCK_OFFSET_S=str(ahead),
+        COLUMNS="200",
+    )
     rt.init(env)
     db_url = url or f"sqlite:///{tmp_path / 'home' / 'gridflow.db'}"
     engine = create_db_engine(db_url)
@@ -63,6 +72,7 @@ def test_score_bad_input(home):
         (["score", "run", "--period", "2026-11", "--rules-version", "1"], 7, "add --force"),
         (["score", "run", "--period", "2026-12", "--at", "2026-12-20T10:00"], 7, "not over yet"),
         (["score", "show", "--period", "2026-10"], 3, "has not been scored"),
+        (["score", "run", "--period", "2027-01", "--at", "2027-02-01T02:00"], 7, "is in the future"),
         (["score", "show", "--period", "2026-11", "--by", "county"], 7, "grid, worker"),
         (
             ["score", "run", "--period", "2026-11", "--force", "--rules-version", "9", "--at", "2026-12-02T01:00"],
@@ -169,6 +179,8 @@ def test_publish_object_decide_and_show(home, tmp_path):
         .lower()
         .startswith("<!doctype html>")
     )
+    undecided = rt.cli(["publish", "decide", "1", "--by", "中心", "--note", "x"], home)
+    assert undecided.returncode == 7 and "--uphold or --reject" in undecided.stderr
     again = rt.cli(["publish", "decide", "1", "--reject", "--by", "中心", "--note", "x"], home)
     assert again.returncode == 4 and "already decided" in again.stderr
     notices = json.loads(ok(["notices", "list", "--json", "--limit", "200"], home))

@@ -23,21 +23,35 @@ def _id() -> sa.Column:
     return sa.Column("id", BigId, autoincrement=True, nullable=False)
 
 
+def backfill(bind) -> None:  # noqa: ANN001 - a Connection; also called by a test
+    """Clocks from before this migration: the step that left the clock's state (or closed the case),
+    and the handler it was started for (the assignee of the last dispatch before it started)."""
+    bind.exec_driver_sql(
+        "UPDATE sla_clock SET stopped_by = (SELECT e.trigger FROM case_event e WHERE e.case_id = sla_clock.case_id "
+        "AND e.at = sla_clock.stopped_at AND (sla_clock.scope = 'case' OR e.from_state = sla_clock.state) "
+        "AND e.from_state IS DISTINCT FROM e.to_state ORDER BY e.seq LIMIT 1) WHERE stopped_at IS NOT NULL"
+        if bind.dialect.name == "postgresql"
+        else "UPDATE sla_clock SET stopped_by = (SELECT e.trigger FROM case_event e WHERE e.case_id = sla_clock.case_id "
+        "AND e.at = sla_clock.stopped_at AND (sla_clock.scope = 'case' OR e.from_state = sla_clock.state) "
+        "AND e.from_state IS NOT e.to_state ORDER BY e.seq LIMIT 1) WHERE stopped_at IS NOT NULL"
+    )
+    assignee = (
+        "e.payload ->> 'assignee'" if bind.dialect.name == "postgresql" else "json_extract(e.payload, '$.assignee')"
+    )
+    bind.exec_driver_sql(
+        f"UPDATE sla_clock SET assignee_id = (SELECT {assignee} FROM case_event e WHERE e.case_id = sla_clock.case_id "
+        "AND e.at <= sla_clock.started_at AND e.trigger IN ('assign', 'return') ORDER BY e.seq DESC LIMIT 1) "
+        "WHERE scope = 'state'"
+    )
+
+
 def upgrade() -> None:
     with op.batch_alter_table("sla_clock", schema=None) as batch_op:
         batch_op.add_column(sa.Column("assignee_id", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("stopped_by", sa.String(length=64), nullable=True))
     with op.batch_alter_table("case_event", schema=None) as batch_op:
         batch_op.create_index("ix_case_event_at", ["at"], unique=False)
-    # clocks from before this migration: the step that stopped them, and the case's handler
-    op.execute(
-        "UPDATE sla_clock SET stopped_by = (SELECT e.trigger FROM case_event e WHERE e.case_id = sla_clock.case_id "
-        "AND e.at = sla_clock.stopped_at ORDER BY e.seq DESC LIMIT 1) WHERE stopped_at IS NOT NULL"
-    )
-    op.execute(
-        "UPDATE sla_clock SET assignee_id = (SELECT c.assignee_id FROM cases c WHERE c.id = sla_clock.case_id) "
-        "WHERE scope = 'state'"
-    )
+    backfill(op.get_bind())
 
     op.create_table(
         "scoring_config",
@@ -61,6 +75,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=200), nullable=False),
         sa.Column("exempt", Json, nullable=False),
         sa.Column("summary", Json, nullable=False),
+        sa.Column("org", Json, nullable=False),
         sa.Column("duration_ms", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["config_version"],
