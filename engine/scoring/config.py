@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import SourceError
-from engine.scoring.catalogue import INDICATORS, RATES
+from engine.scoring.catalogue import INDICATORS, RATES, SUBJECT_INDICATORS
 from engine.yamlsrc import Source, load_file, load_text
 
 
@@ -23,6 +23,12 @@ class ScoringInvalid(SourceError):
 
 
 SUBJECTS = ("grid", "worker", "village")
+_WORKER = set(SUBJECT_INDICATORS["reporter"]) | set(SUBJECT_INDICATORS["handler"])
+SUBJECT_RATES = {
+    "grid": tuple(RATES),
+    "village": tuple(RATES),
+    "worker": tuple(r for r in RATES if r in _WORKER and r != "on_time_dispatch_rate"),
+}
 GROUP_BY = {"grid": ("all", "grid_kind", "village"), "worker": ("all",), "village": ("all",)}
 _TOP = {
     "version",
@@ -181,13 +187,15 @@ class _Parser:
             group_by = spec.get("group_by", "all")
             if group_by not in GROUP_BY[kind]:
                 self.src.problem((*path, "group_by"), f"{kind} can be grouped by: {', '.join(GROUP_BY[kind])}")
-            out[kind] = Subject(kind, str(spec.get("label", kind)), self._weights(spec.get("weights"), path), group_by)
+            out[kind] = Subject(
+                kind, str(spec.get("label", kind)), self._weights(spec.get("weights"), path, kind), group_by
+            )
         for kind in SUBJECTS:
             if kind not in out and kind not in raw:
                 self.src.problem(("subjects",), f"subjects.{kind} is missing: give its weights")
         return out
 
-    def _weights(self, raw: Any, path: tuple) -> dict[str, float]:
+    def _weights(self, raw: Any, path: tuple, kind: str) -> dict[str, float]:
         path = (*path, "weights")
         if not isinstance(raw, dict) or not raw:
             self.src.problem(path, "weights: needs at least one rate with its weight, e.g. on_time_close_rate: 30")
@@ -197,6 +205,14 @@ class _Parser:
             if name not in RATES:
                 hint = "it is a count, not a rate" if name in INDICATORS else f"rates are: {', '.join(RATES)}"
                 self.src.problem((*path, name), f"unknown rate {name!r}; {hint}", at_key=True)
+                continue
+            if name not in SUBJECT_RATES[kind]:
+                self.src.problem(
+                    (*path, name),
+                    f"a {kind} never has a {name} (the centre dispatches); rates of a {kind}: "
+                    f"{', '.join(SUBJECT_RATES[kind])}",
+                    at_key=True,
+                )
                 continue
             if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
                 self.src.problem((*path, name), f"the weight of {name} must be a positive number, not {weight!r}")

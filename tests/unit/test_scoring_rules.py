@@ -30,7 +30,7 @@ subjects:
     weights: {on_time_close_rate: 30, closed: 10, speed: 5, satisfaction_rate: -3}
     group_by: county
   worker:
-    weights: {}
+    weights: {on_time_dispatch_rate: 5}
   town:
     weights: {close_rate: 1}
 publication: {objection_days: seven}
@@ -50,7 +50,7 @@ def test_bad_rules_name_every_problem_with_its_line():
         "[subjects.grid.weights.speed] unknown rate 'speed'",
         "[subjects.grid.weights.satisfaction_rate] the weight of satisfaction_rate must be a positive number",
         "[subjects.grid.group_by] grid can be grouped by: all, grid_kind, village",
-        "[subjects.worker.weights] weights: needs at least one rate",
+        "[subjects.worker.weights.on_time_dispatch_rate] a worker never has a on_time_dispatch_rate",
         "[subjects.town] unknown subject 'town'",
         "subjects.village is missing",
         "[publication.objection_days] expected a whole number ≥ 0, not 'seven'",
