@@ -491,3 +491,159 @@ class ScoreExemption(Base):
     objection_id: Mapped[int | None] = mapped_column(ForeignKey("objection.id"))
     reason: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column()
+
+
+# -- household archive and points (户档积分) ------------------------------------------------------
+
+
+class Household(Base):
+    """One household file (户档): where it lives and who heads it."""
+
+    __tablename__ = "household"
+    __table_args__ = (Index("ix_household_village", "village_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # 户号, e.g. MYT-1-0012
+    village_id: Mapped[str] = mapped_column(ForeignKey("place.id"))
+    group_id: Mapped[str | None] = mapped_column(ForeignKey("place.id"))  # 社
+    grid_id: Mapped[str | None] = mapped_column(ForeignKey("place.id"))
+    head_name: Mapped[str] = mapped_column(String(50))
+    address: Mapped[str | None] = mapped_column(String(200))
+    members: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class Resident(Base):
+    """One personal file (人档). ID number and phone are kept whole and shown masked unless allowed."""
+
+    __tablename__ = "resident"
+    __table_args__ = (Index("ix_resident_household", "household_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # <household>-<n>
+    household_id: Mapped[str] = mapped_column(ForeignKey("household.id"))
+    name: Mapped[str] = mapped_column(String(50))
+    relation: Mapped[str] = mapped_column(String(16))  # 户主, 配偶, 子女, 父母, 孙子女, 其他
+    gender: Mapped[str | None] = mapped_column(String(4))
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    id_number: Mapped[str | None] = mapped_column(String(18))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class PointsRules(Base):
+    """One version of ``config/points.yaml`` as first used (like ``scoring_config``)."""
+
+    __tablename__ = "points_rules"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_hash: Mapped[str] = mapped_column(String(64))
+    source_text: Mapped[str] = mapped_column(Text)
+    stored_at: Mapped[datetime] = mapped_column()
+
+
+class PointsEntry(Base):
+    """The points ledger: append-only. A correction is a reversing entry; a redemption is a negative
+    entry and its reversal a positive one. ``key`` makes a double-submitted form record once."""
+
+    __tablename__ = "points_entry"
+    __table_args__ = (
+        Index("ix_points_entry_household", "household_id", "id"),
+        Index("ix_points_entry_effective", "effective_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    household_id: Mapped[str] = mapped_column(ForeignKey("household.id"))
+    kind: Mapped[str] = mapped_column(String(12))  # award | deduct | correct | redeem | refund
+    rule: Mapped[str | None] = mapped_column(String(48))
+    rules_version: Mapped[int | None] = mapped_column(Integer)
+    category: Mapped[str | None] = mapped_column(String(32))
+    points: Mapped[int] = mapped_column(Integer)  # signed
+    on_date: Mapped[str] = mapped_column(String(10))  # the day of the deed, local (YYYY-MM-DD)
+    recorded_at: Mapped[datetime] = mapped_column()
+    effective_at: Mapped[datetime | None] = mapped_column()  # when it counts: recorded, or approved; NULL pending
+    recorder_id: Mapped[str] = mapped_column(String(64))
+    evidence: Mapped[str | None] = mapped_column(Text)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("points_entry.id"), unique=True)
+    redemption_id: Mapped[int | None] = mapped_column(ForeignKey("redemption.id"))
+    needs_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class PointsApproval(Base):
+    """The second person's decision on an entry that needs one (one row per entry, never changed)."""
+
+    __tablename__ = "points_approval"
+
+    entry_id: Mapped[int] = mapped_column(ForeignKey("points_entry.id"), primary_key=True)
+    approved: Mapped[bool] = mapped_column(Boolean)
+    by_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column()
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class HouseholdBalance(Base):
+    """The redeemable balance of a household, kept with the ledger in the same transaction: the row a
+    redemption locks, so concurrent redemptions queue and never overdraw."""
+
+    __tablename__ = "household_balance"
+
+    household_id: Mapped[str] = mapped_column(ForeignKey("household.id"), primary_key=True)
+    earned: Mapped[int] = mapped_column(Integer, default=0)  # awards, net of their corrections
+    redeemed: Mapped[int] = mapped_column(Integer, default=0)
+    refunded: Mapped[int] = mapped_column(Integer, default=0)  # reversed redemptions
+    balance: Mapped[int] = mapped_column(Integer, default=0)  # earned − redeemed + refunded, never negative
+
+
+class StoreItem(Base):
+    """Goods in a village's points store (积分超市): a price in points and the stock on the shelf."""
+
+    __tablename__ = "store_item"
+    __table_args__ = (UniqueConstraint("village_id", "code"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    village_id: Mapped[str] = mapped_column(ForeignKey("place.id"))
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(100))
+    unit: Mapped[str] = mapped_column(String(16))
+    price: Mapped[int] = mapped_column(Integer)
+    stock: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Redemption(Base):
+    """One visit to the points store: what was taken, for how many points; reversible once."""
+
+    __tablename__ = "redemption"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    household_id: Mapped[str] = mapped_column(ForeignKey("household.id"))
+    village_id: Mapped[str] = mapped_column(ForeignKey("place.id"))
+    at: Mapped[datetime] = mapped_column()
+    operator_id: Mapped[str] = mapped_column(String(64))
+    total: Mapped[int] = mapped_column(Integer)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(Json)  # item id, code, name, unit, quantity, price
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    reversed_at: Mapped[datetime | None] = mapped_column()
+    reversed_by: Mapped[str | None] = mapped_column(String(64))
+    reverse_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class HouseholdScore(Base):
+    """A household's month (or quarter, year) in a score run: its points, running total, ranks, stars."""
+
+    __tablename__ = "household_score"
+    __table_args__ = (UniqueConstraint("run_id", "household_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("score_run.id"))
+    household_id: Mapped[str] = mapped_column(ForeignKey("household.id"))
+    village_id: Mapped[str] = mapped_column(String(64))
+    points: Mapped[int] = mapped_column(Integer)  # net points in the period (awards, deductions, corrections)
+    awarded: Mapped[int] = mapped_column(Integer)
+    deducted: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)  # net points up to the period's end
+    rank_village: Mapped[int | None] = mapped_column(Integer)
+    rank_township: Mapped[int | None] = mapped_column(Integer)
+    stars: Mapped[list[str]] = mapped_column(Json, default=list)  # e.g. ["孝道之星"]
+    listed: Mapped[str | None] = mapped_column(String(8))  # red | black
