@@ -29,10 +29,14 @@ from engine.scoring.catalogue import INDICATORS
 from engine.scoring.config import ScoringConfig
 from engine.store.models import (
     Case,
+    Household,
+    HouseholdScore,
     Objection,
     Outbox,
     Person,
     Place,
+    PointsEntry,
+    PointsExemption,
     Publication,
     RoleAssignment,
     Score,
@@ -267,7 +271,7 @@ def document(
         "rules": f"{config.title} 第{run.config_version}版",
         "key_figures": _key_figures(run.summary),
         "trend": _trend(month_runs),
-        "sections": _sections(rows, config, places),
+        "sections": _sections(rows, config, places) + _household_sections(session, run, config, places),
         "red_list": _listed(rows, "red", config, places),
         "black_list": _listed(rows, "black", config, places),
         "changes": changes or [],
@@ -280,6 +284,10 @@ def document(
 
 def _key_figures(summary: dict[str, Any]) -> list[dict[str, str]]:
     out = []
+    if summary.get("participation_rate"):
+        item = summary["participation_rate"]
+        detail = f"{int(item['numerator'] or 0)} / {int(item['denominator'] or 0)} 户"
+        out.append({"label": "积分参与率", "value": _pct(item["value"]), "detail": detail})
     for name in KEY_FIGURES:
         item = summary.get(name)
         if item is None:
@@ -326,6 +334,68 @@ _COLUMNS = {
     ),
 }
 _GROUP_TITLES = {"residential": "居民网格", "unit": "单位网格", "all": ""}
+
+
+def household_label(
+    household: Household | None, household_id: str, config: ScoringConfig, places: dict[str, Place]
+) -> str:
+    """A household as a public posting names it: the head's name only where the township allows it,
+    else its group (社) and file number."""
+    if household is None:
+        return household_id
+    group = places[household.group_id].name if household.group_id in places else ""
+    if config.publishing.show_household_names:
+        return f"{group}{household.head_name}户"
+    return f"{group}{household.id}号户" if group else f"{household.id}号户"
+
+
+def _household_sections(session: Session, run: ScoreRun, config: ScoringConfig, places: dict[str, Place]) -> list:
+    rows = runs.household_scores(session, run)
+    if not rows:
+        return []
+    homes = {
+        h.id: h
+        for h in session.scalars(
+            select(Household).where(Household.id.in_([r.household_id for r in rows if r.listed or r.stars]))
+        )
+    }
+
+    def village(r: HouseholdScore) -> str:
+        return places[r.village_id].name if r.village_id in places else r.village_id
+
+    def name(r: HouseholdScore) -> str:
+        return household_label(homes.get(r.household_id), r.household_id, config, places)
+
+    red = [r for r in rows if r.listed == "red"]
+    black = sorted((r for r in rows if r.listed == "black"), key=lambda r: (r.village_id, r.points))
+    starred = [r for r in rows if r.stars]
+    note = "积分按户档积分管理办法记录，更正在更正当期计入；户名按乡里规定公示"
+    return [
+        {
+            "title": "户积分红榜（各村）",
+            "note": note,
+            "columns": ["村", "村内名次", "户", "本期积分", "累计积分", "星级"],
+            "rows": [
+                [village(r), str(r.rank_village), name(r), str(r.points), str(r.total), "、".join(r.stars) or "—"]
+                for r in red
+            ],
+            "highlight": {str(i): "red" for i in range(len(red))},
+        },
+        {
+            "title": "星级户（各村）",
+            "note": "各类积分本期最高的户，并列同得",
+            "columns": ["村", "星级", "户", "本期积分"],
+            "rows": [[village(r), star, name(r), str(r.points)] for r in starred for star in r.stars],
+            "highlight": {},
+        },
+        {
+            "title": "户积分黑榜（各村）",
+            "note": "本期积分为负的户",
+            "columns": ["村", "户", "本期积分", "其中扣分"],
+            "rows": [[village(r), name(r), str(r.points), str(r.deducted)] for r in black],
+            "highlight": {str(i): "black" for i in range(len(black))},
+        },
+    ]
 
 
 def display_name(row: Score, config: ScoringConfig) -> str:
@@ -467,8 +537,10 @@ def lodge(
     reason: str,
     at: datetime,
     tz: ZoneInfo | None = None,
+    entries: list[int] | None = None,
 ) -> Objection:
-    """Record an objection to the current posting; only inside its window."""
+    """Record an objection to the current posting; only inside its window. A household's objection
+    names ledger entries (``entries``) instead of cases."""
     at = require_aware(at)
     pub = current(session, kind, period)
     if pub is None:
@@ -485,24 +557,38 @@ def lodge(
     if not by.strip():
         raise PostingRejected("say who objects (--by): a name or a unit")
     subject_kind, _, subject_id = subject.partition(":")
-    known = session.scalar(
-        select(func.count())
-        .select_from(Score)
-        .where(Score.run_id == pub.run_id, Score.subject_kind == subject_kind, Score.subject_id == subject_id)
-    )
+    run = session.get(ScoreRun, pub.run_id)
+    assert run is not None
+    if subject_kind == "household":
+        known = session.scalar(
+            select(func.count())
+            .select_from(HouseholdScore)
+            .where(HouseholdScore.run_id == pub.run_id, HouseholdScore.household_id == subject_id)
+        )
+    else:
+        known = session.scalar(
+            select(func.count())
+            .select_from(Score)
+            .where(Score.run_id == pub.run_id, Score.subject_kind == subject_kind, Score.subject_id == subject_id)
+        )
     if not known:
         raise PostingRejected(
             f"{subject!r} is not in the posting; write it as kind:id, e.g. grid:mayingtai-01, worker:p-an-yixuan, "
-            "village:mayingtai (`gridflow score show --period ...` lists them)"
+            "village:mayingtai, household:MYT-01-0012 (`gridflow score show --period ...` lists them)"
         )
-    run = session.get(ScoreRun, pub.run_id)
-    assert run is not None
-    case_ids = [_disputed(session, code, subject_kind, subject_id, run) for code in case_codes]
+    if subject_kind == "household":
+        if case_codes:
+            raise PostingRejected("a household's objection names ledger entries (--entry N), not cases")
+        disputed = [_disputed_entry(session, entry, subject_id, run) for entry in entries or []]
+    else:
+        if entries:
+            raise PostingRejected("ledger entries (--entry) are disputed in a household's objection only")
+        disputed = [_disputed(session, code, subject_kind, subject_id, run) for code in case_codes]
     objection = Objection(
         publication_id=pub.id,
         subject_kind=subject_kind,
         subject_id=subject_id,
-        case_ids=case_ids,
+        case_ids=disputed,
         lodged_by=by.strip()[:100],
         lodged_at=at,
         reason=reason.strip(),
@@ -511,6 +597,16 @@ def lodge(
     session.add(objection)
     session.flush()
     return objection
+
+
+def _disputed_entry(session: Session, entry_id: int, household_id: str, run: ScoreRun) -> int:
+    entry = session.get(PointsEntry, entry_id)
+    if entry is None or entry.household_id != household_id:
+        raise PostingRejected(
+            f"no ledger entry #{entry_id} of household {household_id}; `gridflow points list "
+            f"--household {household_id}` shows its entries"
+        )
+    return entry.id
 
 
 def _disputed(session: Session, code: str, kind: str, subject: str, run: ScoreRun) -> int:
@@ -565,16 +661,20 @@ def decide(
         return None
     lodged_against = session.get(Publication, objection.publication_id)
     assert lodged_against is not None
-    for case_id in objection.case_ids:
+    exemption, column = (
+        (PointsExemption, PointsExemption.entry_id)
+        if objection.subject_kind == "household"
+        else (ScoreExemption, ScoreExemption.case_id)
+    )
+    for disputed in objection.case_ids:
         exists = session.scalar(
-            select(ScoreExemption.id).where(
-                ScoreExemption.case_id == case_id, ScoreExemption.period == lodged_against.period
-            )
+            select(exemption.id).where(column == disputed, exemption.period == lodged_against.period)
         )
         if exists is None:
+            key = "entry_id" if exemption is PointsExemption else "case_id"
             session.add(
-                ScoreExemption(
-                    case_id=case_id, period=lodged_against.period, objection_id=objection.id, reason=note, at=at
+                exemption(
+                    **{key: disputed}, period=lodged_against.period, objection_id=objection.id, reason=note, at=at
                 )
             )
     session.flush()
@@ -619,7 +719,40 @@ def diff(session: Session, old: ScoreRun, new: ScoreRun, config: ScoringConfig) 
         ):
             if a != b:
                 out.append({"subject": display_name(row, config), "what": what, "before": a, "after": b})
-    return out
+    return out + _household_changes(session, old, new, config)
+
+
+def _household_changes(session: Session, old: ScoreRun, new: ScoreRun, config: ScoringConfig) -> list[dict[str, Any]]:
+    before = {h.household_id: h for h in runs.household_scores(session, old)}
+    changed = []
+    for row in runs.household_scores(session, new):
+        was = before.get(row.household_id)
+        if was is None:
+            continue
+        for what, a, b in (
+            ("本期积分", str(was.points), str(row.points)),
+            ("村内名次", str(was.rank_village or "—"), str(row.rank_village or "—")),
+            ("星级", "、".join(was.stars) or "—", "、".join(row.stars) or "—"),
+            ("榜单", _list_label(was.listed), _list_label(row.listed)),
+        ):
+            if a != b:
+                changed.append((row, what, a, b))
+    if not changed:
+        return []
+    places = {p.id: p for p in session.scalars(select(Place))}
+    homes = {
+        h.id: h
+        for h in session.scalars(select(Household).where(Household.id.in_({c[0].household_id for c in changed})))
+    }
+    return [
+        {
+            "subject": household_label(homes.get(r.household_id), r.household_id, config, places),
+            "what": what,
+            "before": a,
+            "after": b,
+        }
+        for r, what, a, b in changed
+    ]
 
 
 def _list_label(listed: str | None) -> str:

@@ -21,13 +21,18 @@ from sqlalchemy.orm import Session
 from engine.errors import ConfigError, GridflowError, NotFound
 from engine.jobs import Period, parse_period, period_of, previous
 from engine.periodic import bounds
+from engine.points import evaluation
+from engine.points.rules import PointsRules
 from engine.scoring import facts
 from engine.scoring.catalogue import Value
 from engine.scoring.composite import WORKER_ROLES, Who, score_rows
 from engine.scoring.config import ScoringConfig, parse_text
 from engine.store.models import (
+    Household,
+    HouseholdScore,
     Person,
     Place,
+    PointsExemption,
     RoleAssignment,
     Score,
     ScoreExemption,
@@ -122,8 +127,11 @@ def score_period(
     config: ScoringConfig,
     tz: ZoneInfo,
     reason: str,
+    points_rules: PointsRules | None = None,
 ) -> ScoreRun:
-    """Compute and store a new run of ``period``; the earlier current run (if any) stays as history."""
+    """Compute and store a new run of ``period``; the earlier current run (if any) stays as history.
+    With households in the archive, the run also holds their period (:mod:`engine.points.evaluation`)
+    under ``points_rules`` (default: the newest version the ledger used)."""
     at = require_aware(at)
     started = _time.perf_counter()
     start, end = bounds(period, tz)
@@ -149,9 +157,56 @@ def score_period(
     run.org = who_to_json(who)
     _store(session, run, indicators, rows)
     run.summary = summary(indicators.get(("township", "*"), {}))
+    households = _households(session, run, start, end, points_rules)
+    if households is not None:
+        run.summary = {**run.summary, "participation_rate": households}
     run.duration_ms = int((_time.perf_counter() - started) * 1000)
     session.flush()
     return run
+
+
+def _households(
+    session: Session, run: ScoreRun, start: datetime, end: datetime, rules: PointsRules | None
+) -> dict[str, Any] | None:
+    """The households' period into ``household_score``; participation per village as indicators."""
+    if not session.scalar(select(func.count()).select_from(Household)):
+        return None
+    rules = rules or evaluation.latest_rules(session)
+    period = period_from_key(run.period)
+    exempt = tuple(
+        entry
+        for entry, key in session.execute(select(PointsExemption.entry_id, PointsExemption.period))
+        if period_from_key(key).start < period.end and period.start < period_from_key(key).end
+    )
+    rows, participation = evaluation.compute(session, start, end, rules, exempt)
+    if rows:
+        session.execute(
+            insert(HouseholdScore.__table__),
+            [{"run_id": run.id, **{k: v for k, v in vars(r).items()}} for r in rows],
+        )
+    session.execute(
+        insert(ScoreIndicator.__table__),
+        [
+            {
+                "run_id": run.id,
+                "subject_kind": "township" if key == "*" else "village",
+                "subject_id": key,
+                "indicator": "participation_rate",
+                "numerator": n,
+                "denominator": d,
+                "value": n / d if d else None,
+            }
+            for key, (n, d) in sorted(participation.items())
+        ],
+    )
+    run.org = {**(run.org or {}), "points_rules": rules.version if rules else None}
+    n, d = participation.get("*", (0, 0))
+    return {"numerator": n, "denominator": d, "value": n / d if d else None}
+
+
+def household_scores(session: Session, run: ScoreRun) -> list[HouseholdScore]:
+    stmt = select(HouseholdScore).where(HouseholdScore.run_id == run.id)
+    return sorted(session.scalars(stmt), key=lambda h: (h.village_id, h.rank_village or 0, h.household_id))
 
 
 def year_before(period: Period) -> Period:

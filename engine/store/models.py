@@ -468,7 +468,7 @@ class Objection(Base):
     publication_id: Mapped[int] = mapped_column(ForeignKey("publication.id"))
     subject_kind: Mapped[str] = mapped_column(String(16))
     subject_id: Mapped[str] = mapped_column(String(64))
-    case_ids: Mapped[list[int]] = mapped_column(Json, default=list)  # the cases it disputes
+    case_ids: Mapped[list[int]] = mapped_column(Json, default=list)  # the cases (household: ledger entries) disputed
     lodged_by: Mapped[str] = mapped_column(String(100))
     lodged_at: Mapped[datetime] = mapped_column()
     reason: Mapped[str] = mapped_column(Text)
@@ -647,3 +647,18 @@ class HouseholdScore(Base):
     rank_township: Mapped[int | None] = mapped_column(Integer)
     stars: Mapped[list[str]] = mapped_column(Json, default=list)  # e.g. ["孝道之星"]
     listed: Mapped[str | None] = mapped_column(String(8))  # red | black
+
+
+class PointsExemption(Base):
+    """A ledger entry left out of the households' standing in the periods inside ``period`` (核减), by an
+    upheld objection to a posting. The entry itself stays (the ledger is append-only)."""
+
+    __tablename__ = "points_exemption"
+    __table_args__ = (UniqueConstraint("entry_id", "period"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("points_entry.id"))
+    period: Mapped[str] = mapped_column(String(16))
+    objection_id: Mapped[int | None] = mapped_column(ForeignKey("objection.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column()

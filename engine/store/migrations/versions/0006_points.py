@@ -178,8 +178,31 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("entry_id", name=op.f("pk_points_approval")),
     )
 
+    _exemptions()
+
+
+def _exemptions() -> None:
+    op.create_table(
+        "points_exemption",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("period", sa.String(length=16), nullable=False),
+        sa.Column("objection_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["entry_id"], ["points_entry.id"], name=op.f("fk_points_exemption_entry_id_points_entry")
+        ),
+        sa.ForeignKeyConstraint(
+            ["objection_id"], ["objection.id"], name=op.f("fk_points_exemption_objection_id_objection")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_points_exemption")),
+        sa.UniqueConstraint("entry_id", "period", name=op.f("uq_points_exemption_entry_id_period")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("points_exemption")
     op.drop_table("points_approval")
     with op.batch_alter_table("points_entry", schema=None) as batch_op:
         batch_op.drop_index("ix_points_entry_household")
