@@ -85,8 +85,16 @@ class Settings(BaseSettings):
     public_url: str = Field(
         "", description="Base URL under which publish_dir is served; notices then carry a link to the posting."
     )
+    points_file: Path = Field(
+        ROOT / "config" / "points.yaml", description="Household points rules (户档积分): rules, limits, stars, lists."
+    )
     clock_offset_s: float = Field(
         0, description="Drills and tests: the runtime's clock runs this many seconds ahead of the real one."
+    )
+    archive_show_full: bool = Field(
+        False,
+        description="`gridflow archive show --full` may print whole ID numbers and phones (户档); "
+        "otherwise they are always masked.",
     )
 
     @field_validator("timezone")

@@ -30,6 +30,8 @@ from engine.calendar import WorkCalendar, load_calendars
 from engine.definitions.loader import load_workflow_file
 from engine.errors import ConcurrentUpdate, ConfigError, DatabaseError
 from engine.org import load_org_file
+from engine.points.rules import PointsRules
+from engine.points.rules import load as load_points
 from engine.publication import posting
 from engine.scoring.config import ScoringConfig
 from engine.scoring.config import load as load_scoring
@@ -227,6 +229,10 @@ class Gridflow:
     def scoring_rules(self) -> ScoringConfig:
         """``config/scoring.yaml`` (``settings.scoring_file``), validated; read afresh each time."""
         return load_scoring(self.settings.scoring_file)
+
+    def points_rules(self) -> PointsRules:
+        """``config/points.yaml`` (``settings.points_file``), validated; read afresh each time."""
+        return load_points(self.settings.points_file)
 
     def export_postings(self, session: Session) -> list[Path]:
         """Write every posting version not yet on disk to ``<publish_dir>/<kind>/<period>/v<n>.{html,csv,json}``;

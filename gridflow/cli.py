@@ -594,4 +594,4 @@ def sqlite_missing(gf: Gridflow) -> bool:
     return sqlite_file_missing(gf.settings.db_url)
 
 
-from gridflow import cli_notices, cli_runtime, cli_scoring  # noqa: E402,F401 - registers up, jobs, notices, score
+from gridflow import cli_archive, cli_notices, cli_points, cli_runtime, cli_scoring  # noqa: E402,F401 - registers archive, up, jobs, notices, score

@@ -268,12 +268,12 @@ def reverse(session: Session, redemption_id: int, by_id: str, reason: str, at: d
     return redemption
 
 
-def receipt(redemption: Redemption, balance: int, household_name: str, tz: Any) -> list[str]:
+def receipt(redemption: Redemption, balance: int, household_name: str, tz: Any, operator: str = "") -> list[str]:
     """The printed receipt (兑换凭证)."""
     lines = [
         f"积分超市兑换凭证  No.{redemption.id}",
         f"户号 {redemption.household_id}  户主 {household_name}",
-        f"时间 {redemption.at.astimezone(tz):%Y-%m-%d %H:%M}  经办 {redemption.operator_id}",
+        f"时间 {redemption.at.astimezone(tz):%Y-%m-%d %H:%M}  经办 {operator or redemption.operator_id}",
     ]
     for line in redemption.lines:
         lines.append(f"  {line['name']} × {line['quantity']}{line['unit']}  {line['price'] * line['quantity']} 分")
