@@ -8,6 +8,8 @@ STAMP  := $(VENV)/.installed-stamp
 
 run: $(STAMP)  ## set up, initialise the embedded (SQLite) gridflow and run it (worker + beat, one process)
 	$(BIN)/gridflow init
+	$(BIN)/gridflow archive import --if-empty config/archive/shengli.csv
+	$(BIN)/gridflow points store load config/store.yaml
 	$(BIN)/gridflow up
 
 test: $(STAMP)  ## set up, then lint and run the whole test suite (CI=true: missing services fail)
@@ -24,6 +26,8 @@ bench: $(STAMP)  ## benchmarks against the local PostgreSQL (not part of the tes
 	$(BIN)/python -m bench.sla_sweep
 	$(BIN)/python -m bench.dispatch
 	$(BIN)/python -m bench.e2e_latency
+	$(BIN)/python -m bench.scoring
+	$(BIN)/python -m bench.points
 
 setup: $(STAMP)
 

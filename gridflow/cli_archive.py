@@ -40,12 +40,18 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 def archive_import(
     file: Annotated[Path, typer.Argument(help="Archive CSV or YAML, e.g. config/archive/shengli.csv")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the file only; write nothing.")] = False,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Only when the archive has no household yet (first setup).")
+    ] = False,
 ) -> None:
     """Check a household archive against the org chart and import it (idempotent; any problem: nothing changes)."""
     with handled():
         gf = _gridflow()
         year = gf.clock().astimezone(gf.tz).year
         with gf.transaction(write=not dry_run) as session:
+            if if_empty and (held := session.scalar(select(func.count()).select_from(Household))):
+                out.print(f"the archive holds {held} households already; {file} left alone", markup=False)
+                return
             archive = load_archive(file, known_places(session), year)
             if dry_run:
                 out.print(f"{_summary(archive)}: valid; nothing written (--dry-run)", markup=False, soft_wrap=True)

@@ -146,3 +146,12 @@ def test_bad_input_changes_nothing(home):
         "refunded": 0,
         "balance": 5,
     }
+
+
+def test_make_run_imports_the_sample_archive_only_into_an_empty_one(home, tmp_path):
+    left = ok(["archive", "import", "--if-empty", str(ROOT / "config" / "archive" / "shengli.csv")], home)
+    assert "holds 2 households already" in left  # the clerk's own archive is never overwritten
+    fresh = rt.environment(tmp_path / "fresh", "", "")
+    rt.init(fresh)
+    loaded = ok(["archive", "import", "--if-empty", str(ROOT / "config" / "archive" / "shengli.csv")], fresh)
+    assert "1881 added" in loaded
