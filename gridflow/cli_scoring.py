@@ -564,11 +564,16 @@ def _objection_table(objections: list, gf: Gridflow) -> Table:
 
 @publish_app.command("object")
 def publish_object(
-    subject: Annotated[str, typer.Option("--subject", help="What is disputed: grid:ID, worker:ID or village:ID.")],
+    subject: Annotated[
+        str, typer.Option("--subject", help="What is disputed: grid:ID, worker:ID, village:ID or household:ID.")
+    ],
     by: Annotated[str, typer.Option("--by", help="Who objects (a name or a unit).")],
     reason: Annotated[str, typer.Option("--reason", help="Why.")],
     quarter: QuarterOpt = None,
     case: Annotated[list[str] | None, typer.Option("--case", help="A disputed case code; repeatable.")] = None,
+    entry: Annotated[
+        list[int] | None, typer.Option("--entry", help="A disputed points entry (household:ID); repeatable.")
+    ] = None,
     at: AtOpt = None,
 ) -> None:
     """Record an objection (异议) to a quarterly posting, within its window (公示期)."""
@@ -577,7 +582,9 @@ def publish_object(
         kind, period = _which(quarter, None)
         when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock())
         with gf.transaction() as session:
-            objection = posting.lodge(session, kind, period.key, subject, case or [], by, reason, when, gf.tz)
+            objection = posting.lodge(
+                session, kind, period.key, subject, case or [], by, reason, when, gf.tz, entry or []
+            )
             oid = objection.id
         out.print(
             f"objection #{oid} recorded against {subject} in {period.key}; the centre decides with "
