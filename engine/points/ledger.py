@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import CommandRejected, NotFound, PermissionDenied
@@ -40,6 +40,8 @@ from engine.store.models import (
     PointsRules as RulesRow,
 )
 from engine.timeutil import require_aware
+
+KEY_LENGTH = 100  # points_entry.key
 
 
 class PointsRejected(CommandRejected):
@@ -127,7 +129,7 @@ def record(
 ) -> Recorded:
     at = require_aware(at)
     rule = rules.rule(rule_code)
-    key = key or _derived_key(household_id, rule_code, on_date, recorder_id, evidence)
+    key = (key or derived_key(household_id, rule_code, on_date, recorder_id, evidence))[:KEY_LENGTH]
     existing = session.scalar(select(PointsEntry).where(PointsEntry.key == key))
     if existing is not None:
         if (existing.household_id, existing.rule) != (household_id, rule_code):
@@ -159,7 +161,7 @@ def record(
         evidence=(evidence or "").strip() or None,
         case_id=case_id,
         needs_approval=rule.approval,
-        key=key[:100],
+        key=key,
     )
     session.add(entry)
     session.flush()
@@ -169,28 +171,33 @@ def record(
     return Recorded(entry, created=True, pending=rule.approval)
 
 
-def _derived_key(household_id: str, rule: str, on_date: date, recorder: str, evidence: str | None) -> str:
+def derived_key(household_id: str, rule: str, on_date: date, recorder: str, evidence: str | None) -> str:
     """The same form submitted twice gives the same key."""
     digest = hashlib.sha256(f"{household_id}|{rule}|{on_date}|{recorder}|{(evidence or '').strip()}".encode())
     return f"form:{digest.hexdigest()[:40]}"
 
 
 def _check_limit(session: Session, household_id: str, rule: Rule, on_date: date) -> None:
+    """Awards and deductions of this rule in the limit's period, less those corrected or rejected (a
+    correction frees its slot; the correction itself takes none). Probes of unique keys per entry,
+    not ``NOT IN`` over the whole ledger."""
     if rule.limit is None:
         return
     period = period_of(rule.limit.period, on_date)  # type: ignore[arg-type]
-    corrected = select(PointsEntry.reverses_id).where(PointsEntry.reverses_id.is_not(None))
-    rejected = select(PointsApproval.entry_id).where(PointsApproval.approved.is_(False))
+    entry, correction, approval = PointsEntry.__table__, PointsEntry.__table__.alias("correction"), PointsApproval
+    corrected = select(correction.c.id).where(correction.c.reverses_id == entry.c.id).exists()
+    rejected = select(approval.entry_id).where(approval.entry_id == entry.c.id, approval.approved.is_(False)).exists()
     used = session.scalar(
         select(func.count())
-        .select_from(PointsEntry)
+        .select_from(entry)
         .where(
-            PointsEntry.household_id == household_id,
-            PointsEntry.rule == rule.code,
-            PointsEntry.on_date >= period.start.isoformat(),
-            PointsEntry.on_date < period.end.isoformat(),
-            PointsEntry.id.not_in(corrected),
-            PointsEntry.id.not_in(rejected),
+            entry.c.household_id == household_id,
+            entry.c.rule == rule.code,
+            entry.c.kind.in_(("award", "deduct")),
+            entry.c.on_date >= period.start.isoformat(),
+            entry.c.on_date < period.end.isoformat(),
+            ~corrected,
+            or_(entry.c.needs_approval.is_(False), ~rejected),
         )
     )
     if used >= rule.limit.times:

@@ -549,6 +549,7 @@ class PointsEntry(Base):
     __table_args__ = (
         Index("ix_points_entry_household", "household_id", "id"),
         Index("ix_points_entry_effective", "effective_at"),
+        Index("ix_points_entry_limit", "household_id", "rule", "on_date"),  # the limit checks
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

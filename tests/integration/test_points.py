@@ -245,3 +245,21 @@ def test_the_balance_is_earned_minus_redeemed_plus_refunded_and_never_negative(d
             assert b.balance == b.earned - b.redeemed + b.refunded >= 0
             assert b.earned == (sums.get("award") or 0) + corrected_awards
             assert b.redeemed == -(sums.get("redeem") or 0) and b.refunded == (sums.get("refund") or 0)
+
+
+def test_a_correction_frees_its_limit_slot_and_a_long_key_still_records_once(db, homes):
+    h = homes[0]
+    with db.sessions.begin() as s:
+        first = award(s, h, rule="good_neighbour", evidence="1").entry.id  # at most 3 a month
+        award(s, h, rule="good_neighbour", evidence="2")
+        award(s, h, rule="good_neighbour", evidence="3")
+    with db.sessions.begin() as s:
+        ledger.correct(s, first, XIONG, "记错了", T, RULES)
+    with db.sessions.begin() as s:
+        award(s, h, rule="good_neighbour", evidence="4")  # the corrected one freed its slot
+    key = "表单-" + "x" * 150
+    with db.sessions.begin() as s:
+        once = award(s, homes[1], key=key, evidence="a").entry.id
+    with db.sessions.begin() as s:
+        again = award(s, homes[1], key=key, evidence="a")
+    assert (again.created, again.entry.id) == (False, once)

@@ -163,6 +163,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("points_entry", schema=None) as batch_op:
         batch_op.create_index("ix_points_entry_effective", ["effective_at"], unique=False)
+        batch_op.create_index("ix_points_entry_limit", ["household_id", "rule", "on_date"], unique=False)
         batch_op.create_index("ix_points_entry_household", ["household_id", "id"], unique=False)
 
     op.create_table(
@@ -207,6 +208,7 @@ def downgrade() -> None:
     with op.batch_alter_table("points_entry", schema=None) as batch_op:
         batch_op.drop_index("ix_points_entry_household")
         batch_op.drop_index("ix_points_entry_effective")
+        batch_op.drop_index("ix_points_entry_limit")
 
     op.drop_table("points_entry")
     with op.batch_alter_table("resident", schema=None) as batch_op:
