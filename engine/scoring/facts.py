@@ -42,9 +42,15 @@ _LISTS = ("classify", "dispatch", "return", "resolve", "rework", "extension")
 _STATE_LISTS = ("closed_states", "voided_states", "suspended_states", "handling_time")
 
 
-def _case_rows() -> str:
-    """One row per case alive in [s, e): reported before the end, not closed before the start."""
-    return """
+def _case_rows(dialect: str) -> str:
+    """One row per case alive in [s, e): reported before the end, not closed before the start.
+
+    Two arg-max tricks keep it to one pass over each table, with no join back by key: a case was
+    suspended at an instant when its last event before it entered a suspended state (the highest
+    ``seq`` into one is above the highest into any other); its handler is the assignee of its
+    latest clock, carried in the key the MAX picks (the id zero-padded, then the assignee)."""
+    padded = "lpad(k.id::text, 20, '0') COLLATE \"C\"" if dialect == "postgresql" else "printf('%020d', k.id)"
+    return f"""
     alive AS (
       SELECT c.id, c.grid_id, c.reporter_id, c.status, c.reported_at, c.closed_at, c.satisfaction
       FROM cases c
@@ -59,15 +65,18 @@ def _case_rows() -> str:
                   AND (x.from_state IS NULL OR x.from_state NOT IN :suspended_states) THEN 1 ELSE 0 END)
           AS suspended_in,
         MAX(CASE WHEN x.trigger IN :rework THEN 1 ELSE 0 END) AS reworked,
-        MAX(CASE WHEN x.at < :s THEN x.seq END) AS seq_s,
-        MAX(x.seq) AS seq_e
+        MAX(CASE WHEN x.at < :s AND x.to_state IN :suspended_states THEN x.seq END) AS suspended_seq_s,
+        MAX(CASE WHEN x.at < :s AND x.to_state NOT IN :suspended_states THEN x.seq END) AS other_seq_s,
+        MAX(CASE WHEN x.to_state IN :suspended_states THEN x.seq END) AS suspended_seq_e,
+        MAX(CASE WHEN x.to_state NOT IN :suspended_states THEN x.seq END) AS other_seq_e
       FROM case_event x JOIN alive a ON a.id = x.case_id
       WHERE x.at < :e
       GROUP BY x.case_id
     ),
     cl AS (
       SELECT k.case_id,
-        MAX(CASE WHEN k.scope = 'state' AND k.started_at < :e THEN k.id END) AS last_clock,
+        MAX(CASE WHEN k.scope = 'state' AND k.started_at < :e THEN {padded} || COALESCE(k.assignee_id, '') END)
+          AS last_clock,
         MIN(CASE WHEN k.scope = 'state' AND k.state = :response_clock THEN k.id END) AS first_response,
         MAX(CASE WHEN k.scope = 'case' THEN k.breached_at END) AS case_breached_at,
         MAX(CASE WHEN k.scope = 'case' AND k.outcome = 'met' THEN 1 ELSE 0 END) AS case_met,
@@ -78,28 +87,26 @@ def _case_rows() -> str:
       GROUP BY k.case_id
     ),
     base AS (
-      SELECT a.id AS case_id, a.grid_id, p.village_id, a.reporter_id, lc.assignee_id AS handler_id,
+      SELECT a.id AS case_id, a.grid_id, p.village_id, a.reporter_id,
+        NULLIF(substr(cl.last_clock, 21), '') AS handler_id,
         cl.first_response,
         CASE WHEN a.reported_at >= :s THEN 1 ELSE 0 END AS reported,
         COALESCE(ev.classified_in, 0) AS classified,
         COALESCE(ev.classified_by_end, 0) AS classified_by_end,
         COALESCE(ev.extended, 0) AS extended,
         COALESCE(ev.reworked, 0) AS reworked_ever,
-        CASE WHEN COALESCE(ev.suspended_in, 0) = 1 OR es.to_state IN :suspended_states THEN 1 ELSE 0 END
-          AS suspended,
+        CASE WHEN COALESCE(ev.suspended_in, 0) = 1 OR ev.suspended_seq_s > COALESCE(ev.other_seq_s, 0)
+          THEN 1 ELSE 0 END AS suspended,
         CASE WHEN a.closed_at < :e THEN 1 ELSE 0 END AS final_by_end,
         CASE WHEN a.closed_at < :e AND a.status IN :closed_states THEN 1 ELSE 0 END AS closed,
         CASE WHEN a.closed_at < :e AND a.status IN :voided_states THEN 1 ELSE 0 END AS voided,
-        CASE WHEN ee.to_state IN :suspended_states THEN 1 ELSE 0 END AS suspended_at_end,
+        CASE WHEN ev.suspended_seq_e > COALESCE(ev.other_seq_e, 0) THEN 1 ELSE 0 END AS suspended_at_end,
         cl.case_breached_at, COALESCE(cl.case_met, 0) AS case_met, COALESCE(cl.has_case_clock, 0) AS has_case_clock,
         cl.handling_s, a.satisfaction
       FROM alive a
       LEFT JOIN grid_villages p ON p.id = a.grid_id
       LEFT JOIN ev ON ev.case_id = a.id
       LEFT JOIN cl ON cl.case_id = a.id
-      LEFT JOIN sla_clock lc ON lc.id = cl.last_clock
-      LEFT JOIN case_event es ON es.case_id = a.id AND es.seq = ev.seq_s
-      LEFT JOIN case_event ee ON ee.case_id = a.id AND ee.seq = ev.seq_e
     )"""
 
 
@@ -126,23 +133,30 @@ def _case_facts() -> dict[str, str]:
     }
 
 
-def _clock_facts(state_param: str, stopped_by: str | None, due: str, on_time: str, first: bool = False) -> str:
-    """Visits to one state (its clocks). Due: it ended in the period as counted (``stopped_by``), or
-    its deadline fell in the period — however the visit ended (a return does not hide a missed
-    deadline), unless it is still open at the end and the case is suspended then. On time: ended
-    as counted, within the limit. ``first``: only the case's first visit (its first response)."""
-    ended = "k.stopped_at >= :s AND k.stopped_at < :e" + (f" AND k.stopped_by IN :{stopped_by}" if stopped_by else "")
-    late = (
-        "k.breached_at >= :s AND k.breached_at < :e"
-        " AND NOT ((k.stopped_at IS NULL OR k.stopped_at >= :e) AND b.suspended_at_end = 1)"
-    )
-    cols = {
-        due: f"CASE WHEN ({ended}) OR ({late}) THEN 1 ELSE 0 END",
-        on_time: f"CASE WHEN ({ended}) AND k.outcome = 'met' THEN 1 ELSE 0 END",
-    }
-    where = f"k.scope = 'state' AND k.state = :{state_param} AND k.started_at < :e"
-    if first:
-        where += " AND k.id = b.first_response"
+def _clock_facts() -> str:
+    """Visits to the dispatch, response and handling states (their clocks), in one pass over
+    sla_clock. Due: it ended in the period as counted (``stopped_by``), or its deadline fell in the
+    period — however the visit ended (a return does not hide a missed deadline), unless it is still
+    open at the end and the case is suspended then. On time: ended as counted, within the limit.
+    The response counts only the case's first visit (its first response)."""
+    cols, visits = {}, []
+    for state, stopped_by, due, on_time in (
+        ("dispatch_clock", "dispatch", "dispatch_due", "dispatched_on_time"),
+        ("response_clock", None, "response_due", "responded_on_time"),
+        ("handling_clock", "resolve", "handling_due", "handled_on_time"),
+    ):
+        visit = f"k.state = :{state}" + (" AND k.id = b.first_response" if state == "response_clock" else "")
+        ended = "k.stopped_at >= :s AND k.stopped_at < :e" + (
+            f" AND k.stopped_by IN :{stopped_by}" if stopped_by else ""
+        )
+        late = (
+            "k.breached_at >= :s AND k.breached_at < :e"
+            " AND NOT ((k.stopped_at IS NULL OR k.stopped_at >= :e) AND b.suspended_at_end = 1)"
+        )
+        cols[due] = f"CASE WHEN {visit} AND (({ended}) OR ({late})) THEN 1 ELSE 0 END"
+        cols[on_time] = f"CASE WHEN {visit} AND ({ended}) AND k.outcome = 'met' THEN 1 ELSE 0 END"
+        visits.append(f"({visit})")
+    where = f"k.scope = 'state' AND k.started_at < :e AND ({' OR '.join(visits)})"
     return _select(cols, "sla_clock k JOIN base b ON b.case_id = k.case_id", where, handler="k.assignee_id")
 
 
@@ -171,18 +185,26 @@ def _grid_villages(grids: int) -> str:
     return f"\n    grid_villages AS ({rows}),"
 
 
-def facts_sql(dialect: str, grids: int = 1) -> str:
-    """The facts of a period: ``WITH ... SELECT ... UNION ALL ...`` (bind :s, :e, the name lists, the grid map)."""
+def facts_ctes(dialect: str, grids: int = 1) -> str:
+    """``WITH grid_villages, alive, ev, cl, base`` (bind :s, :e, the name lists, the grid map)."""
+    return "WITH" + _grid_villages(grids) + _case_rows(dialect)
+
+
+def facts_union(dialect: str) -> str:
+    """The fact rows: ``SELECT ... UNION ALL ...`` over the CTEs of :func:`facts_ctes`."""
     assignee = "x.payload ->> 'assignee'" if dialect == "postgresql" else "json_extract(x.payload, '$.assignee')"
     parts = [
         _select(_case_facts(), "base b", "1 = 1", handler="b.handler_id", reporter="b.reporter_id"),
-        _clock_facts("dispatch_clock", "dispatch", "dispatch_due", "dispatched_on_time"),
-        _clock_facts("response_clock", None, "response_due", "responded_on_time", first=True),
-        _clock_facts("handling_clock", "resolve", "handling_due", "handled_on_time"),
+        _clock_facts(),
         _event_facts("dispatch", "dispatched", assignee),
         _event_facts("return", "returned", "x.actor_id"),
     ]
-    return "WITH" + _grid_villages(grids) + _case_rows() + "\n" + "\nUNION ALL\n".join(parts)
+    return "\nUNION ALL\n".join(parts)
+
+
+def facts_sql(dialect: str, grids: int = 1) -> str:
+    """The facts of a period: ``WITH ... SELECT ... UNION ALL ...``."""
+    return facts_ctes(dialect, grids) + "\n" + facts_union(dialect)
 
 
 def params(
@@ -246,20 +268,42 @@ def grid_villages(conn: Connection) -> dict[str, str | None]:
 
 
 def _grouping_sets(conn: Connection, bound: dict[str, Any], grids: int) -> dict:
-    sql = (
-        f"WITH facts AS ({facts_sql('postgresql', grids)})\n"
-        f"SELECT GROUPING(grid_id) AS g_grid, GROUPING(village_id) AS g_village, GROUPING(reporter_id) AS g_rep, "
-        f"GROUPING(handler_id) AS g_handler, grid_id, village_id, reporter_id, handler_id, {_SUMS}, {_HOURS_PG} "
-        "FROM facts GROUP BY GROUPING SETS ((grid_id), (village_id), (reporter_id), (handler_id), ())"
+    """Sum the facts per (grid, village, reporter, handler) first — a few thousand groups, hashed —
+    and take the GROUPING SETS of those; the handling-time statistics (which need every value)
+    come from the closed cases' rows of ``base`` alone. Rows ``part = 's'`` carry the sums, ``'h'``
+    the hours."""
+    keys = "grid_id, village_id, reporter_id, handler_id"
+    grouping = (
+        "GROUPING(grid_id) AS g_grid, GROUPING(village_id) AS g_village, GROUPING(reporter_id) AS g_rep, "
+        "GROUPING(handler_id) AS g_handler"
     )
-    out = {}
+    sets = "GROUPING SETS ((grid_id), (village_id), (reporter_id), (handler_id), ())"
+    no_sums = ", ".join(f"NULL::bigint AS {c}" for c in FACT_COLUMNS)
+    no_hours = "NULL::bigint AS n_hours, NULL::numeric AS mean_s, NULL::float8 AS median_s, NULL::float8 AS p90_s"
+    sql = (
+        f"{facts_ctes('postgresql', grids)},\n"
+        f"facts AS ({facts_union('postgresql')}),\n"
+        f"keyed AS (SELECT {keys}, {_SUMS} FROM facts GROUP BY {keys}),\n"
+        f"hours AS (SELECT {keys}, handling_s FROM base WHERE closed = 1 AND handling_s IS NOT NULL)\n"
+        f"SELECT 's' AS part, {grouping}, {keys}, {_SUMS}, {no_hours} FROM keyed GROUP BY {sets}\n"
+        f"UNION ALL\n"
+        f"SELECT 'h' AS part, {grouping}, {keys}, {no_sums}, {_HOURS_PG} FROM hours GROUP BY {sets}"
+    )
+    sums, hours = {}, {}
     for row in conn.execute(_bind(sql), bound).mappings():
         kind, subject = _which(row)
         if subject is None:
             continue
-        hours = (int(row["n_hours"] or 0), _float(row["mean_s"]), _float(row["median_s"]), _float(row["p90_s"]))
-        out[(kind, subject)] = ({c: row[c] for c in FACT_COLUMNS}, hours)
-    return out
+        if row["part"] == "s":
+            sums[(kind, subject)] = {c: row[c] for c in FACT_COLUMNS}
+        else:
+            hours[(kind, subject)] = (
+                int(row["n_hours"] or 0),
+                _float(row["mean_s"]),
+                _float(row["median_s"]),
+                _float(row["p90_s"]),
+            )
+    return {key: (values, hours.get(key, (0, None, None, None))) for key, values in sums.items()}
 
 
 def _which(row: Any) -> tuple[str, str | None]:
