@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -639,6 +639,7 @@ def test_the_shortest_override_is_the_shortest_in_business_time(db):
     used=st.integers(0, 3 * 24 * 60),
     paused=st.integers(1, 30 * 24 * 60),
 )
+@example(start=225691, used=4320, paused=1)  # the limit used up exactly; the deadline passed before the pause
 def test_suspend_and_resume_keep_the_business_time(db, start, used, paused):
     """For any instants: time used before the pause + time from the resume to the deadline = the limit."""
     township = calendars()["township"]
@@ -655,7 +656,8 @@ def test_suspend_and_resume_keep_the_business_time(db, start, used, paused):
             assert clock.consumed_s == before.total_seconds()
             assert clock.segment_start == township.next_working_instant(resume)
             left = max(timedelta(0), timedelta(seconds=limit) - before)
-            if before > timedelta(seconds=limit):  # breached before the pause, swept or not: it keeps that time
+            if clock.breached_at is not None:  # the deadline passed before the pause, swept or not: it keeps it
+                assert before >= timedelta(seconds=limit) and clock.breached_at < suspend
                 assert clock.due_at == clock.breached_at
                 assert township.between(accept, clock.breached_at) == timedelta(seconds=limit)
                 continue
