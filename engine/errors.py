@@ -2,30 +2,49 @@
 
 Every error the engine raises on purpose derives from :class:`GridflowError`.
 Its message says what was wrong, where, and what to do. Third-party errors are
-translated at the boundary with ``raise ... from exc``.
+translated at the boundary with ``raise ... from exc``. The whole tree, with the
+module of each class defined elsewhere (``tests/unit/test_errors.py`` checks the
+drawing against the classes)::
 
     GridflowError
-    ├── ConfigError                  settings or an input file cannot be used
-    │   ├── SourceError              one or more located problems in a YAML file
-    │   │   ├── WorkflowInvalid      a workflow definition failed validation
-    │   │   ├── OrgChartInvalid      an org chart failed validation
-    │   │   └── CalendarInvalid      config/calendars.yaml failed validation (engine.calendar)
-    │   └── CalendarError            a calendar cannot answer (engine.calendar)
-    │       └── UnknownYear          a deadline falls into a year no schedule covers
-    ├── NotFound                     an id that does not exist
+    ├── ConfigError                   settings or an input file cannot be used
+    │   ├── SourceError               one or more located problems in a YAML or CSV file
+    │   │   ├── WorkflowInvalid       a workflow definition failed validation
+    │   │   ├── OrgChartInvalid       an org chart failed validation
+    │   │   ├── CalendarInvalid       config/calendars.yaml failed validation (engine.calendar)
+    │   │   ├── ScoringInvalid        config/scoring.yaml failed validation (engine.scoring.config)
+    │   │   ├── PointsRulesInvalid    config/points.yaml failed validation (engine.points.rules)
+    │   │   ├── StoreFileInvalid      a points store file failed validation (engine.points.store)
+    │   │   ├── ArchiveInvalid        a household archive file failed validation (engine.archive.load)
+    │   │   └── NotificationsInvalid  config/notifications.yaml failed validation (notifications.config)
+    │   ├── CalendarError             a calendar cannot answer (engine.calendar)
+    │   │   └── UnknownYear           a deadline falls into a year no schedule covers (engine.calendar)
+    │   └── ChannelConfigError        a notification channel's settings are wrong (notifications.channels.base)
+    ├── InputError                    a value given to a command is malformed or not one of its choices
+    ├── NotYet                        the time asked about has not come; the same command works later
+    │   ├── PeriodNotOver             a period to score or publish has not ended yet
+    │   └── NotSwept                  SLA timers due in the period have not fired yet (engine.scoring.runs)
+    ├── NotFound                      an id or a name that does not exist
     │   ├── CaseNotFound
     │   ├── WorkflowNotFound
-    │   └── PersonNotFound
-    ├── CommandRejected              a case command that must change nothing
-    │   ├── TriggerNotAllowed        trigger unknown or not allowed in this state
-    │   ├── FieldError               missing, unknown or malformed fields
-    │   ├── PermissionDenied         wrong role, or another grid's case
-    │   └── GuardFailed              a guard of the trigger said no
-    ├── NaiveDatetime                a datetime without a time zone reached the engine
-    ├── ConcurrentUpdate             the case changed since it was read (stale version)
-    └── DatabaseError                the database failed or is at the wrong schema
+    │   ├── PersonNotFound
+    │   ├── HouseholdNotFound         (engine.archive.store)
+    │   └── NoticeNotFound            (gridflow.cli_notices)
+    ├── CommandRejected               a command that must change nothing
+    │   ├── TriggerNotAllowed         trigger unknown or not allowed in this state
+    │   ├── FieldError                missing, unknown or malformed fields
+    │   ├── PermissionDenied          wrong role, or another grid's case
+    │   ├── GuardFailed               a guard of the trigger said no
+    │   ├── PointsRejected            a points command that cannot be taken (engine.points.ledger)
+    │   │   └── BatchRefused          a day's sheet with a bad item, none recorded (engine.points.batch)
+    │   └── PostingRejected           an objection or decision that cannot be taken (engine.publication.posting)
+    ├── ConcurrentUpdate              the case changed since it was read (stale version)
+    ├── DatabaseError                 the database failed or is at the wrong schema
+    └── ContractError                 code broke an engine contract: a bug, not the user's input
+        ├── NaiveDatetime             a datetime without a time zone reached the engine
+        └── DocumentInvalid           a posting document breaks its schema (engine.publication.render)
 
-The CLI maps each branch to its own exit code (see ``gridflow.cli``).
+The CLI maps each branch to its own exit code (``EXIT_CODES`` in ``gridflow.cli``).
 """
 
 from __future__ import annotations
@@ -76,8 +95,22 @@ class OrgChartInvalid(SourceError):
     what = "org chart"
 
 
+class InputError(GridflowError):
+    """A value given to a command (an option, an argument) is malformed or not one of its choices;
+    the message shows the form or the choices expected."""
+
+
+class NotYet(GridflowError):
+    """The command asks about a time that has not come: a period not over, ``--at`` in the future,
+    timers not fired yet. Nothing was changed; the same command works later."""
+
+
+class PeriodNotOver(NotYet):
+    """A period to score or publish has not ended by the time given."""
+
+
 class NotFound(GridflowError):
-    """An id that does not exist."""
+    """An id or a name that does not exist."""
 
 
 class CaseNotFound(NotFound):
@@ -114,7 +147,11 @@ class GuardFailed(CommandRejected):
     pass
 
 
-class NaiveDatetime(GridflowError, ValueError):
+class ContractError(GridflowError):
+    """Code handed the engine something its contract forbids: a bug in gridflow, not in the input."""
+
+
+class NaiveDatetime(ContractError, ValueError):
     """A datetime without a time zone; gridflow only accepts aware datetimes."""
 
 

@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from engine.errors import ConfigError
+from engine.errors import InputError, NotFound
 from engine.store.models import JobRun, WorkflowDefinition
 from engine.timeutil import require_aware
 
@@ -83,10 +83,10 @@ def parse_period(kind: Kind, key: str) -> Period:
             day = date.fromisoformat(key)
     except ValueError as exc:
         example = {"day": "2026-11-27", "month": "2026-11", "quarter": "2026Q4", "year": "2026"}[kind]
-        raise ConfigError(f"bad {kind} period {key!r}: write it like {example}") from exc
+        raise InputError(f"bad {kind} period {key!r}: write it like {example}") from exc
     period = period_of(kind, day)
     if period.key != key.upper():
-        raise ConfigError(f"bad {kind} period {key!r}: write it like {period.key}")
+        raise InputError(f"bad {kind} period {key!r}: write it like {period.key}")
     return period
 
 
@@ -134,7 +134,7 @@ def job(name: str) -> JobSpec:
     try:
         return JOBS[name]
     except KeyError:
-        raise ConfigError(f"unknown job {name!r}; jobs are: {', '.join(JOBS)}") from None
+        raise NotFound(f"unknown job {name!r}; jobs are: {', '.join(JOBS)}") from None
 
 
 def candidate_periods(spec: JobSpec, at: datetime, tz: ZoneInfo, catch_up: int) -> list[Period]:

@@ -13,7 +13,7 @@ import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from config.settings import Settings
 from engine import cases, sweep
 from engine.calendar import WorkCalendar, load_calendars
 from engine.definitions.loader import load_workflow_file
-from engine.errors import ConcurrentUpdate, ConfigError, DatabaseError
+from engine.errors import ConcurrentUpdate, DatabaseError, InputError, NotYet
 from engine.org import load_org_file
 from engine.points.rules import PointsRules
 from engine.points.rules import load as load_points
@@ -260,13 +260,14 @@ def _offset(seconds: float) -> Clock:
     return lambda: system_clock() + ahead
 
 
-def not_after_now(at: datetime, now: datetime) -> datetime:
+def not_after_now(at: datetime, now: datetime, tz: tzinfo = UTC) -> datetime:
     """``--at`` of a command that writes must not be in the future: scoring a month that is not over, or
-    firing tomorrow's deadlines today, cannot be undone."""
+    firing tomorrow's deadlines today, cannot be undone. The message shows the times in ``tz``."""
     if at > now + timedelta(seconds=1):
-        raise ConfigError(
-            f"--at {at:%Y-%m-%d %H:%M} UTC is in the future (now {now:%Y-%m-%d %H:%M} UTC): a command that writes "
-            "acts at a time that has come; leave --at out, or give a past time"
+        zone = getattr(tz, "key", None) or str(tz)
+        raise NotYet(
+            f"--at {at.astimezone(tz):%Y-%m-%d %H:%M} {zone} is in the future (now {now.astimezone(tz):%Y-%m-%d %H:%M}): "
+            "a command that writes acts at a time that has come; leave --at out, or give a past time"
         )
     return at
 
@@ -278,5 +279,5 @@ def parse_at(text: str | None, tz: ZoneInfo, now: datetime) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise ConfigError(f"bad time {text!r}: write it like 2026-03-02T10:00 (local) or with an offset") from exc
+        raise InputError(f"bad time {text!r}: write it like 2026-03-02T10:00 (local) or with an offset") from exc
     return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(UTC)

@@ -1,9 +1,23 @@
 """The ``gridflow`` command line (Typer + Rich).
 
-Exit codes: 0 done; 1 invalid input file (workflow/org validation);
-2 usage error; 3 not found; 4 command rejected (not allowed, fields, role,
-guard); 5 concurrent update (stale version); 6 database error; 7 settings
-or other configuration error.
+Exit codes, one per branch of the error tree (:mod:`engine.errors`):
+
+====  ======================  ==============================================================
+code  error                   meaning
+====  ======================  ==============================================================
+0                             done
+1     SourceError             an input file is invalid (workflow, org chart, calendars, rules…)
+2     (click usage)           usage error: unknown option, missing argument, bad key=value
+3     NotFound                no such case, person, workflow, household, notice, event, job…
+4     CommandRejected         refused, nothing changed: not allowed, fields, role, guard
+5     ConcurrentUpdate        the case changed meanwhile (stale --expect-version)
+6     DatabaseError           the database failed or is at the wrong schema
+7     ConfigError             settings or another configuration cannot be used
+8     InputError              a value given is malformed or not one of its choices
+9     NotYet                  not yet: the period is not over, --at is in the future, timers
+                              have not fired; the same command works later
+10    ContractError           a bug in gridflow (please report it with the message)
+====  ======================  ==============================================================
 """
 
 from __future__ import annotations
@@ -29,9 +43,12 @@ from engine.errors import (
     CommandRejected,
     ConcurrentUpdate,
     ConfigError,
+    ContractError,
     DatabaseError,
     GridflowError,
+    InputError,
     NotFound,
+    NotYet,
     SourceError,
     WorkflowInvalid,
 )
@@ -41,14 +58,18 @@ from engine.store.models import Person, Place, RoleAssignment
 from gridflow import sla_views, views
 from gridflow.app import Gridflow, parse_at
 
-EXIT_CODES: list[tuple[type[GridflowError], int]] = [
+EXIT_CODES: list[tuple[type[GridflowError], int]] = [  # most specific first: the first match wins
     (SourceError, 1),
     (NotFound, 3),
     (CommandRejected, 4),
     (ConcurrentUpdate, 5),
     (DatabaseError, 6),
     (ConfigError, 7),
+    (InputError, 8),
+    (NotYet, 9),
+    (ContractError, 10),
 ]
+UNMAPPED_EXIT_CODE = 10  # a GridflowError outside every branch above is a bug too
 
 out = Console()
 err = Console(stderr=True)
@@ -88,9 +109,14 @@ def handled() -> Iterator[None]:
     try:
         yield
     except GridflowError as exc:
-        code = next((c for kind, c in EXIT_CODES if isinstance(exc, kind)), 7)
+        code = exit_code(type(exc))
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(code) from None
+
+
+def exit_code(kind: type[GridflowError]) -> int:
+    """The exit code of an error class: that of the first branch of ``EXIT_CODES`` it belongs to."""
+    return next((code for branch, code in EXIT_CODES if issubclass(kind, branch)), UNMAPPED_EXIT_CODE)
 
 
 def _gridflow() -> Gridflow:

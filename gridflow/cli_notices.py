@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import func, select, update
 
-from engine.errors import CommandRejected, ConfigError, NotFound
+from engine.errors import CommandRejected, InputError, NotFound
 from engine.store.models import Case, Delivery, Outbox, Person
 from gridflow import views
 from gridflow.cli import _emit_json, _gridflow, app, handled, out
@@ -60,7 +61,7 @@ def notices_list(
     """Notices, newest first, with their status; `--status failed` lists what needs a look."""
     with handled():
         if status is not None and status not in STATUSES:
-            raise ConfigError(f"unknown status {status!r}; statuses are: {', '.join(STATUSES)}")
+            raise InputError(f"unknown status {status!r}; statuses are: {', '.join(STATUSES)}")
         gf = _gridflow()
         stmt = (
             select(Outbox, Case.code, Person.name)
@@ -235,10 +236,10 @@ def notices_preview(
             out.print("\n".join(events), markup=False)
             return
         if event not in events:
-            raise ConfigError(f"no templates for event {event!r}; events are: {', '.join(events)}")
+            raise NotFound(_no_event(event, events))
         parts = {"text": "txt", "sms": "sms", "email": "email", "wecom": "md"}
         if channel != "all" and channel not in parts:
-            raise ConfigError(f"unknown channel {channel!r}; use one of: {', '.join(parts)}, all")
+            raise InputError(f"unknown channel {channel!r}; use one of: {', '.join(parts)}, all")
         rendered = renderer.render(event, SAMPLES.get(event, {}), SAMPLE_NAME)
         from notifications.channels.base import sms_parts
 
@@ -255,6 +256,12 @@ def notices_preview(
             title, body = show[key]
             out.print(f"[bold]── {title} ──[/]")
             out.print(body, markup=False, highlight=False)
+
+
+def _no_event(event: str, events: list[str]) -> str:
+    close = difflib.get_close_matches(event, events, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"no notice templates for event {event!r}; {hint}events are: {', '.join(events)}"
 
 
 @notices_app.command("dispatch")

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
-from engine.errors import ConfigError, NotFound
+from engine.errors import InputError, NotFound
 from engine.jobs import period_of
 from engine.periodic import bounds
 from engine.points import ledger, store
@@ -39,7 +39,7 @@ def _day(text: str | None, today: date) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
-        raise ConfigError(f"bad date {text!r}: write it like 2026-11-27") from exc
+        raise InputError(f"bad date {text!r}: write it like 2026-11-27") from exc
 
 
 @points_app.command("record")

@@ -14,7 +14,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from engine import jobs as engine_jobs
-from engine.errors import ConfigError
 from gridflow import views
 from gridflow.app import not_after_now, parse_at
 from gridflow.cli import _emit_json, _gridflow, app, handled, out
@@ -184,8 +183,8 @@ def jobs_run(
     with handled():
         gf = _gridflow()
         when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock())
-        if job and job not in engine_jobs.JOBS:
-            raise ConfigError(f"unknown job {job!r}; jobs are: {', '.join(engine_jobs.JOBS)}")
+        if job:
+            engine_jobs.job(job)  # an unknown name is NotFound, and the message names the jobs
         runtime = Runtime(gf.settings, clock=lambda: when)
         done = run_due_jobs(runtime, [job] if job else list(engine_jobs.JOBS))
         for item in done:

@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from engine import jobs as engine_jobs
-from engine.errors import ConfigError, NotFound
+from engine.errors import InputError, NotFound
 from engine.jobs import Period
 from engine.periodic import bodies, run_result
 from engine.publication import posting
@@ -64,10 +64,10 @@ def score_run(
     """Score a period (what the monthly job does); a period already scored is left as it is without --force."""
     with handled():
         gf = _gridflow()
-        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock())
+        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         target = runs.period_from_key(period)
         if rules is not None and not force:
-            raise ConfigError("--rules-version recomputes: add --force")
+            raise InputError("--rules-version recomputes a scored period: add --force")
         _ensure_swept(gf, when)
         with out.status(f"scoring {target.key} …"), gf.transaction() as session:
             run, fresh = _score(gf, session, target, when, force, rules)
@@ -159,7 +159,7 @@ def score_show(
     """Scores and ranks of a period by grid, worker or village; indicators by any subject."""
     with handled():
         if by not in BY:
-            raise ConfigError(f"unknown --by {by!r}; one of {', '.join(BY)}")
+            raise InputError(f"unknown --by {by!r}; one of {', '.join(BY)}")
         gf = _gridflow()
         target = runs.period_from_key(period)
         with gf.transaction(write=False) as session:
@@ -369,7 +369,7 @@ def score_history(period: PeriodOpt, as_json: JsonOpt = False) -> None:
 
 def _which(quarter: str | None, year: str | None) -> tuple[str, Period]:
     if bool(quarter) == bool(year):
-        raise ConfigError("name one posting: --quarter 2026Q4 (季公示) or --year 2026 (年总结)")
+        raise InputError("name one posting: --quarter 2026Q4 (季公示) or --year 2026 (年总结)")
     if quarter:
         return "quarterly", engine_jobs.parse_period("quarter", quarter)
     return "annual", engine_jobs.parse_period("year", year or "")
@@ -385,7 +385,7 @@ def publish_run(quarter: QuarterOpt = None, year: YearOpt = None, at: AtOpt = No
     with handled():
         gf = _gridflow()
         kind, period = _which(quarter, year)
-        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock())
+        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         _ensure_swept(gf, when)
         spec = engine_jobs.JOBS[JOB_OF_KIND[period.kind]]
         body = bodies(gf.tz, gf.calendars, scoring=gf.scoring_rules, base_url=gf.settings.public_url)[spec.name]
@@ -580,7 +580,7 @@ def publish_object(
     with handled():
         gf = _gridflow()
         kind, period = _which(quarter, None)
-        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock())
+        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         with gf.transaction() as session:
             objection = posting.lodge(
                 session, kind, period.key, subject, case or [], by, reason, when, gf.tz, entry or []
@@ -606,9 +606,9 @@ def publish_decide(
     """Decide an objection: --reject records it; --uphold leaves its cases out (核减), recomputes and republishes."""
     with handled():
         if uphold is None:
-            raise ConfigError("say --uphold or --reject")
+            raise InputError("say --uphold or --reject")
         gf = _gridflow()
-        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock())
+        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         with gf.transaction() as session:
             published = posting.decide(session, objection, uphold, by, note, when, gf.tz, gf.settings.public_url)
             summary = _posting_summary(session, published.publication, gf) if published else None

@@ -22,7 +22,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import CommandRejected, NotFound
-from engine.jobs import Period, period_of
+from engine.jobs import JOBS, Period, period_of
 from engine.publication.render import Artefacts, render
 from engine.scoring import runs
 from engine.scoring.catalogue import INDICATORS
@@ -47,6 +47,7 @@ from engine.store.models import (
 from engine.timeutil import require_aware
 
 KINDS = {"quarterly": "quarter", "annual": "year"}
+JOB_OF_KIND = {"quarterly": "quarterly_publication", "annual": "annual_summary"}
 TEMPLATES = {"quarterly": "quarterly_posting", "annual": "annual_summary"}
 RECIPIENT_ROLES = ("village_secretary", "township_leader")
 KEY_FIGURES = (
@@ -108,6 +109,8 @@ def publish(
     at = require_aware(at)
     if KINDS.get(kind) != period.kind:
         raise PostingRejected(f"a {kind} posting covers a {KINDS.get(kind)}, not {period.key}")
+    due = JOBS[JOB_OF_KIND[kind]].due_at(period, tz).astimezone(tz)
+    runs.require_over(period, at, tz, f"publish it once it has ended (the {kind} job does so at {due:%Y-%m-%d %H:%M})")
     run = ensure_scored(session, period, at, config, tz, f"{reason} (scored for the posting)")
     month_runs = [
         (m, runs.current_run(session, m.key) or runs.score_period(session, m, at, config, tz, f"{reason} (month)"))

@@ -31,7 +31,7 @@ from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from engine.errors import GridflowError
+from engine.errors import ContractError
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 KINDS = ("quarterly", "annual")
@@ -113,7 +113,7 @@ SCHEMA: dict[str, Any] = {
 SCHEMA["required"] = list(SCHEMA["properties"])
 
 
-class DocumentInvalid(GridflowError, ValueError):
+class DocumentInvalid(ContractError, ValueError):
     """A posting document breaks the contract; every problem is listed."""
 
     def __init__(self, problems: list[str]):

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from engine.errors import ConfigError, GridflowError, NotFound
+from engine.errors import ConfigError, NotFound, NotYet, PeriodNotOver
 from engine.jobs import Period, parse_period, period_of, previous
 from engine.periodic import bounds
 from engine.points import evaluation
@@ -46,7 +46,7 @@ from engine.store.models import (
 from engine.timeutil import require_aware
 
 
-class NotSwept(GridflowError):
+class NotSwept(NotYet):
     """Timers due before the period's end have not fired: scoring would miss their breaches."""
 
 
@@ -120,6 +120,16 @@ def exempt_cases(session: Session, period: Period) -> list[int]:
     return sorted(set(out))
 
 
+def require_over(period: Period, at: datetime, tz: ZoneInfo, then: str) -> None:
+    """Refuse a ``period`` that has not ended by ``at``; ``then`` says what to do instead."""
+    end = bounds(period, tz)[1]
+    if end > require_aware(at):
+        raise PeriodNotOver(
+            f"{period.kind} {period} is not over yet: it ends {end.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key}), "
+            f"and the time is {at.astimezone(tz):%Y-%m-%d %H:%M}; {then}"
+        )
+
+
 def score_period(
     session: Session,
     period: Period,
@@ -134,9 +144,8 @@ def score_period(
     under ``points_rules`` (default: the newest version the ledger used)."""
     at = require_aware(at)
     started = _time.perf_counter()
+    require_over(period, at, tz, "score it once it has ended")
     start, end = bounds(period, tz)
-    if end > at:
-        raise ConfigError(f"{period} is not over yet (it ends {end.astimezone(tz):%Y-%m-%d %H:%M}); score it after")
     conn = session.connection()
     pending = facts.unswept(conn, end)
     if pending:

@@ -39,10 +39,10 @@ def test_jobs_run_refuses_bad_input_and_changes_nothing(tmp_path):
     env = rt.environment(tmp_path / "home", "", "")
     rt.init(env)
     unknown = rt.cli(["jobs", "run", "weekly_scoring"], env)
-    assert unknown.returncode == 7 and "monthly_scoring" in unknown.stderr
+    assert unknown.returncode == 3 and "monthly_scoring" in unknown.stderr
     bad_time = rt.cli(["jobs", "run", "--at", "next tuesday"], env)
-    assert bad_time.returncode == 7 and "2026-03-02T10:00" in bad_time.stderr
+    assert bad_time.returncode == 8 and "2026-03-02T10:00" in bad_time.stderr
     future = rt.cli(["jobs", "run", "--at", next_month_start()[0]], env)  # would score a month that is not over
-    assert future.returncode == 7 and "is in the future" in future.stderr
+    assert future.returncode == 9 and "is in the future" in future.stderr
     listed = rt.cli(["jobs", "list", "--json"], env)
     assert json.loads(listed.stdout)["runs"] == []

@@ -126,14 +126,14 @@ def test_bad_input_changes_nothing(home):
         (["points", "record", h, "karaoke", "-a", AN], 3, "no points rule 'karaoke'"),
         (["points", "record", h, "enterprise", "-a", AN], 4, "needs village_secretary"),
         (["points", "record", h, "filial_piety", "-a", AN, "--on", "2026-12-24"], 4, "is in the future"),
-        (["points", "record", h, "filial_piety", "-a", AN, "--on", "27/11"], 7, "2026-11-27"),
+        (["points", "record", h, "filial_piety", "-a", AN, "--on", "27/11"], 8, "2026-11-27"),
         (["points", "redeem", h, "salt=-2", "-a", AN], 4, "whole number"),
         (["points", "redeem", h, "salt=1.5", "-a", AN], 4, "whole number"),
         (["points", "redeem", h, "cooking_oil", "-a", AN], 4, "has 5 points; these goods cost 40"),
         (["points", "redeem", h, "caviar", "-a", AN], 3, "has no 'caviar'"),
         (["points", "correct", "999", "-a", XIONG, "--reason", "x"], 3, "no points entry #999"),
         (["points", "reverse", "5", "-a", XIONG, "--reason", "x"], 3, "no redemption #5"),
-        (["points", "record", h, "filial_piety", "-a", AN, "--at", "2027-01-01T10:00"], 7, "is in the future"),
+        (["points", "record", h, "filial_piety", "-a", AN, "--at", "2027-01-01T10:00"], 9, "is in the future"),
     ):
         done = rt.cli(args, home)
         assert done.returncode == code, (args, done.stdout, done.stderr)

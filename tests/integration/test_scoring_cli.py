@@ -68,12 +68,12 @@ def test_score_run_show_force_and_history(home):
 
 def test_score_bad_input(home):
     for args, code, text in (
-        (["score", "run", "--period", "2026-13"], 7, "2026-11"),
-        (["score", "run", "--period", "2026-11", "--rules-version", "1"], 7, "add --force"),
-        (["score", "run", "--period", "2026-12", "--at", "2026-12-20T10:00"], 7, "not over yet"),
+        (["score", "run", "--period", "2026-13"], 8, "2026-11"),
+        (["score", "run", "--period", "2026-11", "--rules-version", "1"], 8, "add --force"),
+        (["score", "run", "--period", "2026-12", "--at", "2026-12-20T10:00"], 9, "not over yet"),
         (["score", "show", "--period", "2026-10"], 3, "has not been scored"),
-        (["score", "run", "--period", "2027-01", "--at", "2027-02-01T02:00"], 7, "is in the future"),
-        (["score", "show", "--period", "2026-11", "--by", "county"], 7, "grid, worker"),
+        (["score", "run", "--period", "2027-01", "--at", "2027-02-01T02:00"], 9, "is in the future"),
+        (["score", "show", "--period", "2026-11", "--by", "county"], 8, "grid, worker"),
         (
             ["score", "run", "--period", "2026-11", "--force", "--rules-version", "9", "--at", "2026-12-02T01:00"],
             3,
@@ -180,7 +180,7 @@ def test_publish_object_decide_and_show(home, tmp_path):
         .startswith("<!doctype html>")
     )
     undecided = rt.cli(["publish", "decide", "1", "--by", "中心", "--note", "x"], home)
-    assert undecided.returncode == 7 and "--uphold or --reject" in undecided.stderr
+    assert undecided.returncode == 8 and "--uphold or --reject" in undecided.stderr
     again = rt.cli(["publish", "decide", "1", "--reject", "--by", "中心", "--note", "x"], home)
     assert again.returncode == 4 and "already decided" in again.stderr
     notices = json.loads(ok(["notices", "list", "--json", "--limit", "200"], home))

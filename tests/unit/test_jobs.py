@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine import jobs
-from engine.errors import ConfigError
+from engine.errors import InputError, NotFound
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -41,7 +41,7 @@ def test_period_of(kind, day, key, start, end):
     [("month", "2026-13"), ("month", "2026-1"), ("month", "nov"), ("quarter", "2026Q5"), ("year", "26x")],
 )
 def test_bad_period_keys_are_refused_with_an_example(kind, key):
-    with pytest.raises(ConfigError, match="write it like"):
+    with pytest.raises(InputError, match="write it like"):
         jobs.parse_period(kind, key)
 
 
@@ -82,5 +82,5 @@ def test_catch_up_lists_the_last_due_periods_oldest_first():
 
 
 def test_unknown_job_names_the_jobs():
-    with pytest.raises(ConfigError, match="monthly_scoring"):
+    with pytest.raises(NotFound, match="monthly_scoring"):
         jobs.job("weekly")
