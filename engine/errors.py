@@ -51,6 +51,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MAX_MESSAGE = 600  # characters of one problem's message; longer ones are cut in the middle
+
 
 class GridflowError(Exception):
     """Root of every error gridflow raises on purpose."""
@@ -62,7 +64,10 @@ class ConfigError(GridflowError):
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One located problem in a source file: where, the YAML path, and what."""
+    """One located problem in a source file: where, the YAML path, and what.
+
+    A message longer than :data:`MAX_MESSAGE` is cut in the middle, keeping its start (what was
+    wrong) and its end (what to do): a value repeated by YAML aliases must not flood a report."""
 
     file: str
     line: int
@@ -70,21 +75,47 @@ class Problem:
     path: str
     message: str
 
+    def __post_init__(self) -> None:
+        if len(self.message) > MAX_MESSAGE:
+            object.__setattr__(self, "message", cut_middle(self.message, MAX_MESSAGE))
+
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}"
         at = f" [{self.path}]" if self.path else ""
         return f"{where}:{at} {self.message}"
 
 
+def cut_middle(text: str, limit: int) -> str:
+    """``text`` at most about ``limit`` characters: its start and its end, and how much was left out."""
+    head, tail = limit * 2 // 5, limit * 2 // 5
+    return f"{text[:head]} … [{len(text) - head - tail:,} characters left out] … {text[-tail:]}"
+
+
 class SourceError(ConfigError):
-    """A YAML source file has one or more problems; all of them are listed."""
+    """A YAML source file has one or more problems; all of them are listed, each once: a problem
+    repeated at other paths from the same place (a value an alias repeats) is listed at its
+    first path, with the others named."""
 
     what = "file"
 
     def __init__(self, problems: list[Problem]):
-        self.problems = sorted(set(problems))
+        self.problems = _merge_repeats(sorted(set(problems)))
         head = f"{len(self.problems)} problem(s) in {self.what}:"
         super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
+
+
+def _merge_repeats(problems: list[Problem], named: int = 3) -> list[Problem]:
+    groups: dict[tuple[str, int, int, str], list[Problem]] = {}
+    for problem in problems:
+        groups.setdefault((problem.file, problem.line, problem.column, problem.message), []).append(problem)
+    merged = []
+    for first, *others in groups.values():
+        if others:
+            paths = ", ".join(p.path for p in others[:named]) + (", …" if len(others) > named else "")
+            note = f" (the same at {len(others)} more path{'s' if len(others) > 1 else ''} from this place: {paths})"
+            first = Problem(first.file, first.line, first.column, first.path, first.message + note)
+        merged.append(first)
+    return sorted(merged)
 
 
 class WorkflowInvalid(SourceError):

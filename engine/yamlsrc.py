@@ -7,17 +7,22 @@ Supervisor input is data, never code. This loader:
 * follows the YAML 1.2 core schema for plain scalars, so ``on``, ``no``, ``yes``,
   ``off`` stay strings, ``08:30`` stays a string and dates stay strings;
 * rejects duplicate keys and merge keys instead of silently overwriting;
-* bounds the number of nodes built, so alias bombs cannot exhaust memory;
+* bounds the number of nodes built, so alias bombs cannot exhaust memory: a file
+  past the bound is refused whole (``data`` is None, nothing else is checked);
+* bounds how deep values nest, so a ``[[[[…`` file is refused, not a crash;
 * records ``file:line:column`` of every key and value by its path
   (``states.assigned.label``, ``triggers.classify.from[0]``).
 
 All problems found while loading are collected; callers add their own problems
-through :meth:`Source.problem` so that a whole file is reported at once.
+through :meth:`Source.problem` so that a whole file is reported at once, and show
+the values they complain about with :func:`brief`, which keeps a long string or a
+big (alias-expanded) list to one short line.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,9 @@ from engine.errors import Problem
 
 Path_ = tuple[str | int, ...]
 MAX_NODES = 100_000
+MAX_DEPTH = 64  # mappings and lists inside each other; real files nest fewer than ten
+MAX_SHOWN = 80  # characters of a value shown in a message (see brief)
+TOO_DEEP = f"values nested more than {MAX_DEPTH} levels deep, so the file was not read further; flatten it"
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -67,6 +75,63 @@ def format_path(path: Path_) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+def brief(value: Any, limit: int = MAX_SHOWN) -> str:
+    """``repr(value)`` when it is at most ``limit`` characters; else its start, an ellipsis and its
+    size: ``[['lol', 'lol', …] (a list of 9 items, 66,429 values in all)``. Only the shown start is
+    rendered; the size note counts the values without rendering them."""
+    head = _repr_head(value, limit)
+    if len(head) <= limit:
+        return head
+    return f"{head[: limit - 1]}… ({_size(value)})"
+
+
+def _repr_head(value: Any, limit: int) -> str:
+    out, length = [], 0
+    for chunk in _repr_chunks(value, limit):
+        out.append(chunk)
+        length += len(chunk)
+        if length > limit:
+            break
+    return "".join(out)
+
+
+def _repr_chunks(value: Any, limit: int) -> Iterator[str]:
+    if isinstance(value, list):
+        yield "["
+        for i, item in enumerate(value):
+            yield from ([", "] if i else [])
+            yield from _repr_chunks(item, limit)
+        yield "]"
+    elif isinstance(value, dict):
+        yield "{"
+        for i, (key, item) in enumerate(value.items()):
+            yield from ([", "] if i else [])
+            yield from _repr_chunks(key, limit)
+            yield ": "
+            yield from _repr_chunks(item, limit)
+        yield "}"
+    elif isinstance(value, str) and len(value) > limit:
+        yield repr(value[: limit + 1])[:-1]  # the start of the repr, without its closing quote
+    else:
+        yield repr(value)
+
+
+def _size(value: Any) -> str:
+    if isinstance(value, str):
+        return f"{len(value):,} characters"
+    if not isinstance(value, list | dict):
+        return f"{len(repr(value)):,} characters"
+    kind, unit = ("a list", "item") if isinstance(value, list) else ("a mapping", "key")
+    total, todo = 0, [value]
+    while todo:
+        item = todo.pop()
+        children = list(item.values()) if isinstance(item, dict) else item if isinstance(item, list) else []
+        total += len(children)
+        todo.extend(c for c in children if isinstance(c, list | dict))
+    shown = f"{kind} of {len(value):,} {unit}{'' if len(value) == 1 else 's'}"
+    return shown if total == len(value) else f"{shown}, {total:,} values in all"
 
 
 @dataclass
@@ -123,6 +188,11 @@ def load_text(text: str, file: str = "<string>") -> Source:
     src = Source(file=file, data=None, text=text)
     try:
         node = yaml.compose(text, Loader=_CoreLoader)
+    except RecursionError:  # PyYAML's composer recurses once per level: far too deep for it
+        mark = _too_deep(text)
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        src.problems.append(Problem(file, line, column, "", TOO_DEEP))
+        return src
     except yaml.MarkedYAMLError as exc:
         src.problems.append(_syntax_problem(file, exc))
         return src
@@ -132,9 +202,32 @@ def load_text(text: str, file: str = "<string>") -> Source:
     if node is None:
         src.problems.append(Problem(file, 1, 1, "", "the file is empty; it must hold a mapping"))
         return src
-    builder = _Builder(src)
-    src.data = builder.build(node, ())
+    try:
+        src.data = _Builder(src).build(node, ())
+    except _Refused:
+        src.data = None  # refused whole: what was built is partial, so nothing else is checked
+        src.rejected.add(())
     return src
+
+
+def _too_deep(text: str) -> yaml.Mark | None:
+    """Where the nesting first goes past MAX_DEPTH, read from the parser's events (which, unlike
+    the composer, do not recurse); None if it never does or the text does not parse. Only run
+    when composing failed: it parses the text a second time."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", _CoreLoader)):  # libyaml: quick
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return event.start_mark
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.MarkedYAMLError as exc:  # libyaml stops at 1,000 levels: that is the place too
+        return exc.problem_mark
+    except yaml.YAMLError:
+        return None
+    return None
 
 
 def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
@@ -149,6 +242,10 @@ def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
     return Problem(file, line, col, "", f"malformed YAML: {reason}; check indentation, brackets and quotes")
 
 
+class _Refused(Exception):
+    """The document grew past MAX_NODES values, or nested past MAX_DEPTH, while being built."""
+
+
 class _Builder:
     def __init__(self, src: Source):
         self.src = src
@@ -157,9 +254,16 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path_) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            if self.count == MAX_NODES + 1:
-                self._problem(node, path, f"more than {MAX_NODES} values (alias bomb?); split the file")
-            return None
+            self._problem(
+                node,
+                path,
+                f"the file holds more than {MAX_NODES} values once its aliases (*name) are expanded, so it was "
+                "not read further (an alias bomb?); write the values out instead of repeating anchors, or split the file",
+            )
+            raise _Refused
+        if len(path) > MAX_DEPTH:
+            self._problem(node, path[:1], TOO_DEEP)  # the line and column say where inside
+            raise _Refused
         self.src.values.setdefault(path, _pos(node))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
@@ -176,24 +280,24 @@ class _Builder:
 
     def _scalar(self, node: yaml.ScalarNode, path: Path_) -> Any:
         if node.tag not in _SCALAR_TAGS:
-            self._problem(node, path, f"tag {node.tag!r} is not allowed; write plain values only")
+            self._problem(node, path, f"tag {brief(node.tag)} is not allowed; write plain values only")
             return None
         try:
             return _SCALAR_BUILDERS[node.tag](node.value)
         except ValueError:
             kind = node.tag.rsplit(":", 1)[-1]
-            self._problem(node, path, f"{node.value!r} is not a valid {kind}")
+            self._problem(node, path, f"{brief(node.value)} is not a valid {kind}")
             return None
 
     def _sequence(self, node: yaml.SequenceNode, path: Path_) -> list[Any]:
         if node.tag != _SEQ:
-            self._problem(node, path, f"tag {node.tag!r} is not allowed; write a plain list")
+            self._problem(node, path, f"tag {brief(node.tag)} is not allowed; write a plain list")
             return []
         return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
 
     def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
         if node.tag != _MAP:
-            self._problem(node, path, f"tag {node.tag!r} is not allowed; write a plain mapping")
+            self._problem(node, path, f"tag {brief(node.tag)} is not allowed; write a plain mapping")
             return {}
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -202,7 +306,7 @@ class _Builder:
                 continue
             child = (*path, key)
             if key in out:
-                self._problem(key_node, child, f"duplicate key {key!r}; each key may appear once", reject=False)
+                self._problem(key_node, child, f"duplicate key {brief(key)}; each key may appear once", reject=False)
                 continue
             self.src.keys[child] = _pos(key_node)
             out[key] = self.build(value_node, child)

@@ -16,7 +16,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from engine.durations import HINT as DURATION_HINT
-from engine.yamlsrc import Source
+from engine.yamlsrc import MAX_SHOWN, Source, brief
 
 ALTERNATIVE_EXAMPLES = {"to": "to: <state>", "stay": "stay: true", "at": "at: 80%", "before": "before: 1h"}
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflows" / "schema.json"
@@ -48,11 +48,11 @@ def _report(src: Source, error: ValidationError) -> None:
     elif kind == "required":
         src.problem(path, f"missing key {_required_name(error)!r}", at_key=True)
     elif kind == "pattern" and error.schema.get("pattern") == schema()["$defs"]["duration"]["pattern"]:
-        src.problem(path, f"bad duration {error.instance!r}: {DURATION_HINT}")
+        src.problem(path, f"bad duration {brief(error.instance)}: {DURATION_HINT}")
     elif kind == "pattern" and "%" in error.schema.get("pattern", ""):
-        src.problem(path, f"bad share {error.instance!r}: write a percentage from 1% to 99%")
+        src.problem(path, f"bad share {brief(error.instance)}: write a percentage from 1% to 99%")
     elif kind == "pattern":
-        src.problem(path, f"bad name {error.instance!r}: use lower_snake_case starting with a letter")
+        src.problem(path, f"bad name {brief(error.instance)}: use lower_snake_case starting with a letter")
     elif kind == "oneOf" and _alternatives(error.validator_value):
         names = [ALTERNATIVE_EXAMPLES.get(n, n) for n in _alternatives(error.validator_value)]
         src.problem(path, f"needs exactly one of {' or '.join(repr(n) for n in names)}", at_key=True)
@@ -63,7 +63,16 @@ def _report(src: Source, error: ValidationError) -> None:
     elif kind == "const":
         src.problem(path, f"must be {error.validator_value!r}")
     else:
-        src.problem(path, error.message)
+        src.problem(path, _message(error))
+
+
+def _message(error: ValidationError) -> str:
+    """jsonschema's message, with the offending value it quotes (``[...] is not of type 'string'``)
+    cut by :func:`~engine.yamlsrc.brief`: an alias-expanded list must not fill the screen."""
+    shown = repr(error.instance)
+    if len(shown) <= MAX_SHOWN or shown not in error.message:
+        return error.message
+    return error.message.replace(shown, brief(error.instance))
 
 
 def _alternatives(branches: list[dict[str, Any]]) -> list[str]:
@@ -88,7 +97,7 @@ def _unknown_keys(src: Source, path: tuple[Any, ...], error: ValidationError) ->
     for key in sorted(set(error.instance) - set(known)):
         hint = difflib.get_close_matches(key, known, n=1)
         advice = f"did you mean {hint[0]!r}?" if hint else f"known keys: {', '.join(known)}"
-        src.problem((*path, key), f"unknown key {key!r}; {advice}", at_key=True)
+        src.problem((*path, key), f"unknown key {brief(key)}; {advice}", at_key=True)
 
 
 def _required_name(error: ValidationError) -> str:
@@ -97,5 +106,5 @@ def _required_name(error: ValidationError) -> str:
 
 def _bad_key_name(src: Source, path: tuple[Any, ...], error: ValidationError) -> None:
     bad = error.instance if isinstance(error.instance, str) else str(error.instance)
-    src.problem((*path, bad), f"bad name {bad!r}: use lower_snake_case starting with a letter", at_key=True)
+    src.problem((*path, bad), f"bad name {brief(bad)}: use lower_snake_case starting with a letter", at_key=True)
     src.rejected.add((*path, bad))

@@ -14,7 +14,7 @@ from typing import Any
 from engine.definitions.model import BUILTIN_FIELDS, CASE_ROLES, ORG_ROLES
 from engine.durations import parse_duration
 from engine.rules import EFFECTS, GUARDS
-from engine.yamlsrc import Source
+from engine.yamlsrc import Source, brief
 
 CASE_COLUMN_TYPES = {"category": "enum", "priority": "enum", "satisfaction": "enum", "assignee": "person"}
 FIELD_ONLY_KEYS = {"values": ("enum",), "max_length": ("text",), "roles": ("person",), "scope": ("person",)}
@@ -58,7 +58,7 @@ def _check_fields(src: Source, fields: dict[str, Any]) -> None:
             src.problem(("fields", name), "an enum field needs 'values' (value id: 中文标签)", at_key=True)
         expected = CASE_COLUMN_TYPES.get(name)
         if expected and kind and kind != expected:
-            src.problem(("fields", name, "type"), f"field {name!r} is stored on the case and must be {expected}")
+            src.problem(("fields", name, "type"), f"field {brief(name)} is stored on the case and must be {expected}")
         _check_roles(src, ("fields", name, "roles"), spec.get("roles"), allow_case_roles=False)
 
 
@@ -67,9 +67,9 @@ def _check_field_refs(src: Source, base: tuple[Any, ...], spec: dict[str, Any], 
     for key in ("fields", "optional"):
         for i, name in enumerate(_as_list(spec.get(key))):
             if isinstance(name, str) and name not in fields:
-                src.problem((*base, key, i), f"unknown field {name!r}; define it under 'fields' first")
+                src.problem((*base, key, i), f"unknown field {brief(name)}; define it under 'fields' first")
             if key == "optional" and name in required:
-                src.problem((*base, key, i), f"field {name!r} is both required and optional")
+                src.problem((*base, key, i), f"field {brief(name)} is both required and optional")
 
 
 # -- roles -----------------------------------------------------------------
@@ -79,7 +79,7 @@ def _check_roles(src: Source, path: tuple[Any, ...], roles: Any, allow_case_role
     known = ORG_ROLES + (CASE_ROLES if allow_case_roles else ())
     for i, role in enumerate(_as_list(roles)):
         if isinstance(role, str) and role not in known:
-            src.problem((*path, i), f"unknown role {role!r}; roles are: {', '.join(known)}")
+            src.problem((*path, i), f"unknown role {brief(role)}; roles are: {', '.join(known)}")
 
 
 def _check_notify(src: Source, path: tuple[Any, ...], notify: Any) -> None:
@@ -101,7 +101,7 @@ def _check_state_roles(src: Source, states: dict[str, Any], fields: dict[str, An
         for key, field in (("by_category", "category"), ("by_priority", "priority")):
             for value in _mapping(sla.get(key)):
                 if value not in enum_values[field]:
-                    src.problem(("states", name, "sla", key, value), f"unknown {field} {value!r}", at_key=True)
+                    src.problem(("states", name, "sla", key, value), f"unknown {field} {brief(value)}", at_key=True)
 
 
 # -- report and triggers ---------------------------------------------------
@@ -123,7 +123,7 @@ def _check_triggers(src: Source, triggers: dict[str, Any], states: dict[str, Any
             path = (*base, "from", i) if isinstance(spec.get("from"), list) else (*base, "from")
             _check_state_ref(src, path, source, states)
             if _mapping(states.get(source)).get("final"):
-                src.problem(path, f"state {source!r} is final; no trigger may leave it")
+                src.problem(path, f"state {brief(source)} is final; no trigger may leave it")
         if "to" in spec:
             _check_state_ref(src, (*base, "to"), spec["to"], states)
         _check_roles(src, (*base, "roles"), spec.get("roles"))
@@ -136,7 +136,7 @@ def _check_triggers(src: Source, triggers: dict[str, Any], states: dict[str, Any
 
 def _check_state_ref(src: Source, path: tuple[Any, ...], state: Any, states: dict[str, Any]) -> None:
     if isinstance(state, str) and state not in states:
-        src.problem(path, f"unknown state {state!r}; states are: {', '.join(states)}")
+        src.problem(path, f"unknown state {brief(state)}; states are: {', '.join(states)}")
 
 
 def _check_names(src: Source, path: tuple[Any, ...], names: Any, known: dict, kind: str) -> None:
@@ -144,7 +144,7 @@ def _check_names(src: Source, path: tuple[Any, ...], names: Any, known: dict, ki
         if name not in known:
             src.problem(
                 (*path, i),
-                f"unknown {kind} {name!r}; a workflow can only name built-in {kind}s: {', '.join(known)}",
+                f"unknown {kind} {brief(name)}; a workflow can only name built-in {kind}s: {', '.join(known)}",
             )
 
 
@@ -157,8 +157,8 @@ def _check_duplicate_labels(src: Source, triggers: dict[str, Any]) -> None:
             if key in seen:
                 src.problem(
                     ("triggers", name, "label"),
-                    f"trigger {name!r} has the same label {key[1]!r} as {seen[key]!r} from state "
-                    f"{source!r}; users could not tell them apart",
+                    f"trigger {brief(name)} has the same label {brief(key[1])} as {brief(seen[key])} from state "
+                    f"{brief(source)}; users could not tell them apart",
                 )
             seen.setdefault(key, name)
 
@@ -195,7 +195,7 @@ def _check_graph(src: Source, states: dict[str, Any], triggers: dict[str, Any]) 
     if not initial:
         src.problem(("states",), "no initial state; mark exactly one state 'initial: true'", at_key=True)
     for extra in initial[1:]:
-        src.problem(("states", extra, "initial"), f"a second initial state (the first is {initial[0]!r})")
+        src.problem(("states", extra, "initial"), f"a second initial state (the first is {brief(initial[0])})")
     if not finals:
         src.problem(("states",), "no final state; mark at least one state 'final: true'", at_key=True)
     for name in initial:
@@ -215,13 +215,15 @@ def _check_graph(src: Source, states: dict[str, Any], triggers: dict[str, Any]) 
 def _check_state_in_graph(src, name, initial, reachable, finals, edges, can_finish) -> None:
     path = ("states", name)
     if initial and name not in reachable and name not in initial:  # a second initial is reported as such
-        src.problem(path, f"state {name!r} is unreachable from the initial state", at_key=True)
+        src.problem(path, f"state {brief(name)} is unreachable from the initial state", at_key=True)
     if name in finals:
         return
     if not edges[name]:
-        src.problem(path, f"state {name!r} is a dead end: it is not final and no trigger leaves it", at_key=True)
+        src.problem(path, f"state {brief(name)} is a dead end: it is not final and no trigger leaves it", at_key=True)
     elif finals and name not in can_finish:
-        src.problem(path, f"state {name!r} has no path to a final state; cases there could never close", at_key=True)
+        src.problem(
+            path, f"state {brief(name)} has no path to a final state; cases there could never close", at_key=True
+        )
 
 
 # -- SLA ------------------------------------------------------------------------------------
@@ -234,12 +236,12 @@ def _check_sla(src: Source, doc: dict, states: dict, fields: dict, calendars: Ma
     for category, entry in _mapping(doc.get("calendar_by_category")).items():
         path = ("calendar_by_category", category)
         if category not in categories:
-            src.problem(path, f"unknown category {category!r}", at_key=True)
+            src.problem(path, f"unknown category {brief(category)}", at_key=True)
         name = entry.get("calendar") if isinstance(entry, dict) else entry
         _check_calendar(src, (*path, "calendar") if isinstance(entry, dict) else path, name, calendars)
         for i, month in enumerate(_as_list(_mapping(entry).get("months"))):
             if not isinstance(month, int) or not 1 <= month <= 12:
-                src.problem((*path, "months", i), f"bad month {month!r}: write 1 to 12")
+                src.problem((*path, "months", i), f"bad month {brief(month)}: write 1 to 12")
     if isinstance(doc.get("case_sla"), dict):
         _check_clock(src, ("case_sla",), doc["case_sla"], default, calendars)
     for name, spec in states.items():
@@ -252,7 +254,8 @@ def _check_sla(src: Source, doc: dict, states: dict, fields: dict, calendars: Ma
 def _check_calendar(src: Source, path: tuple, name: Any, calendars: Mapping[str, Any] | None) -> None:
     if calendars is not None and isinstance(name, str) and name not in calendars:
         src.problem(
-            path, f"unknown calendar {name!r}; calendars are: {', '.join(sorted(calendars))} (config/calendars.yaml)"
+            path,
+            f"unknown calendar {brief(name)}; calendars are: {', '.join(sorted(calendars))} (config/calendars.yaml)",
         )
 
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from engine.errors import Problem
-from engine.yamlsrc import MAX_NODES, Source, format_path, load_file, load_text
+from engine.errors import MAX_MESSAGE, Problem
+from engine.yamlsrc import MAX_DEPTH, MAX_NODES, MAX_SHOWN, Source, brief, format_path, load_file, load_text
 
 
 def only_problem(src: Source) -> Problem:
@@ -183,6 +183,44 @@ def test_an_alias_bomb_is_stopped_quickly():
     assert problem.file == "bomb.yaml"
     assert len(src.values) <= MAX_NODES
     assert elapsed < 2
+    assert len(str(problem)) < 400
+
+
+def test_a_refused_bomb_leaves_no_data_and_silences_every_later_problem():
+    src = load_text(billion_laughs() + "states: {open: {label: x}}\n", "bomb.yaml")
+    assert src.data is None  # partial data would make every later key look missing or None
+    src.problem(("states",), "None is not of type 'object'")
+    src.problem((), "missing key 'workflow'")
+    assert len(src.problems) == 1
+
+
+def test_problems_found_before_the_bomb_are_kept():
+    src = load_text("early: !!binary aGk=\n" + billion_laughs(), "bomb.yaml")
+    assert [p.path for p in src.problems] == ["early", src.problems[1].path]
+    assert "more than" in src.problems[1].message
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("a: " + "[" * 100 + "]" * 100 + "\n", (1, 68)),  # built, then refused by the builder
+        ("a:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 80)), (66, 131)),
+        ("a: " + "[" * 500 + "]" * 500 + "\n", (1, 67)),  # too deep for PyYAML's composer: no RecursionError
+    ],
+    ids=["flow", "block", "past-the-composer"],
+)
+def test_values_nested_too_deep_are_refused_with_their_place(text, where):
+    src = load_text(text, "deep.yaml")
+    problem = only_problem(src)
+    assert (problem.line, problem.column) == where
+    assert f"nested more than {MAX_DEPTH} levels deep" in problem.message
+    assert src.data is None
+
+
+def test_nesting_up_to_the_limit_loads():
+    depth = MAX_DEPTH - 1  # the top-level mapping is one level
+    src = load_text("a: " + "[" * depth + "]" * depth + "\n")
+    assert src.problems == []
 
 
 def test_many_distinct_values_below_the_limit_load():
@@ -323,3 +361,49 @@ def test_leading_zero_integers_are_decimal(text: str, value: int):
     src = load_text(f"v: {text}\n")
     assert src.problems == []
     assert src.data == {"v": value}
+
+
+# -- values shown in messages ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("submit", "'submit'"),
+        (3, "3"),
+        (None, "None"),
+        (["center", "township_leader"], "['center', 'township_leader']"),
+        ({"a": [1, 2]}, "{'a': [1, 2]}"),
+        ("x" * 1000, "'" + "x" * (MAX_SHOWN - 2) + "… (1,000 characters)"),
+        (
+            [["lol"] * 9] * 9,
+            "[['lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol'], ['lol', 'lol'… (a list of 9 items, 90 values in all)",
+        ),
+        (
+            list(range(100)),
+            "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, … (a list of 100 items)",
+        ),
+        (
+            {f"k{i}": i for i in range(40)},
+            "{'k0': 0, 'k1': 1, 'k2': 2, 'k3': 3, 'k4': 4, 'k5': 5, 'k6': 6, 'k7': 7, 'k8': … (a mapping of 40 keys)",
+        ),
+    ],
+)
+def test_brief_shows_short_values_whole_and_cuts_long_ones_with_their_size(value, shown):
+    assert brief(value) == shown
+
+
+def test_brief_of_a_huge_value_is_quick():
+    huge = [["lol" * 100_000] * 1000] * 100  # 100,000 strings of 300,000 characters, by reference
+    started = time.perf_counter()
+    shown = brief(huge)
+    assert time.perf_counter() - started < 2
+    assert len(shown) < 150 and shown.endswith("(a list of 100 items, 100,100 values in all)")
+
+
+def test_a_problem_message_is_cut_in_the_middle_keeping_what_to_do():
+    message = "bad value " + "[1, 2, 3] " * 1000 + "; write a number"
+    problem = Problem("f.yaml", 1, 1, "x", message)
+    assert len(problem.message) < MAX_MESSAGE + 50
+    assert problem.message.startswith("bad value [1, 2, 3]") and problem.message.endswith("; write a number")
+    assert "characters left out" in problem.message
