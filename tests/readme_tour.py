@@ -492,6 +492,8 @@ def report(outcomes: list[Outcome]) -> str:
     ]
     if skipped := skips(outcomes):
         parts.append("skipped: " + "; ".join(f"{file}:{line} ({why})" for file, line, why in skipped))
+    if (ROOT / "config" / "notifications.yaml").exists():
+        parts.append("note: config/notifications.yaml exists in this checkout; the tour shows the built-in default")
     return "\n\n".join(parts)
 
 
