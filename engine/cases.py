@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,8 +32,10 @@ from engine.errors import (
     ConfigError,
     GuardFailed,
     NotFound,
+    OutOfOrder,
     PermissionDenied,
     PersonNotFound,
+    TriggerNotAllowed,
 )
 from engine.machine import CompiledWorkflow
 from engine.rules import EFFECTS, GUARDS, StepContext
@@ -54,6 +56,15 @@ class StepResult:
     event: EventRecord
 
 
+@dataclass(frozen=True)
+class Entry:
+    """A step typed in after the fact (a grid worker's notebook, a paper register): when it was
+    received and who typed it in. The step itself is dated ``at``, when it happened."""
+
+    received_at: datetime
+    entered_by: str
+
+
 # -- report ------------------------------------------------------------------------
 
 
@@ -68,8 +79,12 @@ def report(
     channel: str = "grid_worker",
     tz: ZoneInfo = DEFAULT_TZ,
     calendars: Mapping[str, WorkCalendar] | None = None,
+    entry: Entry | None = None,
 ) -> StepResult:
-    """Log a new case in ``grid_id`` on the latest version of ``workflow``; start its clocks."""
+    """Log a new case in ``grid_id`` on the latest version of ``workflow``; start its clocks.
+
+    With ``entry`` the report is backfilled: it happened at ``at`` (its clocks run from then)
+    and was typed in at ``entry.received_at`` by ``entry.entered_by``."""
     at = require_aware(at)
     workflow_id, workflow_hash, token = case_repo.latest_workflow(session, workflow)
     if workflow_id is None:
@@ -79,6 +94,7 @@ def report(
     grid = _grid(org, grid_id)
     rules = flow.definition.report
     _authorize(org, actor_id, grid, rules.roles, case=None, action="report a case in")
+    _check_entry(org, entry, at, None)
     values = field_rules.check(org, flow.definition, REPORT, fields, rules.required, rules.optional, grid)
     counter = f"{org.code_prefix(grid)}-{at.astimezone(tz).year}"  # SL-2026: per township, per local year
     code = f"{counter}-{case_repo.next_number(session, counter):06d}"
@@ -87,7 +103,7 @@ def report(
     row = case.as_dict()
     del row["id"]
     case.id = case_repo.insert_case(session, row)
-    event = _event(case, REPORT, actor_id, None, values, at)
+    event = _event(case, REPORT, actor_id, None, values, at, entry)
     case_repo.add_event(session, event)
     _stage_notices(session, org, case, event, rules.notify + flow.definition.states[case.status].notify, at)
     if _has_sla(flow.definition):
@@ -175,8 +191,12 @@ def fire(
     expected_version: int | None = None,
     tz: ZoneInfo = DEFAULT_TZ,
     calendars: Mapping[str, WorkCalendar] | None = None,
+    entry: Entry | None = None,
 ) -> StepResult:
-    """Fire ``trigger`` on a case (id or code) as ``actor_id`` at ``at``; move its clocks."""
+    """Fire ``trigger`` on a case (id or code) as ``actor_id`` at ``at``; move its clocks.
+
+    With ``entry`` the step is backfilled (see :func:`report`); it may not go before the case's
+    last recorded step, so the history stays in order."""
     at = require_aware(at)
     loaded = case_repo.load(session, case_ref)
     if loaded is None:
@@ -188,14 +208,18 @@ def fire(
             f"meanwhile; look at `gridflow case show {case.code}` and try again"
         )
     flow = workflow_repo.compiled(session, case.workflow_id, loaded.workflow_hash)
-    spec, dest = flow.step(case.status, trigger)
     org = snapshot(session, token)
+    try:
+        spec, dest = flow.step(case.status, trigger)
+    except TriggerNotAllowed as exc:
+        raise _overtaken(session, flow, org, case, trigger, actor_id, at) or exc from None
     grid = org.places[case.grid_id]
     _authorize(org, actor_id, grid, spec.roles, case=case, action=f"{trigger} ({spec.label}) case {case.code} in")
+    _check_entry(org, entry, at, case)
     values = field_rules.check(org, flow.definition, trigger, fields or {}, spec.required, spec.optional, grid)
     ctx = StepContext(case, trigger, actor_id, values, at, flow.definition.extras)
     _check_guards(spec.guards, ctx)
-    result = _apply(session, flow, ctx, dest)
+    result = _apply(session, flow, ctx, dest, entry)
     entered = flow.definition.states[dest].notify if dest != result.event.from_state else ()
     _stage_notices(session, org, result.case, result.event, spec.notify + entered, at)
     if _has_sla(flow.definition):
@@ -227,7 +251,9 @@ def _check_guards(guards: tuple[str, ...], ctx: StepContext) -> None:
             raise GuardFailed(f"cannot {ctx.trigger} case {ctx.case.code}: {reason}")
 
 
-def _apply(session: Session, flow: CompiledWorkflow, ctx: StepContext, dest: str) -> StepResult:
+def _apply(
+    session: Session, flow: CompiledWorkflow, ctx: StepContext, dest: str, entry: Entry | None = None
+) -> StepResult:
     case = ctx.case
     assert isinstance(case, CaseRecord)
     source, before = case.status, case.version
@@ -239,7 +265,7 @@ def _apply(session: Session, flow: CompiledWorkflow, ctx: StepContext, dest: str
     case.updated_at = ctx.at
     if flow.definition.states[dest].final:
         case.closed_at = ctx.at
-    event = _event(case, ctx.trigger, ctx.actor_id, source, ctx.fields, ctx.at)
+    event = _event(case, ctx.trigger, ctx.actor_id, source, ctx.fields, ctx.at, entry)
     case_repo.save_step(session, case, before, event)
     return StepResult(case, event)
 
@@ -253,7 +279,13 @@ def _apply_columns(case: CaseRecord, values: dict[str, Any]) -> None:
 
 
 def _event(
-    case: CaseRecord, trigger: str, actor_id: str, source: str | None, payload: dict, at: datetime
+    case: CaseRecord,
+    trigger: str,
+    actor_id: str,
+    source: str | None,
+    payload: dict,
+    at: datetime,
+    entry: Entry | None = None,
 ) -> EventRecord:
     return EventRecord(
         case_id=case.id,
@@ -265,7 +297,72 @@ def _event(
         to_state=case.status,
         payload=dict(payload),
         workflow_version=case.workflow_version,
+        received_at=entry.received_at if entry else None,
+        entered_by=entry.entered_by if entry and entry.entered_by != actor_id else None,
     )
+
+
+# -- backfilling and lost races ------------------------------------------------------
+
+
+def _check_entry(org: OrgSnapshot, entry: Entry | None, at: datetime, case: CaseRecord | None) -> None:
+    """A backfilled step: typed in by someone of the org chart, not before it happened, and (on a
+    case) not before the case's last recorded step."""
+    if entry is None:
+        return
+    if entry.entered_by not in org.people:
+        raise PersonNotFound(
+            f"no person {entry.entered_by!r} in the org chart (who typed it in); `gridflow org show` lists the people"
+        )
+    if require_aware(entry.received_at) < at:
+        raise OutOfOrder(f"a step cannot be typed in ({entry.received_at:%Y-%m-%d %H:%M} UTC) before it happened")
+    if case is not None and at < case.updated_at:
+        raise OutOfOrder(
+            f"case {case.code} was last changed at {case.updated_at.astimezone(DEFAULT_TZ):%Y-%m-%d %H:%M:%S} "
+            f"(version {case.version}); a backfilled step cannot be dated before it "
+            f"({at.astimezone(DEFAULT_TZ):%Y-%m-%d %H:%M:%S}): `gridflow case history {case.code}` shows the steps"
+        )
+
+
+def _overtaken(
+    session: Session,
+    flow: CompiledWorkflow,
+    org: OrgSnapshot,
+    case: CaseRecord,
+    trigger: str,
+    actor_id: str,
+    at: datetime,
+) -> TriggerNotAllowed | None:
+    """When ``trigger`` is not allowed now but was before the case's last step, someone else got
+    there first: say who, what and how long ago, instead of only that the trigger is not allowed."""
+    moves = select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.from_state != CaseEvent.to_state)
+    last = session.scalars(moves.order_by(CaseEvent.seq.desc()).limit(1)).first()
+    if last is None or last.from_state is None or trigger not in flow.allowed(last.from_state):
+        return None
+    d = flow.definition
+    person = org.people.get(last.actor_id)
+    who = f"{person.name} ({last.actor_id})" if person else last.actor_id
+    who = f"you ({who}) already" if last.actor_id == actor_id else f"someone else ({who})"
+    did = d.triggers[last.trigger].label if last.trigger in d.triggers else last.trigger
+    allowed = flow.allowed(case.status)
+    listed = ", ".join(f"{t} ({d.triggers[t].label})" for t in allowed) or "none: the case is closed"
+    return TriggerNotAllowed(
+        f"{who} took the step {last.trigger} ({did}) on case {case.code} {_ago(at - last.at)} ago; "
+        f"it is now {case.status} ({d.state_label(case.status)}), so {trigger!r} is no longer possible; "
+        f"allowed now: {listed}",
+        allowed,
+    )
+
+
+def _ago(delta: timedelta) -> str:
+    seconds = max(delta.total_seconds(), 0.0)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 # -- roles and scope -----------------------------------------------------------------

@@ -29,12 +29,14 @@ drawing against the classes)::
     │   ├── WorkflowNotFound
     │   ├── PersonNotFound
     │   ├── HouseholdNotFound         (engine.archive.store)
+    │   ├── CalendarNotFound          (gridflow.sla_views)
     │   └── NoticeNotFound            (gridflow.cli_notices)
     ├── CommandRejected               a command that must change nothing
     │   ├── TriggerNotAllowed         trigger unknown or not allowed in this state
     │   ├── FieldError                missing, unknown or malformed fields
     │   ├── PermissionDenied          wrong role, or another grid's case
     │   ├── GuardFailed               a guard of the trigger said no
+    │   ├── OutOfOrder                a backfilled step dated before the case's last recorded step
     │   ├── PointsRejected            a points command that cannot be taken (engine.points.ledger)
     │   │   └── BatchRefused          a day's sheet with a bad item, none recorded (engine.points.batch)
     │   └── PostingRejected           an objection or decision that cannot be taken (engine.publication.posting)
@@ -176,6 +178,10 @@ class PermissionDenied(CommandRejected):
 
 class GuardFailed(CommandRejected):
     pass
+
+
+class OutOfOrder(CommandRejected):
+    """A backfilled step dated before the case's last recorded step: history is kept in order."""
 
 
 class ContractError(GridflowError):

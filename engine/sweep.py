@@ -39,7 +39,7 @@ from engine.scope import OrgSnapshot, snapshot
 from engine.sla import Policy
 from engine.store import case_repo
 from engine.store.case_repo import CaseRecord, EventRecord
-from engine.store.models import Outbox, SlaClock, SlaTimer
+from engine.store.models import Case, Outbox, SlaClock, SlaTimer
 from engine.timeutil import require_aware
 
 SYSTEM = "system"
@@ -119,6 +119,31 @@ def _claim(
         if result.rowcount == 1:
             won.append((timer_id, fire_at))
     return won
+
+
+def plan(session: Session, at: datetime, limit: int = 1000) -> list[dict[str, Any]]:
+    """What a sweep at ``at`` would fire, read only (``sla sweep --dry-run``): pending timers due by
+    then, in deadline order, each marked ``stale`` when its clock has moved on (the sweep skips those)."""
+    rows = session.execute(
+        select(SlaTimer, SlaClock.status, SlaClock.generation, SlaClock.scope, SlaClock.state, Case.code)
+        .join(SlaClock, SlaClock.id == SlaTimer.clock_id)
+        .join(Case, Case.id == SlaTimer.case_id)
+        .where(SlaTimer.status == "pending", SlaTimer.fire_at <= require_aware(at))
+        .order_by(SlaTimer.fire_at, SlaTimer.id)
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "timer": timer.id,
+            "case_code": code,
+            "kind": timer.kind,
+            "level": timer.level,
+            "fire_at": timer.fire_at,
+            "clock": scope if scope == "case" else state,
+            "stale": status != "running" or generation != timer.generation,
+        }
+        for timer, status, generation, scope, state, code in rows
+    ]
 
 
 # -- fire -----------------------------------------------------------------------------

@@ -164,28 +164,49 @@ class Gridflow:
     # -- cases ---------------------------------------------------------------------
 
     def report(
-        self, *, grid_id: str, actor_id: str, fields: dict[str, Any], workflow: str | None = None
+        self,
+        *,
+        grid_id: str,
+        actor_id: str,
+        fields: dict[str, Any],
+        workflow: str | None = None,
+        at: datetime | None = None,
+        entered_by: str | None = None,
     ) -> cases.StepResult:
+        """Report a case now, or backfill one that happened ``at`` (a past time): its clocks run from
+        ``at``, and the event records when it was typed in and by whom (``entered_by``, default the actor)."""
+        now = self.clock()
         with self.transaction() as session:
             result = cases.report(
                 session,
                 grid_id=grid_id,
                 actor_id=actor_id,
                 fields=fields,
-                at=self.clock(),
+                at=now if at is None else not_after_now(at, now),
                 workflow=workflow or self.settings.default_workflow,
                 tz=self.tz,
                 calendars=self.calendars,
+                entry=_entry(at, now, entered_by or actor_id),
             )
             return result
 
     def fire(
-        self, case_ref: str, trigger: str, *, actor_id: str, fields: dict[str, Any], expected_version: int | None
+        self,
+        case_ref: str,
+        trigger: str,
+        *,
+        actor_id: str,
+        fields: dict[str, Any],
+        expected_version: int | None = None,
+        at: datetime | None = None,
+        entered_by: str | None = None,
     ) -> cases.StepResult:
-        """Take a step. Without ``expected_version`` a lost race (e.g. with a sweep) is retried
-        on the fresh case, where every check runs again; with it the conflict is the answer."""
+        """Take a step now, or backfill one that happened ``at`` (see :meth:`report`). Without
+        ``expected_version`` a lost race (e.g. with a sweep) is retried on the fresh case, where every
+        check runs again; with it the conflict is the answer."""
         attempts = 1 if expected_version is not None else 3
         for attempt in range(1, attempts + 1):
+            now = self.clock()
             try:
                 with self.transaction() as session:
                     return cases.fire(
@@ -194,10 +215,11 @@ class Gridflow:
                         trigger,
                         actor_id=actor_id,
                         fields=dict(fields),
-                        at=self.clock(),
+                        at=now if at is None else not_after_now(at, now),
                         expected_version=expected_version,
                         tz=self.tz,
                         calendars=self.calendars,
+                        entry=_entry(at, now, entered_by or actor_id),
                     )
             except ConcurrentUpdate:
                 if attempt == attempts:
@@ -258,6 +280,11 @@ def _offset(seconds: float) -> Clock:
         return system_clock
     ahead = timedelta(seconds=seconds)
     return lambda: system_clock() + ahead
+
+
+def _entry(at: datetime | None, now: datetime, entered_by: str) -> cases.Entry | None:
+    """A step given a time of its own is backfilled: typed in ``now`` by ``entered_by``."""
+    return None if at is None else cases.Entry(received_at=max(now, at), entered_by=entered_by)
 
 
 def not_after_now(at: datetime, now: datetime, tz: tzinfo = UTC) -> datetime:

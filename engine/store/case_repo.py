@@ -93,6 +93,8 @@ class EventRecord:
     to_state: str
     payload: dict[str, Any]
     workflow_version: int
+    received_at: datetime | None = None  # a backfilled step: when it was typed in (``at`` is when it happened)
+    entered_by: str | None = None  # and who typed it in, when not the actor
 
 
 _CASE_FIELDS = tuple(f.name for f in fields(CaseRecord))
@@ -146,6 +148,8 @@ _SAVE_WITH_EVENT = (
                 "to_state",
                 "payload",
                 "workflow_version",
+                "received_at",
+                "entered_by",
             )
         ),
         select(_MOVED.c.id, *[bindparam(f"e_{n}", type_=EVENTS.c[n].type) for n in _EVENT_FIELDS_FOR_SQL[1:]]),

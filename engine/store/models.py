@@ -213,6 +213,10 @@ class CaseEvent(Base):
     to_state: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     workflow_version: Mapped[int] = mapped_column(Integer)
+    # A backfilled step (a paper register typed in later): ``at`` is when it happened, ``received_at``
+    # when it was typed in and ``entered_by`` who typed it; both NULL for a step taken live.
+    received_at: Mapped[datetime | None] = mapped_column()
+    entered_by: Mapped[str | None] = mapped_column(String(64))
 
 
 # -- SLA clocks, timers and the outbox --------------------------------------------------
