@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     clock_offset_s: float = Field(
         0, description="Drills and tests: the runtime's clock runs this many seconds ahead of the real one."
     )
+    demo: bool = Field(
+        True,
+        description="`gridflow demo` (and `make run`) may load the sample township's last quarter as demo data "
+        "(演示数据); set false on a real installation.",
+    )
     archive_show_full: bool = Field(
         False,
         description="`gridflow archive show --full` may print whole ID numbers and phones (户档); "

@@ -6,7 +6,8 @@ outside world:
 
 1. **claim** — the people with ready notices (``pending``, ``next_attempt_at`` come, no live
    lease), then all of their ready notices, stamped with this dispatcher's id and a lease
-   (``SKIP LOCKED`` on PostgreSQL);
+   (``SKIP LOCKED`` on PostgreSQL); a notice of demo data is ``suppressed`` there and then
+   (:func:`suppress_demo`: demo notices never reach anyone);
 2. **plan** (no I/O) — per person, in order: inactive or opted out → ``suppressed``; quiet hours
    (non-urgent) → deferred to their end, never dropped; storm control (non-urgent) → a person
    who got a message within the digest window, or has had ``hourly_cap`` messages in the last
@@ -37,6 +38,7 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.scope import OrgSnapshot, snapshot
+from engine.store import demo_repo
 from engine.store.models import Case, Delivery, OrgMeta, Outbox, Person
 from engine.timeutil import require_aware
 from notifications.channels.base import Channel, Message, Recipient, SendResult, mask_phones
@@ -44,6 +46,7 @@ from notifications.config import NoticeConfig
 from notifications.render import Renderer
 
 DEFAULT_LEASE = timedelta(minutes=2)
+DEMO_NOTE = "演示数据 demo: never sent to anyone (gridflow demo)"
 DIGEST_SHOWN = 10  # cases listed in a digest; the rest are counted
 EVENT_LABELS = {
     "case_received": "已受理",
@@ -154,6 +157,18 @@ def claim(session: Session, at: datetime, worker: str, batch: int, lease: timede
     if ids:  # SQLite: one writer at a time, so the conditional update takes them all
         session.execute(update(Outbox).where(Outbox.id.in_(ids), _ready(at)).values(stamp))
     return ids
+
+
+def suppress_demo(session: Session, ids: list[int] | None = None) -> list[int]:
+    """The rule for demo data, in this one place: a notice of the demo township (of a demo case, or of a
+    posting of demo figures; :func:`engine.store.demo_repo.demo_notice`) is never sent to anyone. It ends
+    ``suppressed`` with :data:`DEMO_NOTE`, stays listed by ``gridflow notices list``, and has no delivery.
+    The dispatcher applies it to what it claims (``ids``); ``gridflow demo`` to all of the demo's at once."""
+    stmt = update(Outbox).where(Outbox.status == "pending", demo_repo.demo_notice())
+    if ids is not None:
+        stmt = stmt.where(Outbox.id.in_(ids))
+    stmt = stmt.values(status="suppressed", error=DEMO_NOTE, lease_until=None).returning(Outbox.id)
+    return list(session.execute(stmt, execution_options={"synchronize_session": False}).scalars())
 
 
 def _load(
@@ -549,8 +564,11 @@ def dispatch(
         now = clock()
         with transaction() as session:
             ids = claim(session, now, worker, batch, lease)
-            notices, people = _load(session, ids, now, config) if ids else ([], {})
+            demo = set(suppress_demo(session, ids)) if ids else set()
+            live = [i for i in ids if i not in demo]
+            notices, people = _load(session, live, now, config) if live else ([], {})
         report.claimed += len(ids)
+        report.suppressed += len(demo)
         if not ids:
             return report
         result = plan(notices, people, config, renderer, now)

@@ -27,6 +27,7 @@ from engine.publication.render import Artefacts, render
 from engine.scoring import runs
 from engine.scoring.catalogue import INDICATORS
 from engine.scoring.config import ScoringConfig
+from engine.store import demo_repo
 from engine.store.models import (
     Case,
     Household,
@@ -195,6 +196,8 @@ def _stage_notices(
         "change_reason": why,
         "content_hash": pub.content_hash[:16],
     }
+    if doc.get("watermark"):
+        params["demo"] = True  # a posting of demo figures: its notices are never sent (notifications.dispatch)
     rows = [
         {
             "case_id": None,
@@ -282,6 +285,11 @@ def document(
         "notes": _notes(config, run),
         "extra_sections": _annual_sections(session, month_runs, rows) if kind == "annual" else [],
     }
+    demo = demo_repo.cases_in(session, run.period_start, run.period_end)
+    if demo:  # figures of the demo township (`gridflow demo`): said in the title, on every page, in the notes
+        doc["title"] = f"【{demo_repo.LABEL}】{doc['title']}"
+        doc["watermark"] = f"{demo_repo.LABEL} · 非真实考评结果"
+        doc["notes"].insert(0, f"本期数据含{demo}件演示案件（gridflow demo 生成的演示数据），不是真实考评结果，请勿转发。")
     return doc
 
 

@@ -111,6 +111,8 @@ SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 SCHEMA["required"] = list(SCHEMA["properties"])
+# Optional: a posting of demo figures (``gridflow demo``) says so on the page, in the CSV and the JSON.
+SCHEMA["properties"]["watermark"] = _TEXT
 
 
 class DocumentInvalid(ContractError, ValueError):
@@ -335,6 +337,8 @@ def _csv_blocks(doc: dict, digest: str) -> list[tuple[list[str], list[list[str]]
     until = doc["objection_until"] or ""
     head = [doc["title"], doc["period_label"], f"第{doc['version']}版", doc["published_at"], until, digest]
     blocks = [(["标题", "期间", "版本", "发布时间", "公示期至", "校验码"], [head])]
+    if doc.get("watermark"):
+        blocks.insert(0, (["说明"], [[doc["watermark"]]]))
     for table in [*doc["sections"], *doc["extra_sections"]]:
         blocks.append((["栏目", *table["columns"]], [[table["title"], *row] for row in table["rows"]]))
     figures = [[f["label"], f["value"], f["detail"]] for f in doc["key_figures"]]
