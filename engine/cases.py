@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, or_, select
@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 
 from engine import fields as field_rules
 from engine import notices
-from engine.calendar import WorkCalendar
 from engine.definitions.model import ORG_ROLES, ROLE_LABELS, WorkflowDef
 from engine.durations import parse_duration
 from engine.errors import (
@@ -45,6 +44,9 @@ from engine.store import case_repo, workflow_repo
 from engine.store.case_repo import CaseRecord, EventRecord
 from engine.store.models import Case, CaseEvent, Outbox
 from engine.timeutil import DEFAULT_TZ, require_aware
+
+if TYPE_CHECKING:
+    from engine.calendar import WorkCalendar
 
 REPORT = "report"
 CASE_COLUMNS = ("title", "description", "category", "priority", "satisfaction")

@@ -26,16 +26,18 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from engine.calendar import WorkCalendar
 from engine.definitions.model import StateDef, WorkflowDef
 from engine.durations import Duration, parse_duration
 from engine.errors import ConfigError
 from engine.store.models import SlaClock, SlaTimer
+
+if TYPE_CHECKING:
+    from engine.calendar import WorkCalendar
 
 _CLOCK, _TIMER = SlaClock.__table__, SlaTimer.__table__
 _OPEN = select(_CLOCK).where(_CLOCK.c.case_id == bindparam("case"), _CLOCK.c.status != "stopped").order_by(_CLOCK.c.id)

@@ -1,5 +1,5 @@
-"""`python -m gridflow` runs the CLI."""
+"""`python -m gridflow` runs the CLI, as the console script does."""
 
-from gridflow.cli import main
+from gridflow.entry import main
 
 main()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -26,18 +26,15 @@ from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from engine import cases, sweep
-from engine.calendar import WorkCalendar, load_calendars
-from engine.definitions.loader import load_workflow_file
 from engine.errors import ConcurrentUpdate, DatabaseError, InputError, NotYet
-from engine.org import load_org_file
-from engine.points.rules import PointsRules
-from engine.points.rules import load as load_points
-from engine.publication import posting
-from engine.scoring.config import ScoringConfig
-from engine.scoring.config import load as load_scoring
 from engine.store import migrate, org_repo, workflow_repo
 from engine.store.db import create_db_engine, ensure_sqlite_directory, session_factory, sqlite_file_missing
 from engine.store.models import Case, Person, Place
+
+if TYPE_CHECKING:  # loaded where used: a command that needs no calendar or template does not wait for them
+    from engine.calendar import WorkCalendar
+    from engine.points.rules import PointsRules
+    from engine.scoring.config import ScoringConfig
 
 Clock = Callable[[], datetime]
 
@@ -71,6 +68,8 @@ class Gridflow:
     @cached_property
     def calendars(self) -> dict[str, WorkCalendar]:
         """The business calendars, read once from ``settings.calendar_file``."""
+        from engine.calendar import load_calendars
+
         return load_calendars(self.settings.calendar_file)
 
     @property
@@ -78,6 +77,8 @@ class Gridflow:
         return f"{socket.gethostname()}:{os.getpid()}"
 
     def load_workflow(self, path: Path):  # type: ignore[no-untyped-def]
+        from engine.definitions.loader import load_workflow_file
+
         return load_workflow_file(path, self.calendars)
 
     @property
@@ -124,6 +125,8 @@ class Gridflow:
 
     def init(self, org_file: Path | None = None, workflow_files: list[Path] | None = None) -> InitReport:
         """Create or upgrade the schema, load the org chart, publish the workflows."""
+        from engine.org import load_org_file
+
         chart = load_org_file(org_file or self.settings.org_file)
         loaded = [self.load_workflow(p) for p in (workflow_files or self.settings.workflow_files)]
         ensure_sqlite_directory(self.settings.db_url)
@@ -152,6 +155,8 @@ class Gridflow:
         }
 
     def load_org(self, path: Path) -> org_repo.OrgLoadResult:
+        from engine.org import load_org_file
+
         chart = load_org_file(path)
         with self.transaction() as session:
             return org_repo.apply_org_chart(session, chart, self.clock())
@@ -250,16 +255,22 @@ class Gridflow:
 
     def scoring_rules(self) -> ScoringConfig:
         """``config/scoring.yaml`` (``settings.scoring_file``), validated; read afresh each time."""
-        return load_scoring(self.settings.scoring_file)
+        from engine.scoring.config import load
+
+        return load(self.settings.scoring_file)
 
     def points_rules(self) -> PointsRules:
         """``config/points.yaml`` (``settings.points_file``), validated; read afresh each time."""
-        return load_points(self.settings.points_file)
+        from engine.points.rules import load
+
+        return load(self.settings.points_file)
 
     def export_postings(self, session: Session) -> list[Path]:
         """Write every posting version not yet on disk to ``<publish_dir>/<kind>/<period>/v<n>.{html,csv,json}``;
         a file already there is left alone (a posting version never changes)."""
         written = []
+        from engine.publication import posting
+
         for pub in posting.versions(session):
             folder = self.settings.postings_path / pub.kind / pub.period
             for suffix, text in (("html", pub.html), ("csv", pub.csv), ("json", pub.json)):

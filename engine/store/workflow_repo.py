@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.definitions.loader import LoadedWorkflow
 from engine.definitions.model import WorkflowDef
 from engine.errors import ConcurrentUpdate, WorkflowNotFound
 from engine.machine import MACHINES, CompiledWorkflow, compile_workflow
 from engine.store.models import WorkflowDefinition
+
+if TYPE_CHECKING:
+    from engine.definitions.loader import LoadedWorkflow
 from engine.timeutil import require_aware
 
 

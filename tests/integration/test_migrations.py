@@ -117,3 +117,7 @@ def test_the_comparison_would_see_a_drift(empty_engine):
     with empty_engine.begin() as conn:
         conn.execute(text("DROP INDEX ix_cases_status"))
     assert [d[0] for d in differences(empty_engine)] == ["add_index"]
+
+
+def test_the_head_every_command_checks_is_alembics_head():
+    assert migrate.HEAD == migrate.head_revision(), "set engine.store.migrate.HEAD to the newest migration"
