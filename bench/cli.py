@@ -104,11 +104,10 @@ def sides(code: str) -> list[Side]:
     ]
 
 
-def measure(all_sides: list[Side], env: dict[str, str], rounds: int) -> dict[str, list[float]]:
+def measure(all_sides: list[Side], env: dict[str, str], rounds: int, warm: bool = True) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {s.name: [] for s in all_sides}
-    for _ in range(1):  # warm the file cache and .pyc files; not timed
-        for side in all_sides:
-            _run(side.argv, env)
+    for side in all_sides if warm else []:  # warm the file cache and .pyc files; not timed
+        _run(side.argv, env)
     for r in range(rounds):
         shift = r % len(all_sides)
         for side in all_sides[shift:] + all_sides[:shift]:
@@ -169,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         code = make_home(home, say)
         env = _env(home)
         say(f"{rounds} round(s) of {len(sides(code))} commands, order rotated each round")
-        times = measure(sides(code), env, rounds)
+        times = measure(sides(code), env, rounds, warm=not args.smoke)
         imports = slowest_imports(env) if args.importtime else []
     result = report(times)
     missed = [name for name, r in result.items() if r["met"] is False]
