@@ -9,6 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 run: $(STAMP)  ## set up, initialise the embedded (SQLite) gridflow and run it (worker + beat, one process)
 	$(BIN)/gridflow init
 	$(BIN)/gridflow archive import --if-empty config/archive/shengli.csv
+	$(BIN)/gridflow demo --if-empty
 	$(BIN)/gridflow points store load config/store.yaml
 	$(BIN)/gridflow up
 

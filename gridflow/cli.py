@@ -620,4 +620,4 @@ def sqlite_missing(gf: Gridflow) -> bool:
     return sqlite_file_missing(gf.settings.db_url)
 
 
-from gridflow import cli_archive, cli_notices, cli_points, cli_runtime, cli_scoring  # noqa: E402,F401 - registers archive, up, jobs, notices, score
+from gridflow import cli_archive, cli_demo, cli_notices, cli_points, cli_runtime, cli_scoring  # noqa: E402,F401 - registers archive, demo, up, jobs, notices, score

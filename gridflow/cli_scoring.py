@@ -19,7 +19,7 @@ from engine.publication import posting
 from engine.scoring import runs
 from engine.scoring.catalogue import INDICATORS, SUBJECT_INDICATORS, SUBJECT_LABELS
 from engine.store.models import JobRun, Publication, ScoreRun
-from gridflow import views
+from gridflow import demo, views
 from gridflow.app import Gridflow, not_after_now, parse_at
 from gridflow.cli import _emit_json, _gridflow, app, handled, out
 
@@ -174,11 +174,14 @@ def score_show(
                     out.print(f"{hidden} with no case in {run.period} not shown (--all shows them)", markup=False)
             else:
                 out.print(_indicator_table(session, run, by))
+            note = demo.note(session, run.period_start, run.period_end)
         out.print(
             f"run #{run.seq} of {run.period} ({'current' if run.current else 'earlier run'}), rules v{run.config_version}, "
             f"computed {views.local_text(run.computed_at, gf.tz)}; `gridflow score history --period {run.period}`",
             markup=False,
         )
+        if note:
+            out.print(f"[bold red]{escape(note)}[/]", highlight=False)
 
 
 def _run_of(session: Any, period: str, seq: int | None) -> ScoreRun:
@@ -469,6 +472,8 @@ def publish_show(
                 )
                 return
             out.print(_posting_summary(session, pub, gf))
+            if note := demo.posting_note(session, pub):
+                out.print(f"[bold red]{escape(note)}[/]", highlight=False)
             if objections:
                 out.print(_objection_table(objections, gf))
             if to is not None:
