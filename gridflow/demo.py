@@ -46,7 +46,7 @@ from engine import jobs as engine_jobs
 from engine.calendar import WorkCalendar
 from engine.definitions.model import WorkflowDef
 from engine.errors import CommandRejected, ConcurrentUpdate, ConfigError, ContractError, PeriodNotOver
-from engine.jobs import Period, period_of, previous
+from engine.jobs import Body, Period, period_of, previous
 from engine.periodic import bodies, bounds
 from engine.publication import posting
 from engine.scope import OrgSnapshot, snapshot
@@ -306,7 +306,7 @@ def _play(gf: Gridflow, plan: Plan, result: Loaded, progress: Progress | None) -
     items = _timeline(plan, gf.tz)
     by_number = {c.number: c for c in plan.cases}
     codes: dict[int, str] = {}
-    job_bodies = bodies(gf.tz, gf.calendars, scoring=gf.scoring_rules, base_url=gf.settings.public_url)
+    job_bodies = _labelled(bodies(gf.tz, gf.calendars, scoring=gf.scoring_rules, base_url=gf.settings.public_url))
     due = _next_timer(gf)
     for done, item in enumerate(items, start=1):
         due = _catch_up(gf, item.at, due, result.fired)
@@ -375,7 +375,16 @@ def _report(gf: Gridflow, case: CasePlan, step: Step) -> cases.StepResult:
         )
 
 
-def _run_job(gf: Gridflow, item: _Item, job_bodies: dict, result: Loaded) -> datetime | None:
+def _labelled(real: dict[str, Body]) -> dict[str, Body]:
+    """The period jobs' own bodies, their results marked 演示数据 (what ``gridflow jobs list`` shows)."""
+
+    def label(body: Body) -> Body:
+        return lambda session, period, at: {**body(session, period, at), "demo": LABEL}
+
+    return {name: label(body) for name, body in real.items()}
+
+
+def _run_job(gf: Gridflow, item: _Item, job_bodies: dict[str, Body], result: Loaded) -> datetime | None:
     """A period job at its due time, as beat would have run it."""
     assert item.period is not None
     spec = engine_jobs.JOBS[item.job]

@@ -117,6 +117,7 @@ def test_the_demo_quarter_matches_the_oracle_and_its_plan(db, gf):
         labelled = s.scalars(select(Case.title).where(Case.source_channel == DEMO_CHANNEL)).all()
         triggers = set(s.scalars(select(CaseEvent.trigger)))
         jobs = s.execute(select(JobRun.job, JobRun.period, JobRun.status, JobRun.worker)).all()
+        results = s.scalars(select(JobRun.result)).all()
     assert by_state == dict(plan.states()) and by_category == dict(plan.categories())
     assert len(labelled) == SMALL and all(t.startswith(TITLE_PREFIX) for t in labelled)
     assert {
@@ -132,6 +133,7 @@ def test_the_demo_quarter_matches_the_oracle_and_its_plan(db, gf):
         [("monthly_scoring", m, "done", demo.WORKER) for m in ("2026-07", "2026-08", "2026-09")]
         + [("quarterly_publication", "2026Q3", "done", demo.WORKER)]
     )
+    assert all(r["demo"] == "演示数据" for r in results)  # what `gridflow jobs list` shows
 
 
 def test_the_same_plan_every_time(db, gf):
@@ -302,7 +304,8 @@ def test_the_command_loads_says_what_it_holds_labels_it_and_clears_it(db, run, t
     assert "【演示数据】" in run("publish", "show", "--quarter", "2026Q3")
     assert TITLE_PREFIX in run("case", "list")
     assert "演示数据 demo" in run("notices", "list")
-    assert "2026Q3" in run("jobs", "list")
+    jobs = json.loads(run("jobs", "list", "--json"))["runs"]
+    assert len(jobs) == 4 and all(r["result"]["demo"] == "演示数据" for r in jobs)
     cleared = run("demo", "--clear")
     assert f"{SMALL} cases" in cleared and "3 posting file(s)" in cleared
     assert "no demo data here" in run("demo", "--status")
