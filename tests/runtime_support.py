@@ -5,6 +5,10 @@ Timers are laid on clones of one case that the engine itself reported on the ``q
 workflow (24x7, a one-minute limit): each clone has its own running clock and one reminder
 timer at the given instant, which notifies the centre's three people — so each timer must
 end as exactly one ``sla.reminder`` event and three outbox rows.
+
+Time: ``environment(..., now=...)`` places the clock of every process of a test (the CLI, workers,
+beats, and the helpers here) at that instant through ``GRIDFLOW_CLOCK_OFFSET_S``, from where it runs
+on; ``now(env)`` reads that clock. Without ``now`` the processes run on this machine's clock.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,6 +30,7 @@ from sqlalchemy import func, insert, select, update
 from config.settings import Settings
 from engine.store.models import Case, CaseEvent, Outbox, SlaClock, SlaTimer
 from gridflow.app import Gridflow
+from tests.support import clock_offset
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ROOT / "tests" / "fixtures" / "workflows" / "runtime" / "quick.yaml"
@@ -42,9 +47,14 @@ RUNTIME_ENV = {  # fast ticks and short leases, so faults heal within seconds
 }
 
 
-def environment(home: Path, database_url: str, broker_url: str = "", **extra: str) -> dict[str, str]:
+def environment(
+    home: Path, database_url: str, broker_url: str = "", now: datetime | None = None, **extra: str
+) -> dict[str, str]:
+    """The environment of a test's gridflow processes; with ``now``, their clock reads ``now`` at this moment."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDFLOW_")}
     env.update(RUNTIME_ENV)
+    if now is not None:
+        env["GRIDFLOW_CLOCK_OFFSET_S"] = clock_offset(now)
     env["GRIDFLOW_NOTIFICATIONS_FILE"] = str(NOTIFICATIONS)
     env.update({"GRIDFLOW_HOME": str(home), "GRIDFLOW_DATABASE_URL": database_url, "GRIDFLOW_BROKER_URL": broker_url})
     env.update(extra)
@@ -53,15 +63,19 @@ def environment(home: Path, database_url: str, broker_url: str = "", **extra: st
 
 
 def settings_of(env: dict[str, str]) -> Settings:
+    """The settings of ``env`` that the helpers here need, its clock included."""
     return Settings(
         home=Path(env["GRIDFLOW_HOME"]),
         database_url=env["GRIDFLOW_DATABASE_URL"],
         broker_url=env.get("GRIDFLOW_BROKER_URL", ""),
+        clock_offset_s=float(env.get("GRIDFLOW_CLOCK_OFFSET_S", 0)),
     )
 
 
-def init(env: dict[str, str]) -> None:
-    gf = Gridflow(settings_of(env))
+def init(env: dict[str, str], at: datetime | None = None) -> None:
+    """``gridflow init`` of ``env``'s home: the org chart and workflows published at ``at``, or now
+    by the environment's clock. The period jobs count periods from then (``jobs.installed_at``)."""
+    gf = Gridflow(settings_of(env), clock=(lambda: at) if at is not None else None)
     try:
         gf.init(workflow_files=WORKFLOWS)
     finally:
@@ -216,8 +230,10 @@ def cli(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess
     )
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
+def now(env: dict[str, str] | None = None) -> datetime:
+    """Now by the clock of ``env``'s processes (this machine's clock without ``env``)."""
+    offset = float(env.get("GRIDFLOW_CLOCK_OFFSET_S", 0)) if env else 0.0
+    return datetime.now(UTC) + timedelta(seconds=offset)
 
 
 class Proc:

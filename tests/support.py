@@ -42,6 +42,12 @@ GRID_WORKER = "p-an-yixuan"  # grid worker of mayingtai-01
 OTHER_GRID_WORKER_OF = "mayingtai-02"
 
 
+def clock_offset(at: datetime) -> str:
+    """``GRIDFLOW_CLOCK_OFFSET_S`` for a gridflow process whose clock is to read ``at`` now and run on
+    from there. Tests give every process they start a time this way, never today's date."""
+    return repr((at - datetime.now(UTC)).total_seconds())
+
+
 def service_unavailable(what: str, exc: BaseException) -> None:
     message = f"{what} is not reachable ({exc.__class__.__name__}: {exc})"
     if IN_CI:

@@ -148,7 +148,7 @@ def test_a_village_deactivated_in_the_org_chart_is_unknown_to_an_import(db, tmp_
 
 
 def test_the_cli_imports_lists_and_shows_masked(tmp_path):
-    env = rt.environment(tmp_path / "home", "", "")
+    env = rt.environment(tmp_path / "home", "", "", now=T0)
     rt.init(env)
     checked = rt.cli(["archive", "import", str(SAMPLE_CSV), "--dry-run"], env)
     assert checked.returncode == 0, checked.stderr
@@ -177,7 +177,7 @@ def test_the_cli_imports_lists_and_shows_masked(tmp_path):
 
 
 def test_the_cli_refuses_full_numbers_unless_the_setting_allows_them(tmp_path):
-    env = rt.environment(tmp_path / "home", "", "")
+    env = rt.environment(tmp_path / "home", "", "", now=T0)
     rt.init(env)
     assert rt.cli(["archive", "import", str(SAMPLE_CSV)], env).returncode == 0
     refused = rt.cli(["archive", "show", "MYT-1-0002", "--full"], env)
@@ -192,7 +192,7 @@ def test_the_cli_refuses_full_numbers_unless_the_setting_allows_them(tmp_path):
 
 
 def test_the_cli_rejects_a_bad_csv_names_the_row_and_changes_nothing(tmp_path):
-    env = rt.environment(tmp_path / "home", "", "")
+    env = rt.environment(tmp_path / "home", "", "", now=T0)
     rt.init(env)
     bad = [list(r) for r in FIRST]
     bad[3][2] = "diping-1"  # line 5: a group of another village

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 from tests import runtime_support as rt
+from tests.support import T0
 
 
 def test_a_receipt_is_staged_listed_sent_and_shown(tmp_path):
-    env = rt.environment(tmp_path / "home", "", "")
+    env = rt.environment(tmp_path / "home", "", "", now=T0)
     rt.init(env)
     assert (
         rt.cli(["case", "report", "-g", rt.GRID, "-a", rt.REPORTER, "-t", "马营台村1社水管破裂"], env).returncode == 0
@@ -29,7 +30,7 @@ def test_a_receipt_is_staged_listed_sent_and_shown(tmp_path):
 
 
 def test_preview_renders_every_event_on_every_channel(tmp_path):
-    env = rt.environment(tmp_path / "home", "", "")
+    env = rt.environment(tmp_path / "home", "", "", now=T0)
     events = rt.cli(["notices", "preview", "--list"], env).stdout.split()
     assert {"sla_breach", "digest", "case_resolved", "quarterly_posting"} <= set(events)
     shown = rt.cli(["notices", "preview", "sla_breach"], env)
@@ -41,7 +42,7 @@ def test_preview_renders_every_event_on_every_channel(tmp_path):
 def test_a_bad_notifications_file_is_reported_with_its_place_and_sends_nothing(tmp_path):
     bad = tmp_path / "notifications.yaml"
     bad.write_text("channels:\n  sms: {kind: carrier_pigeon}\norder: [sms, fax]\nquiet_hours: late\n", encoding="utf-8")
-    env = rt.environment(tmp_path / "home", "", "", GRIDFLOW_NOTIFICATIONS_FILE=str(bad))
+    env = rt.environment(tmp_path / "home", "", "", now=T0, GRIDFLOW_NOTIFICATIONS_FILE=str(bad))
     rt.init(env)
     rt.cli(["case", "report", "-g", rt.GRID, "-a", rt.REPORTER, "-t", "测试"], env)
     result = rt.cli(["notices", "dispatch"], env)
@@ -73,7 +74,11 @@ def test_the_sample_notifications_file_loads_with_its_secrets_from_the_environme
     missing = rt.cli(
         ["notices", "dispatch"],
         rt.environment(
-            tmp_path / "h", "", "", GRIDFLOW_NOTIFICATIONS_FILE=str(rt.ROOT / "config" / "notifications.yaml.sample")
+            tmp_path / "h",
+            "",
+            "",
+            now=T0,
+            GRIDFLOW_NOTIFICATIONS_FILE=str(rt.ROOT / "config" / "notifications.yaml.sample"),
         ),
     )
     assert missing.returncode == 1 and "GRIDFLOW_SMTP_PASSWORD is not set" in missing.stderr

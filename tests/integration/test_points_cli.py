@@ -12,14 +12,14 @@ import pytest
 from engine.store.db import create_db_engine, session_factory
 from tests import runtime_support as rt
 from tests.points_support import AN, CENTER, XIONG, add_households
-from tests.support import ROOT
+from tests.support import ROOT, T0
 
 
 @pytest.fixture
 def home(tmp_path) -> dict[str, str]:
-    ahead = (datetime(2026, 12, 1, 3, tzinfo=UTC) - datetime.now(UTC)).total_seconds()  # "now": 1 Dec, 11:00 local
-    env = rt.environment(tmp_path / "home", "", "", GRIDFLOW_CLOCK_OFFSET_S=str(ahead), COLUMNS="200")
-    rt.init(env)
+    now = datetime(2026, 12, 1, 3, tzinfo=UTC)  # 1 December, 11:00 local
+    env = rt.environment(tmp_path / "home", "", "", now=now, COLUMNS="200")
+    rt.init(env, at=datetime(2026, 10, 30, 1, tzinfo=UTC))  # set up before the clerk's November
     engine = create_db_engine(f"sqlite:///{tmp_path / 'home' / 'gridflow.db'}")
     with session_factory(engine).begin() as s:
         add_households(s, 2)
@@ -151,7 +151,7 @@ def test_bad_input_changes_nothing(home):
 def test_make_run_imports_the_sample_archive_only_into_an_empty_one(home, tmp_path):
     left = ok(["archive", "import", "--if-empty", str(ROOT / "config" / "archive" / "shengli.csv")], home)
     assert "holds 2 households already" in left  # the clerk's own archive is never overwritten
-    fresh = rt.environment(tmp_path / "fresh", "", "")
+    fresh = rt.environment(tmp_path / "fresh", "", "", now=T0)
     rt.init(fresh)
     loaded = ok(["archive", "import", "--if-empty", str(ROOT / "config" / "archive" / "shengli.csv")], fresh)
     assert "1881 added" in loaded

@@ -13,11 +13,12 @@ from datetime import timedelta
 import psutil
 
 from tests import runtime_support as rt
+from tests.support import T0
 
 
 def test_gridflow_up_fires_dispatches_and_stops_on_ctrl_c(tmp_path):
     home = tmp_path / "home"
-    env = rt.environment(home, "", "")
+    env = rt.environment(home, "", "", now=T0)
     rt.init(env)
     log = (tmp_path / "up.log").open("wb")
     up = subprocess.Popen(
@@ -28,7 +29,7 @@ def test_gridflow_up_fires_dispatches_and_stops_on_ctrl_c(tmp_path):
         rt.wait_for("gridflow up to be ready", lambda: "ready." in output() or up.poll() is not None, timeout=60)
         assert up.poll() is None, output()
         assert len(psutil.Process(up.pid).children(recursive=True)) == 0, "one process: no pool or beat children"
-        start = rt.now() + timedelta(seconds=2)
+        start = rt.now(env) + timedelta(seconds=2)
         rt.lay_timers(env, "up", [start + timedelta(milliseconds=10 * i) for i in range(100)])
         reported = rt.cli(["case", "report", "-g", rt.GRID, "-a", rt.REPORTER, "-t", "运行中上报"], env)
         assert reported.returncode == 0, reported.stderr
@@ -57,9 +58,9 @@ def test_gridflow_up_fires_dispatches_and_stops_on_ctrl_c(tmp_path):
 def test_ctrl_c_during_a_backlog_stops_within_seconds(tmp_path):
     """A sweep in `gridflow up` stops between batches when asked to, so a warm shutdown never waits on it."""
     home = tmp_path / "home"
-    env = rt.environment(home, "", "", GRIDFLOW_TASK_BUDGET_S="2")
+    env = rt.environment(home, "", "", now=T0, GRIDFLOW_TASK_BUDGET_S="2")
     rt.init(env)
-    rt.lay_timers(env, "backlog", [rt.now() - timedelta(seconds=1)] * 20_000)
+    rt.lay_timers(env, "backlog", [rt.now(env) - timedelta(seconds=1)] * 20_000)
     log = (tmp_path / "up.log").open("wb")
     up = subprocess.Popen(
         [sys.executable, "-m", "gridflow", "up"], env=env, cwd=rt.ROOT, stdout=log, stderr=subprocess.STDOUT

@@ -17,6 +17,7 @@ from engine.store.models import JobRun
 from tests import runtime_support as rt
 from tests import support
 from tests.servers import PostgresInstance, RedisInstance, ServerUnavailable
+from tests.support import T0
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -44,10 +45,11 @@ def pg_instance(tmp_path_factory):
 
 
 _counter = iter(range(1000))
+SH = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
-def runtime_env(redis_instance, pg_instance, tmp_path):
+def urls(redis_instance, pg_instance) -> tuple[str, str]:
     """A fresh database on the test's own PostgreSQL and a clean Redis database for the broker."""
     n = next(_counter)
     name = f"gridflow_rt_{n}"
@@ -57,12 +59,24 @@ def runtime_env(redis_instance, pg_instance, tmp_path):
         pg_instance.start()
     pg_instance.create_database(name)
     redis_instance.client(n % 16).flushdb()
-    env = rt.environment(tmp_path / "home", pg_instance.url(name), redis_instance.url(n % 16))
-    rt.init(env)
-    procs: list[rt.Proc] = []
-    yield env, procs
-    for proc in procs:
+    return pg_instance.url(name), redis_instance.url(n % 16)
+
+
+@pytest.fixture
+def procs():
+    """The workers and beats a test starts; stopped when it ends."""
+    started: list[rt.Proc] = []
+    yield started
+    for proc in started:
         proc.stop(timeout=15)
+
+
+@pytest.fixture
+def runtime_env(urls, procs, tmp_path):
+    """gridflow set up at T0 (a Monday, 09:00 in Shanghai), with every process's clock running on from T0."""
+    env = rt.environment(tmp_path / "home", *urls, now=T0)
+    rt.init(env)
+    return env, procs
 
 
 def _start(procs: list[rt.Proc], proc: rt.Proc, ready: str = "ready.") -> rt.Proc:
@@ -81,7 +95,7 @@ def _assert_exactly_once(env, tag: str, expected: int) -> rt.Tally:
 def test_kill_9_of_a_worker_mid_firing_loses_and_doubles_nothing(runtime_env, tmp_path):
     env, procs = runtime_env
     env = {**env, "GRIDFLOW_SWEEP_BATCH": "100", "GRIDFLOW_PRECISE_HORIZON_S": "0"}
-    rt.lay_timers(env, "kill", [rt.now() - timedelta(seconds=1)] * 5000)
+    rt.lay_timers(env, "kill", [rt.now(env) - timedelta(seconds=1)] * 5000)
     first = _start(procs, rt.worker("first", env, tmp_path))
     _start(procs, rt.beat("beat", env, tmp_path), "beat: Starting")
     rt.wait_for("the first timers to fire", lambda: rt.tally(env, "kill").fired >= 300, timeout=60, every=0.05)
@@ -97,7 +111,7 @@ def test_kill_9_of_a_worker_mid_firing_loses_and_doubles_nothing(runtime_env, tm
 def test_two_beats_at_once_fire_nothing_twice(runtime_env, tmp_path, scheduler):
     env, procs = runtime_env
     env = {**env, "GRIDFLOW_BEAT_SCHEDULER": scheduler}
-    start = rt.now() + timedelta(seconds=3)
+    start = rt.now(env) + timedelta(seconds=3)
     rt.lay_timers(env, "beats", [start + timedelta(milliseconds=20 * i) for i in range(300)])
     _start(procs, rt.worker("worker", env, tmp_path))
     one = _start(procs, rt.beat("beat-1", env, tmp_path), "beat: Starting")
@@ -125,7 +139,7 @@ def test_redis_down_for_a_while_loses_nothing(runtime_env, redis_instance, tmp_p
     _start(procs, rt.beat("beat", env, tmp_path), "beat: Starting")
     redis_instance.stop()
     # Meanwhile: timers fall due, and a case is reported from the CLI (it writes to the database only).
-    rt.lay_timers(env, "redis", [rt.now() + timedelta(milliseconds=10 * i) for i in range(500)])
+    rt.lay_timers(env, "redis", [rt.now(env) + timedelta(milliseconds=10 * i) for i in range(500)])
     reported = rt.cli(
         ["case", "report", "-g", rt.GRID, "-a", rt.REPORTER, "-t", "Redis 停机期间上报", "--workflow", "quick"], env
     )
@@ -141,7 +155,7 @@ def test_redis_down_for_a_while_loses_nothing(runtime_env, redis_instance, tmp_p
 
 def test_postgresql_restart_under_load(runtime_env, pg_instance, tmp_path):
     env, procs = runtime_env
-    start = rt.now() + timedelta(seconds=1)
+    start = rt.now(env) + timedelta(seconds=1)
     rt.lay_timers(env, "pg", [start + timedelta(milliseconds=3 * i) for i in range(3000)])
     _start(procs, rt.worker("worker", env, tmp_path))
     _start(procs, rt.beat("beat", env, tmp_path), "beat: Starting")
@@ -151,11 +165,11 @@ def test_postgresql_restart_under_load(runtime_env, pg_instance, tmp_path):
     _assert_exactly_once(env, "pg", 3000)
 
 
-def test_beat_down_across_a_month_boundary_runs_the_month_once(runtime_env, tmp_path):
-    env, procs = runtime_env
-    # The runtime's clock says 1 December 02:00 in Shanghai: beat was down at 01:00, when November was due.
-    target = datetime(2026, 12, 1, 2, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-    env = {**env, "GRIDFLOW_CLOCK_OFFSET_S": str((target - rt.now()).total_seconds())}
+def test_beat_down_across_a_month_boundary_runs_the_month_once(urls, procs, tmp_path):
+    # gridflow was set up on 20 November, so November is one of its months. The runtime's clock says
+    # 1 December 02:00 in Shanghai: beat was down at 01:00, when November was due.
+    env = rt.environment(tmp_path / "home", *urls, now=datetime(2026, 12, 1, 2, 0, tzinfo=SH))
+    rt.init(env, at=datetime(2026, 11, 20, 10, 0, tzinfo=SH))
     _start(procs, rt.worker("worker-1", env, tmp_path))
     _start(procs, rt.worker("worker-2", env, tmp_path))
     _start(procs, rt.beat("beat-1", env, tmp_path), "beat: Starting")

@@ -18,16 +18,15 @@ from tests.support import Database
 @pytest.fixture(params=["sqlite", "postgresql"])
 def home(request, tmp_path) -> dict[str, str]:
     url = "" if request.param == "sqlite" else request.getfixturevalue("pg_server").create("gridflow_score_cli")
-    ahead = (datetime(2027, 1, 10, tzinfo=UTC) - datetime.now(UTC)).total_seconds()  # "now" is 10 January 2027
     env = rt.environment(
         tmp_path / "home",
         url,
         "",
+        now=datetime(2027, 1, 10, tzinfo=UTC),
         GRIDFLOW_PUBLIC_URL="https://gf.example.org/p",
-        GRIDFLOW_CLOCK_OFFSET_S=str(ahead),
         COLUMNS="200",
     )
-    rt.init(env)
+    rt.init(env, at=sh(10, 30, 9))  # set up before the months the fixture fills
     db_url = url or f"sqlite:///{tmp_path / 'home' / 'gridflow.db'}"
     engine = create_db_engine(db_url)
     month = Month(Database(request.param, db_url, engine, session_factory(engine)))
