@@ -21,7 +21,7 @@ from engine.errors import CaseNotFound, ConfigError, DatabaseError, FieldError
 from engine.store import workflow_repo
 from engine.store.db import create_db_engine
 from gridflow.app import Gridflow
-from tests.support import CENTER, GRID, GRID_WORKER, T0, calendars, sqlite_database
+from tests.support import CENTER, GRID, GRID_WORKER, T0, calendars, clock_offset, sqlite_database
 
 GRIDFLOW = Path(sys.executable).with_name("gridflow")
 
@@ -131,7 +131,7 @@ def test_unsupported_database_urls_are_config_errors(url):
 def test_a_reader_does_not_wait_for_a_sqlite_writer(tmp_path):
     db = sqlite_database(tmp_path / "g.db")
     db.reset(seed=True)
-    gf = Gridflow(Settings(home=tmp_path, database_url=db.url))
+    gf = Gridflow(Settings(home=tmp_path, database_url=db.url), clock=lambda: T0)
     holder = sqlite3.connect(tmp_path / "g.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
@@ -144,6 +144,11 @@ def test_a_reader_does_not_wait_for_a_sqlite_writer(tmp_path):
         holder.close()
         gf.close()
         db.engine.dispose()
+
+
+def _home(path: Path) -> dict[str, str]:
+    """A gridflow home whose clock starts at T0, whatever today is."""
+    return {"GRIDFLOW_HOME": str(path), "GRIDFLOW_CLOCK_OFFSET_S": clock_offset(T0)}
 
 
 def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -159,7 +164,7 @@ def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_shows_data_as_written_and_never_creates_files_on_read(tmp_path):
-    home = {"GRIDFLOW_HOME": str(tmp_path / "home")}
+    home = _home(tmp_path / "home")
     assert _cli(home, "case", "list").returncode == 6
     assert not (tmp_path / "home").exists()
     assert _cli(home, "init").returncode == 0
@@ -207,7 +212,7 @@ def test_stale_org_snapshot_is_not_served_after_a_reload(db):
 
 
 def test_calendar_check_fails_on_a_deadline_no_schedule_can_answer(tmp_path):
-    home = {"GRIDFLOW_HOME": str(tmp_path)}
+    home = _home(tmp_path)
     assert _cli(home, "init").returncode == 0
     assert _cli(home, "case", "report", "-g", GRID, "-a", GRID_WORKER, "-t", "远期").returncode == 0
     ok = _cli(home, "calendar", "check")

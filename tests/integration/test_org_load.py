@@ -169,7 +169,7 @@ def test_bad_chart_raises_before_anything_changes(db, bad_chart):
 
 def test_bad_chart_through_the_app_changes_nothing(db, bad_chart, tmp_path):
     before = db.snapshot()
-    gf = Gridflow(Settings(home=tmp_path, database_url=db.url))
+    gf = Gridflow(Settings(home=tmp_path, database_url=db.url), clock=lambda: T0)
     try:
         with pytest.raises(OrgChartInvalid, match="unknown role 'grid_boss'"):
             gf.load_org(bad_chart)
