@@ -196,7 +196,7 @@ def load(
     """Load the demo quarter (default: the last full one before ``now``, default the clock's now)."""
     require_enabled(gf)
     started = _time.perf_counter()
-    now = not_after_now(now or gf.clock(), gf.clock())
+    now = not_after_now(now or gf.clock(), gf.clock(), gf.tz)
     quarter = quarter or last_quarter(now, gf.tz)
     _check_quarter(quarter, now, gf.tz)
     with gf.transaction(write=False) as session:
@@ -433,8 +433,9 @@ def _remove_files(gf: Gridflow, postings: list[tuple[str, str, int]]) -> list[Pa
             if path.exists():
                 path.unlink()
                 gone.append(path)
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+        for empty in (folder, folder.parent):  # the period's folder, and its kind's if nothing else is left
+            if empty.is_dir() and not any(empty.iterdir()):
+                empty.rmdir()
     return gone
 
 

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from engine.calendar import WorkCalendar
 from engine.jobs import Period
-from engine.scope import OrgSnapshot
+from engine.scope import OrgSnapshot, PlaceInfo
 from engine.store.demo_repo import TITLE_PREFIX
 
 SEED = 12  # issue 12: the same cases every time
@@ -112,6 +112,7 @@ class Township:
 
 
 def township(org: OrgSnapshot) -> Township:
+    """The grid cells that have a grid worker (or an info officer), with who may handle their cases."""
     grids = []
     for place in sorted((p for p in org.places.values() if p.kind == "grid" and p.active), key=lambda p: p.id):
         workers, officers = org.holders("grid_worker", place), org.holders("info_officer", place)
@@ -135,14 +136,14 @@ def township(org: OrgSnapshot) -> Township:
     return Township(tuple(grids), center)
 
 
-def _place_name(org: OrgSnapshot, grid) -> str:  # type: ignore[no-untyped-def]
+def _place_name(org: OrgSnapshot, grid: PlaceInfo) -> str:
     above = [org.places[s] for s in grid.scopes[1:] if s in org.places]
     village = next((p.name for p in above if p.kind == "village"), None)
     group = next((p.name for p in above if p.kind == "group"), "")
     return f"{village}{group}" if village else grid.name.removesuffix("单元格")
 
 
-def _village(org: OrgSnapshot, grid) -> str | None:  # type: ignore[no-untyped-def]
+def _village(org: OrgSnapshot, grid: PlaceInfo) -> str | None:
     return next((s for s in grid.scopes[1:] if s in org.places and org.places[s].kind == "village"), None)
 
 
