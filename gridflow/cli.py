@@ -308,14 +308,15 @@ def workflow_list(as_json: JsonOpt = False) -> None:
                 }
                 for r in rows
             ]
+            published = [views.local_text(r.published_at, gf.tz) for r in rows]
         if as_json:
             _emit_json(data)
             return
         table = Table(title="流程版本 workflow versions", title_justify="left")
-        for column in ("name", "version", "标题 title", "published (UTC)", "hash"):
-            table.add_column(column)
-        for d in data:
-            views.row(table, d["name"], str(d["version"]), d["title"], d["published_at"] or "", d["source_hash"])
+        for column in ("name", "version", "标题 title", "发布 published", "hash"):
+            table.add_column(column, no_wrap=column != "标题 title", overflow="fold")
+        for d, when in zip(data, published, strict=True):
+            views.row(table, d["name"], str(d["version"]), d["title"], when, d["source_hash"])
         out.print(table)
 
 

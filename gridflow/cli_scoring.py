@@ -344,21 +344,31 @@ def score_history(period: PeriodOpt, as_json: JsonOpt = False) -> None:
                 }
                 for r in found
             ]
+            computed = [views.local_text(r.computed_at, gf.tz) for r in found]
         if as_json:
             _emit_json(rows)
             return
         if not rows:
             out.print(f"{period} has not been scored", markup=False)
             return
-        table = Table(title=f"{period} runs", title_justify="left")
-        for col in ("#", "current", "rules", "computed", "reason", "核减", "按期结案率", "ms"):
-            table.add_column(col)
-        for r in rows:
+        table = Table(title=f"{period} 评分记录 runs", title_justify="left")
+        for col in (
+            "#",
+            "当前 current",
+            "规则 rules",
+            "计算 computed",
+            "原因 reason",
+            "核减 exempt",
+            "按期结案率 on time",
+            "ms",
+        ):
+            table.add_column(col, no_wrap=col == "计算 computed", overflow="fold")
+        for r, when in zip(rows, computed, strict=True):
             table.add_row(
                 str(r["run"]),
                 "✓" if r["current"] else "",
                 f"v{r['rules_version']}",
-                r["computed_at"] or "",
+                when,
                 escape(r["reason"]),
                 str(r["exempt_cases"]),
                 _pct(r["on_time_close_rate"]),

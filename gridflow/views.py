@@ -25,8 +25,24 @@ def iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
 
+# How a person reads a time, in every table and message: local, with its zone.
+LOCAL_TIME_FORMAT = "%H:%M %Z"  # 10:03 CST, for a time later today
+LOCAL_FORMAT = f"%Y-%m-%d {LOCAL_TIME_FORMAT}"  # 2026-11-28 10:03 CST
+LOCAL_FORMAT_SECONDS = "%Y-%m-%d %H:%M:%S %Z"  # the runtime's log lines
+
+
 def local_text(at: datetime | None, tz: ZoneInfo) -> str:
-    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if at else ""
+    """``at`` in ``tz`` with the zone's name, like ``2026-11-28 10:03 CST``; empty for no time.
+
+    JSON keeps :func:`iso` (ISO 8601 with the offset); this is for people.
+    """
+    return at.astimezone(tz).strftime(LOCAL_FORMAT) if at else ""
+
+
+def local_short(at: datetime, tz: ZoneInfo, today: datetime) -> str:
+    """:func:`local_text` without the date when ``at`` falls on ``today``'s local date: ``07:00 CST``."""
+    local = at.astimezone(tz)
+    return local.strftime(LOCAL_TIME_FORMAT) if local.date() == today.astimezone(tz).date() else local_text(at, tz)
 
 
 def _enum_label(definition: WorkflowDef, name: str, value: str | None) -> str | None:
