@@ -57,6 +57,9 @@ __all__ = [
     "CalendarInvalid",
     "UnknownYear",
     "Deadline",
+    "DayCount",
+    "DueBreakdown",
+    "due_breakdown",
     "Discrepancy",
     "Period",
     "OfficialYear",
@@ -481,6 +484,61 @@ class WorkCalendar:
     def _local_us(self, day: date, seconds: int) -> int:
         wall = datetime.combine(day, time()) + timedelta(seconds=seconds)
         return _to_us(wall.replace(tzinfo=self.tz))
+
+
+# -- a deadline, day by day ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayCount:
+    """One local day of a deadline's reckoning: its kind and the business time counted on it."""
+
+    day: date
+    kind: str  # one of DAY_KINDS
+    counted: timedelta  # business time counted on this day
+    total: timedelta  # counted on this day and every day before it
+    estimated: bool  # the day's year is computed on an estimate
+
+
+@dataclass(frozen=True)
+class DueBreakdown:
+    """When a limit that starts at ``start`` falls due, and the business time each day contributes."""
+
+    start: datetime  # UTC, as asked
+    begin: datetime  # UTC: ``start`` inside working time, else the start of the next working period
+    limit: timedelta  # business time
+    deadline: Deadline
+    days: tuple[DayCount, ...]  # from the local day of ``start`` to that of the deadline
+
+
+def due_breakdown(calendar: WorkCalendar, start: datetime, limit: timedelta) -> DueBreakdown:
+    """The deadline an SLA clock started at ``start`` with ``limit`` gets, and how its days add up.
+
+    The same two steps as a clock's start (``engine.sla``): counting begins at the next working
+    instant, the deadline is ``limit`` of business time after it. Pure: no clock read.
+    """
+    start = require_aware(start)
+    begin = calendar.next_working_instant(start)
+    deadline = calendar.add(begin, limit)
+    return DueBreakdown(start, begin, limit, deadline, tuple(_day_counts(calendar, start, deadline.at)))
+
+
+def _day_counts(calendar: WorkCalendar, start: datetime, end: datetime) -> Iterable[DayCount]:
+    """Each local day from ``start``'s to ``end``'s (not a day that ``end`` only touches at midnight)."""
+    first, last = start.astimezone(calendar.tz).date(), end.astimezone(calendar.tz).date()
+    total = _ZERO
+    for ordinal in range(first.toordinal(), last.toordinal() + 1):
+        day = date.fromordinal(ordinal)
+        midnight, next_midnight = _midnight(day, calendar.tz), _midnight(day + timedelta(days=1), calendar.tz)
+        if day != first and midnight >= end:
+            break
+        counted = calendar.between(max(start, midnight), min(end, next_midnight))
+        total += counted
+        yield DayCount(day, calendar.day_kind(day), counted, total, calendar.is_estimated(day))
+
+
+def _midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(), tz).astimezone(UTC)
 
 
 # -- check ------------------------------------------------------------------------
