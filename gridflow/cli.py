@@ -86,7 +86,8 @@ workflow_app = typer.Typer(help="流程定义 workflow definitions in YAML.", no
 case_app = typer.Typer(help="事件 cases: report, move through the workflow, inspect.", no_args_is_help=True)
 sla_app = typer.Typer(help="时限 SLA clocks: what is due, one sweep by hand, a case's timeline.", no_args_is_help=True)
 calendar_app = typer.Typer(
-    help="工作日历 business calendars: a month, and a check of the schedules.", no_args_is_help=True
+    help="工作日历 business calendars: a month, a deadline day by day, a check of the schedules.",
+    no_args_is_help=True,
 )
 app.add_typer(org_app, name="org")
 app.add_typer(sla_app, name="sla")
@@ -572,18 +573,48 @@ def calendar_show(
             year, number = sla_views.parse_month(month)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
-        cal = gf.calendars.get(name)
-        if cal is None:
-            raise ConfigError(f"no calendar {name!r}; calendars: {', '.join(sorted(gf.calendars))}")
+        cal = sla_views.calendar_named(gf.calendars, name)
         if as_json:
             _emit_json({"calendar": name, "month": month, "days": sla_views.month_days(cal, year, number)})
             return
         out.print(sla_views.month_table(cal, year, number))
-        out.print(
-            "休 day off (statutory holiday)   班 make-up working day (调休上班)   ? estimated "
-            "(the year's official notice is not loaded)",
-            markup=False,
-        )
+        out.print(sla_views.DAY_MARK_LEGEND, markup=False)
+
+
+@calendar_app.command("due")
+def calendar_due(
+    start: Annotated[str, typer.Argument(help="When it is dispatched: a local time, e.g. 2026-09-30T16:00.")],
+    duration: Annotated[str, typer.Argument(help="A time limit as in the workflow YAML: 30m, 4h, 2d.")],
+    name: Annotated[str, typer.Option("--calendar", help="Calendar name.")] = "township",
+    as_json: JsonOpt = False,
+) -> None:
+    """When a time limit started at START falls due (截止时间), and the working time counted each day.
+
+    The SLA clocks' own arithmetic: on a working calendar 2d is two working days, on 24x7 wall time.
+    """
+    with handled():
+        gf = _gridflow()
+        if not start.strip():
+            raise typer.BadParameter("give START, a local time like 2026-09-30T16:00")
+        try:
+            limit = parse_duration(duration)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        when = parse_at(start, gf.tz, gf.clock())
+        cal = sla_views.calendar_named(gf.calendars, name)
+        reckoning = sla_views.due_reckoning(cal, when, limit)
+        if as_json:
+            _emit_json(sla_views.due_dict(reckoning, cal, limit, gf.tz))
+            return
+        table = Table(show_header=False, box=None, padding=(0, 2))
+        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")
+        for label, value in sla_views.due_summary(reckoning, cal, limit, gf.tz):
+            views.row(table, label, value)
+        out.print(table)
+        out.print(sla_views.due_days_table(reckoning, cal))
+        if not cal.always_open:
+            out.print(sla_views.DAY_MARK_LEGEND, markup=False)
 
 
 @calendar_app.command("check")

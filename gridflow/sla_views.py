@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar as monthcal
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from rich.table import Table
@@ -12,9 +12,14 @@ from rich.text import Text
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.calendar import WorkCalendar
+from engine.durations import Duration
+from engine.errors import NotFound
+from engine.sla import business
 from engine.store.models import Case, SlaClock, SlaTimer
 from gridflow.views import iso, local_text, row
+
+if TYPE_CHECKING:  # the calendars load only for the commands that reckon with them
+    from engine.calendar import DueBreakdown, WorkCalendar
 
 KIND_LABELS = {"reminder": "提醒 reminder", "breach": "超时 breach", "escalation": "升级 escalation"}
 MARK_LABELS = {"yellow_card": "黄牌", "red_card": "红牌", "supervision_order": "督办"}
@@ -177,6 +182,136 @@ def parse_month(text: str) -> tuple[int, int]:
     except ValueError as exc:
         raise ValueError(f"bad month {text!r}: write it like 2026-02") from exc
     return value.year, value.month
+
+
+# -- calendar due --------------------------------------------------------------------------------
+
+
+class CalendarNotFound(NotFound):
+    pass
+
+
+WEEKDAYS = ("周一 Mon", "周二 Tue", "周三 Wed", "周四 Thu", "周五 Fri", "周六 Sat", "周日 Sun")
+DAY_MARK_LEGEND = (
+    "休 day off (statutory holiday)   班 make-up working day (调休上班)   ? estimated "
+    "(the year's official notice is not loaded)"
+)
+
+
+def calendar_named(calendars: dict[str, WorkCalendar], name: str) -> WorkCalendar:
+    cal = calendars.get(name)
+    if cal is None:
+        known = ", ".join(sorted(calendars)) or "none"
+        raise CalendarNotFound(f"no calendar {name!r}; calendars: {known} (config/calendars.yaml)")
+    return cal
+
+
+def due_reckoning(cal: WorkCalendar, start: datetime, limit: Duration) -> DueBreakdown:
+    """The deadline a clock started at ``start`` with ``limit`` gets: the SLA clocks' own conversion
+    (:func:`engine.sla.business`) and arithmetic (:func:`engine.calendar.due_breakdown`)."""
+    from engine.calendar import due_breakdown
+
+    return due_breakdown(cal, start, timedelta(seconds=business(limit, cal)))
+
+
+def _minutes(amount: timedelta) -> int | float:
+    minutes = amount.total_seconds() / 60
+    return int(minutes) if minutes.is_integer() else round(minutes, 2)
+
+
+def _span(amount: timedelta) -> str:
+    """``14h``, ``1h30m``, ``45m`` (seconds, if any, are left out)."""
+    whole = int(amount.total_seconds() // 60)
+    h, m = divmod(whole, 60)
+    return f"{h}h{m}m" if h and m else f"{h}h" if h else f"{m}m"
+
+
+def _mark(cal: WorkCalendar, day: date, kind: str) -> str:
+    mark = DAY_MARKS.get(kind, ("", ""))[0]
+    return mark + ("?" if mark and cal.is_estimated(day) else "")
+
+
+def _estimated_years(b: DueBreakdown) -> list[int]:
+    return sorted({d.day.year for d in b.days if d.estimated})
+
+
+def due_dict(b: DueBreakdown, cal: WorkCalendar, limit: Duration, tz: ZoneInfo) -> dict[str, Any]:
+    """``calendar due --json``: times in ISO 8601 with the local offset, amounts in minutes."""
+    return {
+        "calendar": cal.name,
+        "calendar_label": cal.label,
+        "always_open": cal.always_open,
+        "start": b.start.astimezone(tz).isoformat(),
+        "counting_from": b.begin.astimezone(tz).isoformat(),
+        "duration": str(limit),
+        "limit_minutes": _minutes(b.limit),
+        "due_at": b.deadline.at.astimezone(tz).isoformat(),
+        "estimated": b.deadline.estimated,
+        "estimated_years": _estimated_years(b),
+        "days": [
+            {
+                "date": d.day.isoformat(),
+                "weekday": WEEKDAYS[d.day.weekday()].split()[0],  # 周三
+                "kind": d.kind,
+                "mark": _mark(cal, d.day, d.kind),
+                "counted_minutes": _minutes(d.counted),
+                "total_minutes": _minutes(d.total),
+                "estimated": d.estimated,
+            }
+            for d in b.days
+        ],
+    }
+
+
+def due_summary(b: DueBreakdown, cal: WorkCalendar, limit: Duration, tz: ZoneInfo) -> list[tuple[str, str]]:
+    """The rows above the table: start, when counting starts, the limit, the due time, estimated or not."""
+    label = f" {cal.label}" if cal.label else ""
+    amount = str(limit) if _span(b.limit) == str(limit) else f"{limit} = {_span(b.limit)}"
+    if cal.always_open:
+        meaning = f"{amount} 全天计时 wall time on {cal.name}{label}"
+    else:
+        meaning = f"{amount} 工作时间 working time on {cal.name}{label} (1d = {_span(cal.day_length)})"
+    due = b.deadline.at.astimezone(tz)
+    rows = [("开始 start", local_text(b.start, tz)), ("时限 limit", meaning)]
+    if b.begin != b.start:
+        rows.insert(
+            1, ("起算 counting from", f"{local_text(b.begin, tz)} (outside working time: the next working period)")
+        )
+    rows.append(("截止 due", f"{local_text(b.deadline.at, tz)} {WEEKDAYS[due.weekday()]}"))
+    rows.append(("估算 estimated", _estimated_text(b, cal)))
+    return rows
+
+
+def _estimated_text(b: DueBreakdown, cal: WorkCalendar) -> str:
+    if not b.deadline.estimated:
+        return "否 no" + ("" if cal.china is None else ": the official holiday schedules of these days are loaded")
+    years = ", ".join(str(y) for y in _estimated_years(b))
+    return (
+        f"是 yes: the official {years} holiday schedule is not loaded, so holidays are estimated and there are "
+        f"no make-up working days; copy the State Council's notice under official_schedules in config/calendars.yaml"
+    )
+
+
+def due_days_table(b: DueBreakdown, cal: WorkCalendar) -> Table:
+    table = Table(title=f"逐日计时 working time per day ({cal.name}, {cal.tz.key})", title_justify="left")
+    table.add_column("日期 date", no_wrap=True)
+    table.add_column("星期 weekday", no_wrap=True)
+    table.add_column("标记 mark", no_wrap=True)
+    table.add_column("计入 counted (min)", justify="right", no_wrap=True)
+    table.add_column("累计 total (min)", justify="right", no_wrap=True)
+    for d in b.days:
+        style = None if d.counted else "dim"
+        mark = _mark(cal, d.day, d.kind)
+        row(
+            table,
+            d.day.isoformat(),
+            WEEKDAYS[d.day.weekday()],
+            mark,
+            _minutes(d.counted),
+            _minutes(d.total),
+            style=style,
+        )
+    return table
 
 
 # -- calendar check ---------------------------------------------------------------------------
