@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import difflib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
-from engine.errors import CommandRejected, InputError, NotFound
+from engine.errors import CommandRejected, ConfigError, InputError, NotFound
 from engine.store.models import Case, Delivery, Outbox, Person
 from gridflow import views
+from gridflow.app import Gridflow
 from gridflow.cli import _emit_json, _gridflow, app, handled, out
+from notifications import dispatch as rules
 from notifications.channels.base import mask_phone
+from notifications.config import NoticeConfig
 
 notices_app = typer.Typer(
     help="通知 notices: what was sent to whom, failures, retries, previews.", no_args_is_help=True
@@ -25,13 +30,62 @@ app.add_typer(notices_app, name="notices")
 STATUSES = ("pending", "sent", "failed", "suppressed")
 STATUS_LABELS = {"pending": "待发送", "sent": "已发送", "failed": "失败", "suppressed": "不发送"}
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+HOLD_LABELS = {  # why a pending notice waits; {until} is a local time
+    rules.QUIET: "免打扰至 {until} quiet hours",
+    rules.DIGEST: "汇总窗口至 {until} digest window",
+    rules.HOURLY_CAP: "每小时上限至 {until} hourly cap",
+    rules.RETRY: "重试于 {until} retry",
+    rules.DEFERRED: "推迟至 {until} deferred",
+    rules.SENDING: "发送中至 {until} sending",
+}
+NOTE_CHARS = 200  # a provider's error can be a whole HTTP body: the note shows its start
 
 
 class NoticeNotFound(NotFound):
     pass
 
 
-def _row(outbox: Outbox, code: str | None, name: str | None, tz: Any) -> dict[str, Any]:
+class Waits:
+    """Why pending notices wait, by the dispatcher's own rules (:func:`notifications.dispatch.why_waiting`)."""
+
+    def __init__(self, gf: Gridflow, session: Session, pending: list[Outbox], at: datetime):
+        self.tz, self.at = gf.tz, at
+        self.config, self.problem = _notice_config(gf) if pending else (None, "")
+        recipients = sorted({o.recipient_id for o in pending})
+        self.paces = rules.paces(session, recipients, at, self.config) if self.config else {}
+
+    def hold(self, outbox: Outbox) -> rules.Hold | None:
+        if self.config is None:
+            return None
+        return rules.why_waiting(
+            outbox, self.paces.get(outbox.recipient_id, rules.Pace()), self.config, self.tz, self.at
+        )
+
+    def text(self, hold: rules.Hold | None) -> str:
+        if hold is None:
+            return ""
+        return HOLD_LABELS[hold.reason].format(until=views.local_short(hold.until, self.tz, self.at))
+
+
+def _notice_config(gf: Gridflow) -> tuple[NoticeConfig | None, str]:
+    """The dispatcher's settings, or why they cannot be read (then no reasons are shown, and that is said)."""
+    from tasks.runtime import Runtime
+
+    try:
+        return Runtime(gf.settings, gf.clock).notices, ""
+    except ConfigError as exc:
+        first = str(exc).splitlines()[0]
+        return None, f"why pending notices wait is not shown: the notifications settings have problems ({first})"
+
+
+def _note(row: dict[str, Any]) -> str:
+    parts = [row["note"], row["error"] or "", f"digest {row['digest']}" if row["digest"] else ""]
+    text = " · ".join(p for p in parts if p)
+    return text if len(text) <= NOTE_CHARS else text[: NOTE_CHARS - 1] + "…"
+
+
+def _row(outbox: Outbox, code: str | None, name: str | None, tz: ZoneInfo, waits: Waits) -> dict[str, Any]:
+    hold = waits.hold(outbox)
     return {
         "id": outbox.id,
         "status": outbox.status,
@@ -48,6 +102,8 @@ def _row(outbox: Outbox, code: str | None, name: str | None, tz: Any) -> dict[st
         "digest": outbox.digest_key,
         "error": outbox.error,
         "created_at": views.iso(outbox.created_at),
+        "hold": {"reason": hold.reason, "until": views.iso(hold.until)} if hold else None,
+        "note": waits.text(hold),
     }
 
 
@@ -74,39 +130,55 @@ def notices_list(
             stmt = stmt.where(Outbox.status == status)
         if to:
             stmt = stmt.where(Outbox.recipient_id == to)
+        now = gf.clock()
         with gf.transaction(write=False) as session:
-            rows = [_row(o, code, name, gf.tz) for o, code, name in session.execute(stmt)]
+            found = session.execute(stmt).all()
+            waits = Waits(gf, session, [o for o, _, _ in found if o.status == "pending"], now)
+            rows = [_row(o, code, name, gf.tz, waits) for o, code, name in found]
             counts = dict(session.execute(select(Outbox.status, func.count()).group_by(Outbox.status)).all())
             broken = {
                 d.channel: d.error
                 for d in session.scalars(
                     select(Delivery)
-                    .where(Delivery.outcome == "config", Delivery.at > gf.clock() - timedelta(days=1))
+                    .where(Delivery.outcome == "config", Delivery.at > now - timedelta(days=1))
                     .order_by(Delivery.at)
                 )
             }
         if as_json:
             _emit_json({"notices": rows, "counts": counts, "misconfigured": broken})
             return
-        table = Table(
-            "编号 id", "状态 status", "事件 event", "接收人 to", "案件 case", "渠道 channel", "次数", "说明 note"
-        )
-        for r in rows:
-            note = r["error"] or (f"digest {r['digest']}" if r["digest"] else "")
-            table.add_row(
-                str(r["id"]),
-                f"{STATUS_LABELS[r['status']]} {r['status']}",
-                r["event"],
-                f"{r['name'] or ''} {r['to']}",
-                r["case"] or "—",
-                r["channel"] or "—",
-                str(r["attempts"]),
-                escape((note or "")[:60]),
-            )
-        out.print(table)
+        out.print(_list_table(rows))
         out.print("  ".join(f"{s} {counts.get(s, 0)}" for s in STATUSES), markup=False)
+        if waits.problem:
+            out.print(f"[yellow]warning:[/] {escape(waits.problem)}")
         for channel, error in broken.items():
             out.print(f"[bold red]channel {escape(channel)} is misconfigured[/] (last 24 h): {escape(error or '')}")
+
+
+def _list_table(rows: list[dict[str, Any]]) -> Table:
+    """Ids, case codes and statuses are never cut or wrapped (people copy them); free text folds."""
+    table = Table(title=f"通知 notices ({len(rows)})", title_justify="left", expand=True)
+    table.add_column("编号 id", no_wrap=True, justify="right")
+    table.add_column("状态 status", ratio=2)  # 待发送 pending may break at its space
+    table.add_column("案件 case", no_wrap=True, min_width=len("SL-2026-000123"))
+    table.add_column("事件 event", overflow="fold", ratio=3)
+    table.add_column("接收人 to", overflow="fold", ratio=3)
+    table.add_column("渠道 channel", overflow="fold", ratio=2)
+    table.add_column("次数", no_wrap=True, justify="right")
+    table.add_column("说明 note", overflow="fold", ratio=8)  # the reason to wait, the last error
+    for r in rows:
+        views.row(
+            table,
+            r["id"],
+            f"{STATUS_LABELS[r['status']]} {r['status']}",
+            r["case"] or "—",
+            r["event"],
+            f"{r['name'] or ''} {r['to']}",
+            r["channel"] or "—",
+            r["attempts"],
+            _note(r),
+        )
+    return table
 
 
 @notices_app.command("show")
@@ -114,6 +186,7 @@ def notices_show(notice: Annotated[int, typer.Argument(help="Notice id.")], as_j
     """One notice and its whole history: every delivery attempt, channel, outcome and error."""
     with handled():
         gf = _gridflow()
+        now = gf.clock()
         with gf.transaction(write=False) as session:
             found = session.execute(
                 select(Outbox, Case.code, Person)
@@ -128,7 +201,8 @@ def notices_show(notice: Annotated[int, typer.Argument(help="Notice id.")], as_j
             attempts = list(
                 session.scalars(select(Delivery).where(Delivery.key.in_(keys)).order_by(Delivery.at, Delivery.id))
             )
-        data = _row(outbox, code, person.name if person else None, gf.tz)
+            waits = Waits(gf, session, [outbox] if outbox.status == "pending" else [], now)
+            data = _row(outbox, code, person.name if person else None, gf.tz, waits)
         data["phone"] = mask_phone(person.phone if person else None)
         data["params"] = outbox.params
         data["history"] = [
@@ -149,10 +223,15 @@ def notices_show(notice: Annotated[int, typer.Argument(help="Notice id.")], as_j
             return
         shown = {**data, "next_attempt_at": views.local_text(outbox.next_attempt_at, gf.tz)}
         shown["sent_at"] = views.local_text(outbox.sent_at, gf.tz) if outbox.sent_at else None
+        shown["created_at"] = views.local_text(outbox.created_at, gf.tz)
+        shown["status"] = f"{STATUS_LABELS[outbox.status]} {outbox.status}"
         table = Table(show_header=False, box=None, padding=(0, 2))
+        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")
         for label, key in (
             ("编号 id", "id"),
             ("状态 status", "status"),
+            ("等待 waiting", "note"),
             ("事件 event", "event"),
             ("案件 case", "case"),
             ("接收人 to", "to"),
@@ -161,25 +240,41 @@ def notices_show(notice: Annotated[int, typer.Argument(help="Notice id.")], as_j
             ("紧急 urgent", "urgent"),
             ("渠道 channel", "channel"),
             ("已放弃渠道 exhausted", "exhausted"),
+            ("创建 created", "created_at"),
             ("下次 next attempt", "next_attempt_at"),
             ("发送 sent", "sent_at"),
             ("摘要 digest", "digest"),
             ("错误 error", "error"),
         ):
-            views.row(table, label, escape(str(shown[key] if shown[key] not in (None, [], "") else "—")))
+            views.row(table, label, str(shown[key] if shown[key] not in (None, [], "") else "—"))
         out.print(table)
-        history = Table("时间 at", "渠道 channel", "结果 outcome", "回执 provider id", "错误 error", "条数", "ms")
-        for d in attempts:
-            history.add_row(
-                views.local_text(d.at, gf.tz),
-                d.channel,
-                d.outcome,
-                d.provider_id or "—",
-                escape((d.error or "")[:60]),
-                str(len(d.notices or [])),
-                str(d.duration_ms),
-            )
-        out.print(history if attempts else "no delivery attempt yet")
+        if waits.problem:
+            out.print(f"[yellow]warning:[/] {escape(waits.problem)}")
+        out.print(_history_table(attempts, gf.tz) if attempts else "no delivery attempt yet", markup=False)
+
+
+def _history_table(attempts: list[Delivery], tz: ZoneInfo) -> Table:
+    table = Table(title="投递记录 delivery attempts", title_justify="left")
+    table.add_column("时间 at", no_wrap=True)
+    table.add_column("渠道 channel", no_wrap=True)
+    table.add_column("结果 outcome", no_wrap=True)
+    table.add_column("回执 provider id", overflow="fold")
+    table.add_column("错误 error", overflow="fold")
+    table.add_column("条数", no_wrap=True, justify="right")
+    table.add_column("ms", no_wrap=True, justify="right")
+    for d in attempts:
+        error = d.error or ""
+        views.row(
+            table,
+            views.local_text(d.at, tz),
+            d.channel,
+            d.outcome,
+            d.provider_id or "—",
+            error if len(error) <= NOTE_CHARS else error[: NOTE_CHARS - 1] + "…",
+            len(d.notices or []),
+            d.duration_ms,
+        )
+    return table
 
 
 @notices_app.command("retry")

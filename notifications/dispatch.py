@@ -89,14 +89,39 @@ class _Notice:
     digest_key: str | None = None
 
 
+@dataclass(frozen=True)
+class Pace:
+    """A person's recent deliveries, all that storm control looks at."""
+
+    last_sent: datetime | None = None
+    sent_last_hour: int = 0
+    oldest_in_hour: datetime | None = None  # the first delivery within the last hour
+
+
+QUIET, DIGEST, HOURLY_CAP, RETRY, DEFERRED, SENDING = (
+    "quiet_hours",
+    "digest_window",
+    "hourly_cap",
+    "retry",
+    "deferred",
+    "sending",
+)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Why a pending notice does not go out now, and until when."""
+
+    reason: str  # QUIET, DIGEST, HOURLY_CAP (the plan's rules), RETRY, DEFERRED or SENDING
+    until: datetime
+
+
 @dataclass
 class _Person:
     recipient: Recipient
     active: bool
     order: tuple[str, ...]
-    last_sent: datetime | None
-    sent_last_hour: int
-    oldest_in_hour: datetime | None
+    pace: Pace
 
 
 @dataclass
@@ -196,41 +221,42 @@ def _load(
     ]
     recipients = sorted({n.recipient_id for n in notices})
     people = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(recipients)))}
-    hour_ago = at - timedelta(hours=1)
-    stats = {
-        r.recipient_id: r
-        for r in session.execute(
-            select(
-                Delivery.recipient_id,
-                func.max(Delivery.at).label("last"),
-                func.count().filter(Delivery.at > hour_ago).label("hour"),
-                func.min(Delivery.at).filter(Delivery.at > hour_ago).label("oldest"),
-            )
-            .where(
-                Delivery.recipient_id.in_(recipients),
-                Delivery.ok.is_(True),
-                # only what storm control looks at: the last hour, or the digest window if longer;
-                # the cost stays flat however long a person's history grows (index on recipient, at)
-                Delivery.at > at - max(timedelta(hours=1), config.digest_window),
-            )
-            .group_by(Delivery.recipient_id)
-        )
-    }
+    pace = paces(session, recipients, at, config)
     org = snapshot(session, session.scalar(select(OrgMeta.token)))
     out: dict[str, _Person] = {}
     for rid in recipients:
-        person, stat = people.get(rid), stats.get(rid)
+        person = people.get(rid)
         contact = (person.phone, person.email, person.wecom) if person else (None, None, None)
         recipient = Recipient(rid, person.name if person else rid, *contact, places=_places(org, rid))
         out[rid] = _Person(
             recipient,
             bool(person and person.active and person.notify),
             config.preferences.get(rid, config.order),
-            stat.last if stat else None,
-            int(stat.hour) if stat else 0,
-            stat.oldest if stat else None,
+            pace.get(rid, Pace()),
         )
     return sorted(notices, key=lambda n: n.id), out
+
+
+def paces(session: Session, recipients: list[str], at: datetime, config: NoticeConfig) -> dict[str, Pace]:
+    """The recent deliveries of each of ``recipients`` who had one (the others have ``Pace()``)."""
+    hour_ago = at - timedelta(hours=1)
+    rows = session.execute(
+        select(
+            Delivery.recipient_id,
+            func.max(Delivery.at).label("last"),
+            func.count().filter(Delivery.at > hour_ago).label("hour"),
+            func.min(Delivery.at).filter(Delivery.at > hour_ago).label("oldest"),
+        )
+        .where(
+            Delivery.recipient_id.in_(recipients),
+            Delivery.ok.is_(True),
+            # only what storm control looks at: the last hour, or the digest window if longer;
+            # the cost stays flat however long a person's history grows (index on recipient, at)
+            Delivery.at > at - max(timedelta(hours=1), config.digest_window),
+        )
+        .group_by(Delivery.recipient_id)
+    )
+    return {r.recipient_id: Pace(r.last, int(r.hour), r.oldest) for r in rows}
 
 
 def _places(org: OrgSnapshot, person_id: str) -> tuple[str, ...]:
@@ -287,19 +313,15 @@ def _plan_person(
     unknown = [n for n in mine if not renderer.has(n.template)]
     result.fail.extend((n.id, f"render {n.template}: no templates for this event") for n in unknown)
     mine = [n for n in mine if n not in unknown]
-    urgent = [
-        n
-        for n in mine
-        if n.urgent or n.template in config.urgent_events or n.params.get("category") in config.urgent_categories
-    ]
+    urgent = [n for n in mine if is_urgent(n.urgent, n.template, n.params, config)]
     normal = [n for n in mine if n not in urgent]
     for notice in urgent:  # urgent: at any hour, one message each, no folding
         _route(result, person, [notice], config, renderer)
     if not normal:
         return
-    hold = _hold_until(person, config, renderer.tz, at)
-    if hold is not None:
-        result.defer.append(([n.id for n in normal], hold))
+    waits = holds(person.pace, config, renderer.tz, at)
+    if waits:
+        result.defer.append(([n.id for n in normal], max(w.until for w in waits)))
         return
     retrying = [n for n in normal if n.channel_attempts or n.exhausted]
     fresh = [n for n in normal if n not in retrying]
@@ -312,17 +334,43 @@ def _plan_person(
         _route(result, person, fresh, config, renderer)
 
 
-def _hold_until(person: _Person, config: NoticeConfig, tz: ZoneInfo, at: datetime) -> datetime | None:
-    """When a non-urgent message to this person may go out, if not now."""
+def is_urgent(urgent: bool, event: str, params: dict[str, Any], config: NoticeConfig) -> bool:
+    """Urgent notices go out at any hour, one message each: never held, never folded."""
+    return urgent or event in config.urgent_events or params.get("category") in config.urgent_categories
+
+
+def holds(pace: Pace, config: NoticeConfig, tz: ZoneInfo, at: datetime) -> list[Hold]:
+    """What keeps a non-urgent message to a person with this ``pace`` from going out at ``at``.
+
+    The dispatcher defers the person's notices to the latest ``until``; ``gridflow notices`` shows
+    the reason. Empty: it may go now.
+    """
     waits = []
     if in_quiet_hours(at.astimezone(tz).time(), config.quiet):
         assert config.quiet is not None
-        waits.append(quiet_end(at, config.quiet, tz))
-    if person.last_sent is not None and at < person.last_sent + config.digest_window:
-        waits.append(person.last_sent + config.digest_window)
-    if person.sent_last_hour >= config.hourly_cap and person.oldest_in_hour is not None:
-        waits.append(person.oldest_in_hour + timedelta(hours=1))
-    return max(waits) if waits else None
+        waits.append(Hold(QUIET, quiet_end(at, config.quiet, tz)))
+    if pace.last_sent is not None and at < pace.last_sent + config.digest_window:
+        waits.append(Hold(DIGEST, pace.last_sent + config.digest_window))
+    if pace.sent_last_hour >= config.hourly_cap and pace.oldest_in_hour is not None:
+        waits.append(Hold(HOURLY_CAP, pace.oldest_in_hour + timedelta(hours=1)))
+    return waits
+
+
+def why_waiting(notice: Outbox, pace: Pace, config: NoticeConfig, tz: ZoneInfo, at: datetime) -> Hold | None:
+    """Why the pending ``notice`` does not go out at ``at``, by the dispatcher's own rules: claimed by a
+    dispatcher (sending); held by :func:`holds` unless urgent; waiting for its retry (backoff or
+    Retry-After) or a deferral made earlier. The latest wait wins; None: at the next tick."""
+    if notice.status != "pending":
+        return None
+    if notice.lease_until is not None and notice.lease_until > at:
+        return Hold(SENDING, notice.lease_until)
+    urgent = is_urgent(notice.urgent, notice.template, dict(notice.params or {}), config)
+    waits = [] if urgent else holds(pace, config, tz, at)
+    if notice.next_attempt_at > at:
+        kind = RETRY if notice.channel_attempts else DEFERRED
+        if kind == RETRY or not any(w.until >= notice.next_attempt_at for w in waits):
+            waits.append(Hold(kind, notice.next_attempt_at))
+    return max(waits, key=lambda w: w.until) if waits else None
 
 
 def _route(result: _Plan, person: _Person, notices: list[_Notice], config: NoticeConfig, renderer: Renderer) -> None:
