@@ -28,9 +28,10 @@ QUIET_LOGGERS = ("celery.app.trace", "celery.worker.strategy", "celery.beat", "r
 
 
 def _celery_app():  # type: ignore[no-untyped-def]
-    from celery.signals import after_setup_logger
+    from celery.signals import after_setup_logger, after_setup_task_logger
 
     from tasks.factory import create_app
+    from tasks.logs import LOG_FORMAT, use_local_time
 
     gf = _gridflow()  # settings are read and checked here, with the CLI's clear errors
     settings = gf.settings
@@ -39,14 +40,22 @@ def _celery_app():  # type: ignore[no-untyped-def]
     gf.close()
     celery_app = create_app(settings)
 
+    tz = gf.tz
+
     def quiet(logger: Any = None, loglevel: int | None = None, **_: Any) -> None:
         if (loglevel or logging.INFO) > logging.DEBUG:  # a sweep every two seconds is not news
             for name in QUIET_LOGGERS:
                 logging.getLogger(name).setLevel(logging.WARNING)
+        local_time(logger)
+
+    def local_time(logger: Any = None, **_: Any) -> None:
+        if logger is not None:  # the log tells the time as the tables do: local, with its zone
+            use_local_time(logger, tz)
 
     after_setup_logger.connect(quiet, weak=False)
-    celery_app.conf.worker_log_format = "%(asctime)s %(levelname)s %(message)s"
-    celery_app.conf.worker_task_log_format = "%(asctime)s %(levelname)s %(message)s"
+    after_setup_task_logger.connect(local_time, weak=False)
+    celery_app.conf.worker_log_format = LOG_FORMAT
+    celery_app.conf.worker_task_log_format = LOG_FORMAT
     return celery_app
 
 
