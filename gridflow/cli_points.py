@@ -56,7 +56,7 @@ def points_record(
     """Record points for a household (日记录); a rule that needs approval waits for a second person."""
     with handled():
         gf = _gridflow()
-        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock())
+        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         rules = gf.points_rules()
         with gf.transaction() as session:
             done = ledger.record(
@@ -92,7 +92,7 @@ def points_approve(
     """A second person approves (or rejects) an entry whose rule needs it."""
     with handled():
         gf = _gridflow()
-        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock())
+        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         with gf.transaction() as session:
             done = ledger.approve(session, entry, actor, not reject, when, gf.points_rules(), note)
             balance = ledger.balance_of(session, done.household_id).balance
@@ -110,7 +110,7 @@ def points_correct(
     """Correct a mistaken entry with a reversing entry (the ledger is never edited)."""
     with handled():
         gf = _gridflow()
-        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock())
+        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         with gf.transaction() as session:
             reversing = ledger.correct(session, entry, actor, reason, when, gf.points_rules())
             balance = ledger.balance_of(session, reversing.household_id).balance
@@ -227,7 +227,7 @@ def points_redeem(
     """Take goods from the village's points store for points, and print the receipt (兑换凭证)."""
     with handled():
         gf = _gridflow()
-        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock())
+        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         lines = store.parse_lines(items)
         with gf.transaction() as session:
             done, created = store.redeem(session, household, lines, actor, when, key)
@@ -252,7 +252,7 @@ def points_reverse(
     """Reverse a redemption: the goods go back on the shelf, the points back to the household."""
     with handled():
         gf = _gridflow()
-        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock())
+        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         with gf.transaction() as session:
             done = store.reverse(session, redemption, actor, reason, when)
             balance = ledger.balance_of(session, done.household_id).balance
