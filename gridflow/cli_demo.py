@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from engine.errors import ConfigError
+from engine.errors import InputError
 from engine.jobs import Period, parse_period
 from engine.store.demo_repo import LABEL
 from gridflow import demo, views
@@ -55,7 +55,9 @@ def demo_command(
     everywhere, its notices never sent. Safe to repeat; refuses a quarter with real cases."""
     with handled():
         if show_status and clear:
-            raise ConfigError("--status or --clear, not both")
+            raise InputError("--status or --clear, not both")
+        if as_json and not show_status:
+            raise InputError("--json goes with --status")
         gf = _gridflow()
         if show_status:
             _print_status(gf, demo.status(gf), as_json)

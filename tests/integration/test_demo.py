@@ -136,27 +136,20 @@ def test_the_demo_quarter_matches_the_oracle_and_its_plan(db, gf):
     assert all(r["demo"] == "演示数据" for r in results)  # what `gridflow jobs list` shows
 
 
-def test_the_same_plan_every_time(db, gf):
-    first, second = load(gf).plan, demo.load(gf, quarter=QUARTER, now=NOW, size=SMALL)
-    assert not second.fresh  # loaded: nothing planned again
-    with gf.transaction(write=False) as s:
-        definition, org = demo._workflow(s, "grid_case")
-    office = calendars()["township"]
-    again = demo.make_plan(
-        demo.township(org), demo.limits(definition, calendars(), gf.tz), office, QUARTER, NOW, gf.tz, SMALL
-    )
-    assert again == first
-
-
 # -- idempotent, refusing, clearing ----------------------------------------------------------------
 
 
-def test_loading_again_changes_nothing_and_says_so(db, gf):
-    load(gf)
+def test_loading_again_changes_nothing_and_says_so_and_the_plan_is_the_same(db, gf):
+    first = load(gf).plan
     before = db.snapshot()
     again = load(gf)
     assert not again.fresh and again.status.loaded and again.status.complete
     assert db.snapshot() == before
+    with gf.transaction(write=False) as s:
+        definition, org = demo._workflow(s, "grid_case")
+    limits = demo.limits(definition, calendars(), gf.tz)
+    plan = demo.make_plan(demo.township(org), limits, calendars()["township"], QUARTER, NOW, gf.tz, SMALL)
+    assert plan == first  # seeded: the same township, quarter and size give the same cases, steps and times
 
 
 def test_a_quarter_with_a_real_case_is_refused_and_nothing_changes(db, gf):
@@ -349,10 +342,10 @@ def test_the_full_demo_on_sqlite(sqlite_gf):
     print(f"checked against the oracle in {time.perf_counter() - checked:.1f} s")
     states = plan.states()
     assert (
-        states["verified"] > 400 and states["voided"] >= 10 and states["suspended"] >= 3 and states["in_progress"] >= 5
+        states["verified"] > 350 and states["voided"] >= 10 and states["suspended"] >= 3 and states["in_progress"] >= 5
     )
     assert result.fired["sla.breach"] > 100 and result.fired["sla.escalated"] > 100
     for _, summary in result.months:
         assert 0.85 < summary["close_rate"]["value"] <= 1 and 0.7 < summary["on_time_close_rate"]["value"] < 1
     print(f"full demo: {len(plan.cases)} cases, {plan.steps} steps loaded in {seconds:.1f} s")
-    assert seconds < 120  # about 12 s on a quiet machine; the bound only catches a pathological slowdown
+    assert seconds < 120  # about 16 s of CPU; the bound only catches a pathological slowdown on a busy machine
