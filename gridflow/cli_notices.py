@@ -79,7 +79,10 @@ def _notice_config(gf: Gridflow) -> tuple[NoticeConfig | None, str]:
 
 
 def _note(row: dict[str, Any]) -> str:
-    parts = [row["note"], row["error"] or "", f"digest {row['digest']}" if row["digest"] else ""]
+    """Why it waits, then the last error; for a notice folded into a digest, the digest's key."""
+    parts = [row["note"], row["error"] or ""]
+    if row["status"] == "sent" and row["digest"]:
+        parts.append(f"digest {row['digest']}")
     text = " · ".join(p for p in parts if p)
     return text if len(text) <= NOTE_CHARS else text[: NOTE_CHARS - 1] + "…"
 
@@ -156,26 +159,22 @@ def notices_list(
 
 
 def _list_table(rows: list[dict[str, Any]]) -> Table:
-    """Ids, case codes and statuses are never cut or wrapped (people copy them); free text folds."""
+    """Ids, case codes and person ids are never cut or wrapped (people copy them); the note folds.
+    Cells hold two short lines each, so five columns leave the note room even at 80 columns."""
     table = Table(title=f"通知 notices ({len(rows)})", title_justify="left", expand=True)
     table.add_column("编号 id", no_wrap=True, justify="right")
-    table.add_column("状态 status", ratio=2)  # 待发送 pending may break at its space
-    table.add_column("案件 case", no_wrap=True, min_width=len("SL-2026-000123"))
-    table.add_column("事件 event", overflow="fold", ratio=3)
-    table.add_column("接收人 to", overflow="fold", ratio=3)
-    table.add_column("渠道 channel", overflow="fold", ratio=2)
-    table.add_column("次数", no_wrap=True, justify="right")
-    table.add_column("说明 note", overflow="fold", ratio=8)  # the reason to wait, the last error
+    table.add_column("状态 status\n渠道 channel", no_wrap=True)
+    table.add_column("案件 case\n事件 event", no_wrap=True, min_width=len("SL-2026-000123"))
+    table.add_column("接收人 to", no_wrap=True)
+    table.add_column("说明 note", overflow="fold", ratio=1)  # why it waits, the last error
     for r in rows:
         views.row(
             table,
             r["id"],
-            f"{STATUS_LABELS[r['status']]} {r['status']}",
-            r["case"] or "—",
-            r["event"],
-            f"{r['name'] or ''} {r['to']}",
-            r["channel"] or "—",
-            r["attempts"],
+            f"{STATUS_LABELS[r['status']]} {r['status']}\n{r['channel'] or '—'}"
+            + (f" ×{r['attempts']}" if r["attempts"] else ""),
+            f"{r['case'] or '—'}\n{r['event']}",
+            f"{r['name'] or ''}\n{r['to']}".strip(),
             _note(r),
         )
     return table

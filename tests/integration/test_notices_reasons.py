@@ -155,6 +155,7 @@ def test_a_retry_says_when_and_case_codes_are_never_cut(home):
         table = home.cli(sh(25, 7, 4), "notices", "list")
         for code in codes:
             assert re.search(rf"│ {code} +│", table), (width, code, table)  # whole, on one line
+        assert len(re.findall(rf"│ {GRID_WORKER} +│", table)) == 3, table  # person ids neither
         note = note_of(table, codes[0])
         assert note.startswith("重试于 07:10 CST retry · sms: gateway said: 服务繁忙"), (width, note)  # folded
     listed = home.notices(sh(25, 7, 4))
