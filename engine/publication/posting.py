@@ -289,7 +289,9 @@ def document(
     if demo:  # figures of the demo township (`gridflow demo`): said in the title, on every page, in the notes
         doc["title"] = f"【{demo_repo.LABEL}】{doc['title']}"
         doc["watermark"] = f"{demo_repo.LABEL} · 非真实考评结果"
-        doc["notes"].insert(0, f"本期数据含{demo}件演示案件（gridflow demo 生成的演示数据），不是真实考评结果，请勿转发。")
+        doc["notes"].insert(
+            0, f"本期数据含{demo}件演示案件（gridflow demo 生成的演示数据），不是真实考评结果，请勿转发。"
+        )
     return doc
 
 
