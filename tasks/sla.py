@@ -41,13 +41,20 @@ def sweep(task: Any) -> dict[str, int]:
             claimed = engine_sweep.claim_ahead(
                 session, runtime.clock(), horizon, token, batch=settings.sweep_batch * 4, lease=PRECISE_LEASE
             )
-        for ids, eta in buckets(claimed):
+        for ids, fire_at in buckets(claimed):
+            eta = on_machine_clock(runtime, fire_at)
             task.app.tasks["gridflow.sla.fire"].apply_async(args=[ids, token], eta=eta, expires=eta + PRECISE_LEASE)
         handed = len(claimed)
     if report.more:  # a backlog: carry on in a new task (no expiry), so progress never waits on a tick's luck
         task.app.tasks["gridflow.sla.sweep"].apply_async()
         log.info("sweep: time budget spent with timers still due; a follow-up sweep carries on")
     return {"claimed": report.claimed, "fired": len(report.fired), "stale": report.stale, "handed": handed}
+
+
+def on_machine_clock(runtime: Runtime, at: datetime) -> datetime:
+    """``at`` by the runtime's clock, told on the machine's clock: Celery counts an ETA and an expiry on the
+    latter, and the runtime's clock may run ahead of it or behind (``clock_offset_s``: drills, tests)."""
+    return at - (runtime.clock() - datetime.now(UTC))
 
 
 def _stopping() -> bool:
@@ -73,8 +80,8 @@ def fire(task: Any, ids: list[int], token: str) -> dict[str, int]:
     """Fire timers claimed ahead by a sweep, at their time (an early wake-up waits the rest)."""
     runtime: Runtime = task.app.gridflow_runtime
     eta = task.request.eta
-    if eta:
-        early = (datetime.fromisoformat(eta).astimezone(UTC) - runtime.clock()).total_seconds()
+    if eta:  # an ETA is a time on the machine's clock (see on_machine_clock)
+        early = (datetime.fromisoformat(eta).astimezone(UTC) - datetime.now(UTC)).total_seconds()
         if 0 < early < 5:
             _time.sleep(early)
     gf = runtime.gridflow

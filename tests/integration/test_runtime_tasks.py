@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import timedelta
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select
 
+from config.settings import Settings
 from engine.store.models import Outbox, SlaTimer
 from engine.sweep import claim_ahead, fire_batch, sweep
 from notifications.channels.base import SendResult
@@ -17,6 +21,8 @@ from notifications.channels.console import ConsoleChannel
 from notifications.config import NoticeConfig
 from notifications.dispatch import dispatch
 from notifications.render import Renderer
+from tasks import sla
+from tasks.runtime import Runtime
 from tests.integration.test_sla import report
 from tests.support import T0
 
@@ -67,6 +73,87 @@ def test_a_lost_hand_off_is_fired_by_the_sweep_after_the_lease(db):
     assert [f["timer_id"] for f in late.fired] == [timer_id]
     with db.sessions.begin() as s:  # the lost message turns up after all: nothing happens
         assert fire_batch(s, [timer_id], "lost", fire_at + timedelta(seconds=41)) == []
+
+
+@dataclass
+class Queued:
+    """A Celery task's ``apply_async``, noted instead of sent."""
+
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def apply_async(self, **options: Any) -> None:
+        self.calls.append(options)
+
+
+@dataclass
+class Request:
+    id: str = "task-1"
+    eta: str | None = None
+
+
+@dataclass
+class App:
+    gridflow_runtime: Runtime
+    tasks: dict[str, Queued]
+    conf: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BoundTask:
+    """What a bound Celery task hands the functions of tasks/sla.py: its app and its request."""
+
+    app: App
+    request: Request = field(default_factory=Request)
+
+
+def runtime_reading(db, tmp_path, at: datetime) -> Runtime:
+    """A runtime whose clock reads ``at`` now and runs on from there, as with clock_offset_s."""
+    skew = at - datetime.now(UTC)
+    settings = Settings(home=tmp_path, database_url=db.url, precise_horizon_s=5)
+    return Runtime(settings, clock=lambda: datetime.now(UTC) + skew)
+
+
+def test_a_hand_off_falls_due_when_the_timer_does_though_the_clock_is_offset(db, tmp_path):
+    """Celery counts an ETA on the machine's clock; the runtime's clock may run elsewhere (clock_offset_s:
+    drills and tests). The ETA is the timer's time on the machine's clock, not months away from it."""
+    with db.sessions.begin() as s:
+        case = report(s)
+    timer_id, fire_at = first_timer(db, case.id)
+    before = datetime.now(UTC)
+    runtime = runtime_reading(db, tmp_path, fire_at - timedelta(seconds=3))  # the timer is due in 3 s
+    after = datetime.now(UTC)
+    fire, follow_up = Queued(), Queued()
+    try:
+        sla.sweep(BoundTask(App(runtime, {"gridflow.sla.fire": fire, "gridflow.sla.sweep": follow_up})))
+    finally:
+        runtime.close()
+    assert [c["args"][0] for c in fire.calls] == [[timer_id]]
+    eta = fire.calls[0]["eta"]
+    assert before + timedelta(seconds=3) <= eta <= after + timedelta(seconds=3), (eta, before)
+    assert fire.calls[0]["expires"] == eta + sla.PRECISE_LEASE
+
+
+def test_an_early_hand_off_waits_for_the_timer_by_the_machines_clock(db, tmp_path):
+    """Celery may deliver an ETA task a little early; ``fire`` waits the rest, reckoned on the clock the ETA
+    was given on, so the timer never fires before its time though the runtime's clock is offset."""
+    with db.sessions.begin() as s:
+        case = report(s)
+    timer_id, fire_at = first_timer(db, case.id)
+    with db.sessions.begin() as s:
+        assert claim_ahead(s, fire_at - timedelta(seconds=3), timedelta(seconds=5), "ahead-1") == [(timer_id, fire_at)]
+    runtime = runtime_reading(db, tmp_path, fire_at - timedelta(seconds=1))
+    eta = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()  # the timer's time on the machine's clock
+    try:
+        started = time.monotonic()
+        done = sla.fire(BoundTask(App(runtime, {}), Request(eta=eta)), [timer_id], "ahead-1")
+        waited = time.monotonic() - started
+    finally:
+        runtime.close()
+    assert done == {"fired": 1, "stale": 0}
+    with db.sessions.begin() as s:
+        fired_at = s.scalar(select(SlaTimer.fired_at).where(SlaTimer.id == timer_id))
+    assert fired_at >= fire_at, (fired_at, fire_at)
+    assert 0.5 < waited < 3
 
 
 def staged_notices(db) -> int:
