@@ -14,6 +14,9 @@ and PID 1 in a container often reaps nothing). Every started instance is also st
 
 PostgreSQL refuses to run as root, so as root ``initdb`` and ``postgres`` run as the ``postgres``
 OS user, in a directory that user owns and can reach.
+
+The servers run on the machine's clock, like the shared ones, even when the tests do not (``make
+test-clock`` preloads libfaketime): see :func:`server_environment`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import atexit
 import ctypes
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -100,6 +104,20 @@ def _die_with_parent(sig: signal.Signals) -> Callable[[], None] | None:
         libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
 
     return preexec
+
+
+def server_environment() -> dict[str, str]:
+    """This process's environment without a faked clock (libfaketime's preload and FAKETIME* settings).
+
+    Under ``make test-clock`` the tests' clock is months off and every process they start inherits
+    that, but a server keeps the machine's time, as the shared servers on 5432/6379 do; and
+    redis-server cannot even start under libfaketime ("Unexpected recursive calls to clock_gettime()").
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAKETIME")}
+    kept = [lib for lib in re.split(r"[:\s]+", env.pop("LD_PRELOAD", "")) if lib and "faketime" not in lib]
+    if kept:
+        env["LD_PRELOAD"] = ":".join(kept)
+    return env
 
 
 def _log_tail(path: Path, lines: int = 30) -> str:
@@ -198,6 +216,7 @@ class RedisInstance:
             self._proc = subprocess.Popen(
                 self._command(binary),
                 cwd=self.workdir,
+                env=server_environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -449,7 +468,7 @@ class PostgresInstance:
 
     def _run_as(self) -> dict[str, Any]:
         """Popen arguments: the server's user, a clean environment and a working directory it can reach."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env = {k: v for k, v in server_environment().items() if not k.startswith("PG")}
         env.update(LC_ALL="C", HOME=str(self.basedir))
         args: dict[str, Any] = {"cwd": self.basedir, "env": env}
         if self._user is not None:
