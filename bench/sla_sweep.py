@@ -395,18 +395,18 @@ def counted_sweep(db: Db, expect: int, batch: int, pending: int) -> tuple[Sample
     def on_execute(*_args: Any) -> None:
         count.total += 1
 
-    direct = case_repo._PG.run  # the hot statements skip SQLAlchemy's cursor events on PostgreSQL
+    direct = case_repo._PG().run  # the hot statements skip SQLAlchemy's cursor events on PostgreSQL
 
     def counted_run(conn, statement, values):  # type: ignore[no-untyped-def]
         count.total += 1
         return direct(conn, statement, values)
 
     event.listen(db.engine, "before_cursor_execute", on_execute)
-    case_repo._PG.run = counted_run  # type: ignore[method-assign]
+    case_repo._PG().run = counted_run  # type: ignore[method-assign]
     try:
         sample = timed_sweep(db, expect, batch, "warm-up", pending)
     finally:
-        case_repo._PG.run = direct  # type: ignore[method-assign]
+        case_repo._PG().run = direct  # type: ignore[method-assign]
         event.remove(db.engine, "before_cursor_execute", on_execute)
     count.fired = sample.fired
     return sample, count

@@ -432,7 +432,7 @@ def count_engine_statements(
 
     # On PostgreSQL the engine's hot statements go straight to its psycopg connection
     # (engine.store.case_repo._PG); count those too, by wrapping that one entry point.
-    direct_run = case_repo._PG.run
+    direct_run = case_repo._PG().run
 
     def counted_run(conn, statement, values):  # type: ignore[no-untyped-def]
         on_execute(None, None, statement[0], values, None, False)
@@ -440,11 +440,11 @@ def count_engine_statements(
 
     event.listen(engine, "before_cursor_execute", on_execute)
     event.listen(engine.pool, "checkout", on_checkout)
-    case_repo._PG.run = counted_run  # type: ignore[method-assign]
+    case_repo._PG().run = counted_run  # type: ignore[method-assign]
     try:
         case_id = engine_lifecycle(sessions, tally.mark, workflow)
     finally:
-        case_repo._PG.run = direct_run  # type: ignore[method-assign]
+        case_repo._PG().run = direct_run  # type: ignore[method-assign]
         event.remove(engine, "before_cursor_execute", on_execute)
         event.remove(engine.pool, "checkout", on_checkout)
     return case_id, tally

@@ -14,10 +14,13 @@ from rich.table import Table
 from engine.errors import InputError
 from engine.jobs import Period, parse_period
 from engine.store.demo_repo import LABEL
-from gridflow import demo, views
+from gridflow import views
 from gridflow.app import Gridflow, not_after_now, parse_at
 from gridflow.cli import _emit_json, _gridflow, app, handled, out
 from gridflow.demo_plan import DEFAULT_SIZE
+from gridflow.lazy import lazy_module
+
+demo = lazy_module("gridflow.demo")  # loaded when a demo command runs, not for every command
 
 FIGURES = (  # each month's township figures printed after loading
     ("reported", "上报数 reported"),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import difflib
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -18,9 +19,13 @@ from engine.store.models import Case, Delivery, Outbox, Person
 from gridflow import views
 from gridflow.app import Gridflow
 from gridflow.cli import _emit_json, _gridflow, app, handled, out
-from notifications import dispatch as rules
+from gridflow.lazy import lazy_module
 from notifications.channels.base import mask_phone
-from notifications.config import NoticeConfig
+
+if TYPE_CHECKING:
+    from notifications.config import NoticeConfig
+
+rules = lazy_module("notifications.dispatch")  # the dispatcher's rules, loaded by the commands that use them
 
 notices_app = typer.Typer(
     help="通知 notices: what was sent to whom, failures, retries, previews.", no_args_is_help=True
@@ -30,14 +35,21 @@ app.add_typer(notices_app, name="notices")
 STATUSES = ("pending", "sent", "failed", "suppressed")
 STATUS_LABELS = {"pending": "待发送", "sent": "已发送", "failed": "失败", "suppressed": "不发送"}
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-HOLD_LABELS = {  # why a pending notice waits; {until} is a local time
-    rules.QUIET: "免打扰至 {until} quiet hours",
-    rules.DIGEST: "汇总窗口至 {until} digest window",
-    rules.HOURLY_CAP: "每小时上限至 {until} hourly cap",
-    rules.RETRY: "重试于 {until} retry",
-    rules.DEFERRED: "推迟至 {until} deferred",
-    rules.SENDING: "发送中至 {until} sending",
-}
+
+
+@cache
+def hold_labels() -> dict[str, str]:
+    """Why a pending notice waits, by the dispatcher's reasons; {until} is a local time."""
+    return {
+        rules.QUIET: "免打扰至 {until} quiet hours",
+        rules.DIGEST: "汇总窗口至 {until} digest window",
+        rules.HOURLY_CAP: "每小时上限至 {until} hourly cap",
+        rules.RETRY: "重试于 {until} retry",
+        rules.DEFERRED: "推迟至 {until} deferred",
+        rules.SENDING: "发送中至 {until} sending",
+    }
+
+
 NOTE_CHARS = 200  # a provider's error can be a whole HTTP body: the note shows its start
 
 
@@ -64,7 +76,7 @@ class Waits:
     def text(self, hold: rules.Hold | None) -> str:
         if hold is None:
             return ""
-        return HOLD_LABELS[hold.reason].format(until=views.local_short(hold.until, self.tz, self.at))
+        return hold_labels()[hold.reason].format(until=views.local_short(hold.until, self.tz, self.at))
 
 
 def _notice_config(gf: Gridflow) -> tuple[NoticeConfig | None, str]:

@@ -14,13 +14,15 @@ from sqlalchemy import select
 
 from engine.errors import InputError, NotFound
 from engine.jobs import period_of
-from engine.periodic import bounds
 from engine.points import ledger, store
-from engine.scoring import runs
 from engine.store.models import Household, Person, PointsApproval, Redemption
 from gridflow import views
 from gridflow.app import not_after_now, parse_at
 from gridflow.cli import _emit_json, _gridflow, app, handled, out
+from gridflow.lazy import lazy_module
+
+periodic = lazy_module("engine.periodic")  # with the calendars: loaded by the command that needs them
+runs = lazy_module("engine.scoring.runs")
 
 points_app = typer.Typer(help="户档积分 household points: record, approve, correct, redeem.", no_args_is_help=True)
 store_app = typer.Typer(help="积分超市 the points store: goods, restocking, the stock report.", no_args_is_help=True)
@@ -363,7 +365,7 @@ def store_report(
         gf = _gridflow()
         today = gf.clock().astimezone(gf.tz).date()
         period = runs.period_from_key(month) if month else period_of("month", today)
-        start, end = bounds(period, gf.tz)
+        start, end = periodic.bounds(period, gf.tz)
         with gf.transaction(write=False) as session:
             rows = store.stock_report(session, village, start, end)
             count = len(list(session.scalars(select(Redemption.id).where(Redemption.at >= start, Redemption.at < end))))

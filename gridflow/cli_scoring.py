@@ -14,14 +14,18 @@ from sqlalchemy import select
 from engine import jobs as engine_jobs
 from engine.errors import InputError, NotFound
 from engine.jobs import Period
-from engine.periodic import bodies, run_result
-from engine.publication import posting
-from engine.scoring import runs
 from engine.scoring.catalogue import INDICATORS, SUBJECT_INDICATORS, SUBJECT_LABELS
 from engine.store.models import JobRun, Publication, ScoreRun
-from gridflow import demo, views
+from gridflow import views
 from gridflow.app import Gridflow, not_after_now, parse_at
 from gridflow.cli import _emit_json, _gridflow, app, handled, out
+from gridflow.lazy import lazy_module
+
+# Loaded by the commands that use them (calendars, templates, the demo), not by every gridflow command.
+demo = lazy_module("gridflow.demo")
+periodic = lazy_module("engine.periodic")
+runs = lazy_module("engine.scoring.runs")
+posting = lazy_module("engine.publication.posting")
 
 score_app = typer.Typer(help="月评比 scores: indicators, composite scores, grades and ranks.", no_args_is_help=True)
 publish_app = typer.Typer(help="季公示 / 年总结 postings: publish, show, objections.", no_args_is_help=True)
@@ -71,7 +75,7 @@ def score_run(
         _ensure_swept(gf, when)
         with out.status(f"scoring {target.key} …"), gf.transaction() as session:
             run, fresh = _score(gf, session, target, when, force, rules)
-            result = run_result(run)
+            result = periodic.run_result(run)
             if fresh:
                 _record_job(session, target, when, gf, result, forced=force)
             payload = _run_json(session, run, gf) if as_json else None
@@ -401,7 +405,9 @@ def publish_run(quarter: QuarterOpt = None, year: YearOpt = None, at: AtOpt = No
         when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         _ensure_swept(gf, when)
         spec = engine_jobs.JOBS[JOB_OF_KIND[period.kind]]
-        body = bodies(gf.tz, gf.calendars, scoring=gf.scoring_rules, base_url=gf.settings.public_url)[spec.name]
+        body = periodic.bodies(gf.tz, gf.calendars, scoring=gf.scoring_rules, base_url=gf.settings.public_url)[
+            spec.name
+        ]
         with out.status(f"publishing {period.key} …"), gf.transaction() as session:
             outcome = engine_jobs.run_period(session, spec, period, when, gf.tz, body, gf.worker_id)
         with gf.transaction(write=False) as session:

@@ -20,18 +20,21 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from engine.calendar import WorkCalendar
 from engine.jobs import Period
 from engine.scope import OrgSnapshot, PlaceInfo
 from engine.store.demo_repo import TITLE_PREFIX
+
+if TYPE_CHECKING:
+    from engine.calendar import WorkCalendar
 
 SEED = 12  # issue 12: the same cases every time
 DEFAULT_SIZE = 420  # cases in the quarter: about 140 a month, 6 a working day, for 69 grid cells
 
 #: (state, category, priority, when) -> (the clock's calendar, its limit in business seconds)
-Limits = Callable[[str, str, str, datetime], tuple[WorkCalendar, int]]
+Limits = Callable[[str, str, str, datetime], "tuple[WorkCalendar, int]"]
 
 CATEGORIES = {  # share of the cases in a summer quarter, and what is reported
     "sanitation": (

@@ -11,13 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-import psycopg
-from psycopg.types.json import Jsonb
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -172,8 +170,12 @@ class _PgSql:
     JSON_PARAMS = ("pending_extension", "e_payload", "payload", "params")
 
     def __init__(self) -> None:
+        from psycopg.types.json import Jsonb
+        from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
+
+        self._jsonb = Jsonb
         self._extra: dict[tuple[int, tuple[str, ...]], tuple[str, dict[str, Any]]] = {}
-        dialect = pg_psycopg.dialect()
+        self._dialect = dialect = pg_psycopg.dialect()
         keys = [name for name in _CASE_FIELDS if name != "id"]
         self.load_by_id = self._compile(_LOAD_BY_ID, dialect)
         self.load_by_code = self._compile(_LOAD_BY_CODE, dialect)
@@ -193,16 +195,18 @@ class _PgSql:
         """A statement compiled for these parameter names, once."""
         key = (id(stmt), tuple(keys))
         if key not in self._extra:
-            self._extra[key] = self._compile(stmt, pg_psycopg.dialect(), column_keys=keys)
+            self._extra[key] = self._compile(stmt, self._dialect, column_keys=keys)
         return self._extra[key]
 
     def adapt(self, params: dict[str, Any]) -> dict[str, Any]:
         for name in self.JSON_PARAMS:
             if params.get(name) is not None:
-                params[name] = Jsonb(params[name])
+                params[name] = self._jsonb(params[name])
         return params
 
     def run(self, conn: Connection, statement: tuple[str, dict[str, Any]], values: dict[str, Any]) -> Any:
+        import psycopg  # loaded by now: this runs on a psycopg connection
+
         sql, defaults = statement
         params = self.adapt({**defaults, **values})
         raw = conn.connection.driver_connection
@@ -220,7 +224,8 @@ class _PgSql:
             raise DatabaseError(f"PostgreSQL failed: {str(exc).strip()}") from exc
 
 
-_PG = _PgSql()
+# Built on first use: SQLite installs never load psycopg, and no command waits for these compiles.
+_PG = cache(_PgSql)
 
 
 def _conn(session: Session) -> Connection:
@@ -258,7 +263,8 @@ def load(session: Session, ref: int | str) -> Loaded | None:
     key = {"ref": by_id if by_id is not None else str(ref)}
     raw = _pg(session)
     if raw is not None:
-        row = _PG.run(raw, _PG.load_by_id if by_id is not None else _PG.load_by_code, key).fetchone()
+        pg = _PG()
+        row = pg.run(raw, pg.load_by_id if by_id is not None else pg.load_by_code, key).fetchone()
     else:
         row = _conn(session).execute(_LOAD_BY_ID if by_id is not None else _LOAD_BY_CODE, key).first()
     if row is None:
@@ -297,7 +303,7 @@ def latest_workflow(session: Session, name: str) -> tuple[int | None, str | None
     """The newest version of workflow ``name`` (id, source hash) and the org token, in one statement."""
     raw = _pg(session)
     if raw is not None:
-        row = _PG.run(raw, _PG.latest, {"name": name}).fetchone()
+        row = _PG().run(raw, _PG().latest, {"name": name}).fetchone()
     else:
         row = _conn(session).execute(_LATEST, {"name": name}).one()
     return row[0], row[1], row[2]
@@ -307,14 +313,14 @@ def next_number(session: Session, key: str) -> int:
     """Count up the code counter ``key`` (e.g. ``SL-2026``) in one upsert."""
     raw = _pg(session)
     if raw is not None:
-        return _PG.run(raw, _PG.counter, {"key": key}).fetchone()[0]
+        return _PG().run(raw, _PG().counter, {"key": key}).fetchone()[0]
     return _conn(session).execute(_COUNTERS["sqlite"], {"key": key}).scalar_one()
 
 
 def insert_case(session: Session, values: dict[str, Any]) -> int:
     raw = _pg(session)
     if raw is not None:
-        return _PG.run(raw, _PG.insert_case, values).fetchone()[0]
+        return _PG().run(raw, _PG().insert_case, values).fetchone()[0]
     return _conn(session).execute(_INSERT_CASE, values).scalar_one()
 
 
@@ -348,8 +354,9 @@ def save_many(session: Session, cases: list[CaseRecord], versions: dict[int, int
             if _conn(session).execute(_SAVE, p).rowcount != 1:
                 raise _lost(case)
         return
-    sql, defaults = _PG.save
-    rows = [_PG.adapt({**defaults, **p}) for p in params]
+    pg = _PG()
+    sql, defaults = pg.save
+    rows = [pg.adapt({**defaults, **p}) for p in params]
     with raw.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
         cursor.executemany(sql, rows)
         if cursor.rowcount != len(rows):
@@ -374,20 +381,23 @@ def write_fired(
             if rows:
                 _conn(session).execute(statement, rows)
         return
+    import psycopg
+
     driver = raw.connection.driver_connection
-    saves = [_PG.adapt({**_PG.save[1], **_save_params(c, versions[c.id])}) for c in cases]
-    event_rows = [_PG.adapt({name: getattr(e, name) for name in _EVENT_FIELDS}) for e in events]
+    pg = _PG()
+    saves = [pg.adapt({**pg.save[1], **_save_params(c, versions[c.id])}) for c in cases]
+    event_rows = [pg.adapt({name: getattr(e, name) for name in _EVENT_FIELDS}) for e in events]
     try:
         with driver.cursor() as save_cursor, driver.cursor() as cursor:
             with driver.pipeline():
                 if saves:
-                    save_cursor.executemany(_PG.save[0], saves)
+                    save_cursor.executemany(pg.save[0], saves)
                 if event_rows:
-                    cursor.executemany(_PG.insert_event[0], event_rows)
+                    cursor.executemany(pg.insert_event[0], event_rows)
                 for statement, rows in extra:
                     if rows:
-                        sql, defaults = _PG.compiled(statement, list(rows[0]))
-                        cursor.executemany(sql, [_PG.adapt({**defaults, **row}) for row in rows])
+                        sql, defaults = pg.compiled(statement, list(rows[0]))
+                        cursor.executemany(sql, [pg.adapt({**defaults, **row}) for row in rows])
             if saves and save_cursor.rowcount != len(saves):  # known once the pipeline has synced
                 raise ConcurrentUpdate("a case changed while the sweep fired its timers; they are retried later")
     except psycopg.Error as exc:
@@ -403,7 +413,7 @@ def save_step(session: Session, case: CaseRecord, expected_version: int, event: 
         return
     params = _save_params(case, expected_version)
     params.update({f"e_{name}": getattr(event, name) for name in _EVENT_FIELDS_FOR_SQL[1:]})
-    if len(_PG.run(raw, _PG.save_with_event, params).fetchall()) != 1:
+    if len(_PG().run(raw, _PG().save_with_event, params).fetchall()) != 1:
         raise _lost(case)
 
 
@@ -417,6 +427,6 @@ def add_event(session: Session, event: EventRecord) -> None:
     values = {name: getattr(event, name) for name in _EVENT_FIELDS}
     raw = _pg(session)
     if raw is not None:
-        _PG.run(raw, _PG.insert_event, values)
+        _PG().run(raw, _PG().insert_event, values)
     else:
         _conn(session).execute(_INSERT_EVENT, values)
