@@ -37,7 +37,6 @@ from rich.table import Table
 
 from config.settings import Settings
 from engine import cases
-from engine.calendar import check_calendars
 from engine.durations import parse_duration
 from engine.errors import (
     CommandRejected,
@@ -56,7 +55,7 @@ from engine.machine import mermaid
 from engine.store import workflow_repo
 from engine.store.models import Person, Place, RoleAssignment
 from gridflow import sla_views, views
-from gridflow.app import Gridflow, parse_at
+from gridflow.app import Gridflow, not_after_now, parse_at
 
 EXIT_CODES: list[tuple[type[GridflowError], int]] = [  # most specific first: the first match wins
     (SourceError, 1),
@@ -98,6 +97,19 @@ app.add_typer(case_app, name="case")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ActorOpt = Annotated[str, typer.Option("--actor", "-a", help="Person id of who acts, e.g. p-chen-jia.")]
 FieldOpt = Annotated[list[str] | None, typer.Option("--field", "-f", help="A field as key=value; repeat for more.")]
+AtOpt = Annotated[str | None, typer.Option("--at", help="Instead of now: 2026-03-02T10:00 (local) or with offset.")]
+WhenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        help="When it happened, if not now: a past time, 2026-11-27T09:30 (local) or with offset. For typing in a "
+        "paper register later; the time limits run from then, and the history records when it was typed in.",
+    ),
+]
+EnteredByOpt = Annotated[
+    str | None,
+    typer.Option("--entered-by", help="With --at: the person id of who types it in (default: the actor)."),
+]
 
 
 def main() -> None:
@@ -374,16 +386,22 @@ def case_report(
     description: Annotated[str | None, typer.Option("--description", "-d", help="Details (事件描述).")] = None,
     field: FieldOpt = None,
     workflow: Annotated[str | None, typer.Option(help="Workflow name (default from settings).")] = None,
+    at: WhenOpt = None,
+    entered_by: EnteredByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Report (上报) a new case in a grid cell."""
+    """Report (上报) a new case in a grid cell; with --at, one that was reported earlier (补录)."""
     with handled():
         fields: dict[str, Any] = {"title": title, **_fields(field)}
         if description is not None:
             fields["description"] = description
         gf = _gridflow()
-        result = gf.report(grid_id=grid, actor_id=actor, fields=fields, workflow=workflow)
+        when = _past(gf, at, entered_by)
+        result = gf.report(
+            grid_id=grid, actor_id=actor, fields=fields, workflow=workflow, at=when, entered_by=entered_by
+        )
         _show_case(gf, result.case.code, as_json)
+        _wrote(gf, as_json)
 
 
 @case_app.command("fire")
@@ -396,19 +414,49 @@ def case_fire(
         int | None,
         typer.Option("--expect-version", min=1, help="Refuse unless the case is still at this version."),
     ] = None,
+    at: WhenOpt = None,
+    entered_by: EnteredByOpt = None,
+    show: Annotated[bool, typer.Option("--show", help="Also print the whole case card.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fire a trigger on a case (e.g. classify -f category=water_supply -f priority=urgent)."""
     with handled():
         gf = _gridflow()
-        result = gf.fire(case, trigger, actor_id=actor, fields=_fields(field), expected_version=expect_version)
+        when = _past(gf, at, entered_by)
+        result = gf.fire(
+            case,
+            trigger,
+            actor_id=actor,
+            fields=_fields(field),
+            expected_version=expect_version,
+            at=when,
+            entered_by=entered_by,
+        )
+        if as_json or show:
+            _show_case(gf, result.case.code, as_json)
         if not as_json:
             e = result.event
+            backfilled = f", 补录 backfilled at {views.local_text(e.at, gf.tz)}" if when is not None else ""
             out.print(
-                f"{result.case.code}: {trigger} {e.from_state} → {e.to_state} (version {result.case.version})",
+                f"{result.case.code}: {trigger} {e.from_state} → {e.to_state} (version {result.case.version}{backfilled})",
                 markup=False,
             )
-        _show_case(gf, result.case.code, as_json)
+        _wrote(gf, as_json)
+
+
+def _past(gf: Gridflow, at: str | None, entered_by: str | None) -> Any:
+    """``--at`` of a step: a past time (the future is refused by the application), or None for now."""
+    if at is None:
+        if entered_by is not None:
+            raise typer.BadParameter("--entered-by goes with --at (a step typed in later)")
+        return None
+    return parse_at(at, gf.tz, gf.clock())
+
+
+def _wrote(gf: Gridflow, as_json: bool) -> None:
+    """Say which database a write went to: a clerk who forgot the production settings sees it at once."""
+    if not as_json:
+        out.print(f"[dim]数据库 database  {escape(gf.database_label)}[/]", highlight=False, soft_wrap=True)
 
 
 def _show_case(gf: Gridflow, ref: str, as_json: bool) -> None:
@@ -476,8 +524,6 @@ if __name__ == "__main__":
 
 # -- sla ----------------------------------------------------------------------------------
 
-AtOpt = Annotated[str | None, typer.Option("--at", help="Instead of now: 2026-03-02T10:00 (local) or with offset.")]
-
 
 @sla_app.command("due")
 def sla_due(
@@ -512,12 +558,22 @@ def _wall(text: str):  # type: ignore[no-untyped-def]
 
 
 @sla_app.command("sweep")
-def sla_sweep(at: AtOpt = None, as_json: JsonOpt = False) -> None:
+def sla_sweep(
+    at: AtOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list what would fire (then --at may be in the future).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Fire every reminder, breach and escalation that is due (once; safe to repeat)."""
     with handled():
         gf = _gridflow()
-        when = parse_at(at, gf.tz, gf.clock())
-        report = gf.sweep(when)
+        now = gf.clock()
+        when = parse_at(at, gf.tz, now)
+        if dry_run:
+            _sweep_plan(gf, when, as_json)
+            return
+        report = gf.sweep(not_after_now(when, now, gf.tz))
         if as_json:
             _emit_json(
                 {
@@ -538,6 +594,30 @@ def sla_sweep(at: AtOpt = None, as_json: JsonOpt = False) -> None:
             f"(their clock had moved on), {report.retried} left for the next sweep",
             markup=False,
         )
+        _wrote(gf, as_json)
+
+
+def _sweep_plan(gf: Gridflow, when: Any, as_json: bool) -> None:
+    """``sla sweep --dry-run``: what would fire at ``when``; nothing is written."""
+    from engine import sweep
+
+    with gf.transaction(write=False) as session:
+        items = sweep.plan(session, when)
+    if as_json:
+        _emit_json(
+            {
+                "at": views.iso(when),
+                "dry_run": True,
+                "would_fire": [{**i, "fire_at": views.iso(i["fire_at"])} for i in items],
+            }
+        )
+        return
+    out.print(sla_views.plan_table(items, gf.tz))
+    live = sum(1 for i in items if not i["stale"])
+    out.print(
+        f"dry run at {views.local_text(when, gf.tz)}: {live} would fire, {len(items) - live} stale; nothing was written",
+        markup=False,
+    )
 
 
 @sla_app.command("explain")
@@ -623,6 +703,8 @@ def calendar_check(as_json: JsonOpt = False) -> None:
     with handled():
         gf = _gridflow()
         today = gf.clock().astimezone(gf.tz).date()
+        from engine.calendar import check_calendars
+
         warnings = check_calendars(gf.calendars, today)
         errors = [
             f"{name}: the years {today.year} and {today.year + 1} must be answerable"

@@ -191,11 +191,14 @@ def jobs_run(
 
     with handled():
         gf = _gridflow()
-        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock())
+        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         if job:
             engine_jobs.job(job)  # an unknown name is NotFound, and the message names the jobs
         runtime = Runtime(gf.settings, clock=lambda: when)
-        done = run_due_jobs(runtime, [job] if job else list(engine_jobs.JOBS))
+        try:
+            done = run_due_jobs(runtime, [job] if job else list(engine_jobs.JOBS))
+        finally:
+            runtime.close()
         for item in done:
             out.print(f"{item['job']} {item['period']}: done", markup=False)
         if not done:

@@ -58,6 +58,25 @@ def due_clocks(session: Session, at: datetime, within: timedelta) -> list[dict[s
     ]
 
 
+def plan_table(items: list[dict[str, Any]], tz: ZoneInfo) -> Table:
+    """``sla sweep --dry-run``: the timers a sweep would fire, in deadline order."""
+    table = Table(title=f"将触发 would fire ({len(items)})", title_justify="left")
+    for column in ("时间 fire at", "编号 case", "类型 kind", "时限 clock", "备注 note"):
+        table.add_column(column, no_wrap=column in ("时间 fire at", "编号 case"))
+    for item in items:
+        level = f" {item['level']}" if item["kind"] != "breach" else ""
+        note = "stale: its clock moved on, skipped" if item["stale"] else ""
+        row(
+            table,
+            local_text(item["fire_at"], tz),
+            item["case_code"],
+            KIND_LABELS[item["kind"]] + level,
+            item["clock"],
+            note,
+        )
+    return table
+
+
 def due_table(items: list[dict[str, Any]], tz: ZoneInfo) -> Table:
     table = Table(title=f"到期 due or overdue ({len(items)})", title_justify="left")
     for column in ("网格 grid", "编号 case", "时限 clock", "截止 due", "", "标记 mark", "标题 title"):

@@ -93,6 +93,8 @@ def event_dict(event: CaseEvent, definition: WorkflowDef) -> dict[str, Any]:
         "to": event.to_state,
         "payload": event.payload,
         "workflow_version": event.workflow_version,
+        "received_at": iso(event.received_at),
+        "entered_by": event.entered_by,
     }
 
 
@@ -125,14 +127,17 @@ def history_table(case: Case, events: list[CaseEvent], d: WorkflowDef, tz: ZoneI
         table.add_column(column)
     table.add_column("内容 payload", overflow="fold")
     for e in events:
-        row = event_dict(e, d)
+        label = event_dict(e, d)["trigger_label"]
         source = f"{d.state_label(e.from_state)} → " if e.from_state else ""
         payload = ", ".join(f"{k}={v}" for k, v in e.payload.items())
+        if e.received_at is not None:  # backfilled: say when and by whom it was typed in
+            by = f" by {e.entered_by}" if e.entered_by else ""
+            payload = ", ".join(filter(None, [payload, f"补录 typed in {local_text(e.received_at, tz)}{by}"]))
         row(
             table,
             str(e.seq),
             local_text(e.at, tz),
-            f"{row['trigger_label']} {e.trigger}",
+            f"{label} {e.trigger}",
             f"{source}{d.state_label(e.to_state)}",
             e.actor_id,
             payload,
