@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench setup clean
+.PHONY: run test test-clock lint bench setup clean
 
 run: $(STAMP)  ## set up, initialise the embedded (SQLite) gridflow and run it (worker + beat, one process)
 	$(BIN)/gridflow init
@@ -17,6 +17,25 @@ test: $(STAMP)  ## set up, then lint and run the whole test suite (CI=true: miss
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check --quiet engine gridflow config tasks notifications tests bench
 	$(BIN)/pytest
+
+# The suite with the clock months ahead, then months behind (Debian's faketime): no test may depend
+# on today's date. CLOCK_SHIFTS and PYTEST_ARGS narrow it: make test-clock CLOCK_SHIFTS=+150d PYTEST_ARGS=tests/unit
+CLOCK_SHIFTS ?= +150d -150d
+PYTEST_ARGS  ?=
+CLOCKWAIT    := $(VENV)/faketime-clockwait.so
+
+test-clock: $(STAMP) $(CLOCKWAIT)  ## the suite under faketime, months ahead and behind (apt-get install faketime)
+	@command -v faketime >/dev/null || { echo "test-clock needs faketime: apt-get install faketime"; exit 1; }
+	@failed=""; for shift in $(CLOCK_SHIFTS); do \
+	  echo "== the clock at $$shift"; \
+	  CI=true LD_PRELOAD="$(abspath $(CLOCKWAIT))$${LD_PRELOAD:+:$$LD_PRELOAD}" \
+	    faketime -f "$$shift" $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS) || failed="$$failed $$shift"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-clock: failed with the clock at$$failed"; exit 1; fi
+
+# Lets timed waits time out under faketime; see the file.
+$(CLOCKWAIT): tests/faketime/clockwait.c | $(STAMP)
+	$(CC) -O2 -Wall -shared -fPIC -o $@ $< -ldl
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
