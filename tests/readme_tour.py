@@ -29,8 +29,8 @@ removed; the working directory is the checkout, as for a reader. ``NAME=value`` 
 ``gridflow`` sets a variable for that command; ``| head -N`` and ``| tail -N`` after it are
 applied to its output. The comparison ignores only what must vary between two runs
 (:data:`MASKS`, :func:`masked`): trailing spaces, the paths of the checkout and of the home
-(shown as ``…``), how many milliseconds something took, and the seconds of times (the clock runs
-on from each block's instant, as fast as the commands go).
+(shown as ``…``), how many milliseconds something took, how many seconds ago a step was taken, and
+the seconds of times (the clock runs on from each block's instant, as fast as the commands go).
 
     python -m tests.readme_tour               # run every tour, print each difference (exit 1 if any)
     python -m tests.readme_tour --write       # rewrite the outputs they show from a real run
@@ -77,6 +77,7 @@ LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(,\d{3})?")
 MASKS: list[tuple[re.Pattern[str], str]] = [
     (LOG_TIME, "<log time>"),  # a log line's time: when the process happened to run
     (re.compile(r"\b\d+ ms\b"), "<n> ms"),  # how long a command took
+    (re.compile(r"\b\d+\.\d s ago\b"), "<n> s ago"),  # how long before a refused step the other one was taken
     (re.compile(r"(T\d\d:\d\d):\d\d(\.\d+)?"), r"\1:<s>"),  # seconds in ISO times: the clock runs on
     (re.compile(r"\b(\d\d:\d\d):\d\d\b"), r"\1:<s>"),
 ]
