@@ -42,7 +42,7 @@ from engine.scope import OrgSnapshot, PlaceInfo, snapshot
 from engine.sla import CaseFacts, Clocks
 from engine.store import case_repo, workflow_repo
 from engine.store.case_repo import CaseRecord, EventRecord
-from engine.store.models import Case, CaseEvent, Outbox
+from engine.store.models import Case, CaseEvent, Outbox, ScoreRun
 from engine.timeutil import DEFAULT_TZ, require_aware
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def report(
     grid = _grid(org, grid_id)
     rules = flow.definition.report
     _authorize(org, actor_id, grid, rules.roles, case=None, action="report a case in")
-    _check_entry(org, entry, at, None)
+    _check_entry(session, org, entry, at, None, tz)
     values = field_rules.check(org, flow.definition, REPORT, fields, rules.required, rules.optional, grid)
     counter = f"{org.code_prefix(grid)}-{at.astimezone(tz).year}"  # SL-2026: per township, per local year
     code = f"{counter}-{case_repo.next_number(session, counter):06d}"
@@ -217,7 +217,7 @@ def fire(
         raise _overtaken(session, flow, org, case, trigger, actor_id, at) or exc from None
     grid = org.places[case.grid_id]
     _authorize(org, actor_id, grid, spec.roles, case=case, action=f"{trigger} ({spec.label}) case {case.code} in")
-    _check_entry(org, entry, at, case)
+    _check_entry(session, org, entry, at, case, tz)
     values = field_rules.check(org, flow.definition, trigger, fields or {}, spec.required, spec.optional, grid)
     ctx = StepContext(case, trigger, actor_id, values, at, flow.definition.extras)
     _check_guards(spec.guards, ctx)
@@ -307,22 +307,33 @@ def _event(
 # -- backfilling and lost races ------------------------------------------------------
 
 
-def _check_entry(org: OrgSnapshot, entry: Entry | None, at: datetime, case: CaseRecord | None) -> None:
-    """A backfilled step: typed in by someone of the org chart, not before it happened, and (on a
-    case) not before the case's last recorded step."""
+def _check_entry(
+    session: Session, org: OrgSnapshot, entry: Entry | None, at: datetime, case: CaseRecord | None, tz: ZoneInfo
+) -> None:
+    """A backfilled step: typed in by someone of the org chart, not before it happened, not in a
+    month already scored (its figures are frozen), and (on a case) not before the case's last step."""
     if entry is None:
         return
+    month = f"{at.astimezone(tz):%Y-%m}"
+    if session.scalar(select(ScoreRun.id).where(ScoreRun.period == month).limit(1)) is not None:
+        raise OutOfOrder(
+            f"{month} has been scored (`gridflow score history --period {month}`): a step dated "
+            f"{at.astimezone(tz):%Y-%m-%d %H:%M} would change its frozen figures; record it at the time "
+            "it is typed in (leave --at out) and say when it happened in the fields"
+        )
     if entry.entered_by not in org.people:
         raise PersonNotFound(
             f"no person {entry.entered_by!r} in the org chart (who typed it in); `gridflow org show` lists the people"
         )
     if require_aware(entry.received_at) < at:
-        raise OutOfOrder(f"a step cannot be typed in ({entry.received_at:%Y-%m-%d %H:%M} UTC) before it happened")
+        raise OutOfOrder(
+            f"a step cannot be typed in ({entry.received_at.astimezone(tz):%Y-%m-%d %H:%M %Z}) before it happened"
+        )
     if case is not None and at < case.updated_at:
         raise OutOfOrder(
-            f"case {case.code} was last changed at {case.updated_at.astimezone(DEFAULT_TZ):%Y-%m-%d %H:%M:%S} "
+            f"case {case.code} was last changed at {case.updated_at.astimezone(tz):%Y-%m-%d %H:%M %Z} "
             f"(version {case.version}); a backfilled step cannot be dated before it "
-            f"({at.astimezone(DEFAULT_TZ):%Y-%m-%d %H:%M:%S}): `gridflow case history {case.code}` shows the steps"
+            f"({at.astimezone(tz):%Y-%m-%d %H:%M %Z}): `gridflow case history {case.code}` shows the steps"
         )
 
 
@@ -342,6 +353,10 @@ def _overtaken(
     if last is None or last.from_state is None or trigger not in flow.allowed(last.from_state):
         return None
     d = flow.definition
+    try:  # only someone who could have taken the step lost a race for it
+        _authorize(org, actor_id, org.places[case.grid_id], d.triggers[trigger].roles, case=case, action=trigger)
+    except (PermissionDenied, PersonNotFound):
+        return None
     person = org.people.get(last.actor_id)
     who = f"{person.name} ({last.actor_id})" if person else last.actor_id
     who = f"you ({who}) already" if last.actor_id == actor_id else f"someone else ({who})"

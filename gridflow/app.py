@@ -302,9 +302,8 @@ def not_after_now(at: datetime, now: datetime, tz: tzinfo = UTC) -> datetime:
     """``--at`` of a command that writes must not be in the future: scoring a month that is not over, or
     firing tomorrow's deadlines today, cannot be undone. The message shows the times in ``tz``."""
     if at > now + timedelta(seconds=1):
-        zone = getattr(tz, "key", None) or str(tz)
         raise NotYet(
-            f"--at {at.astimezone(tz):%Y-%m-%d %H:%M} {zone} is in the future (now {now.astimezone(tz):%Y-%m-%d %H:%M}): "
+            f"--at {at.astimezone(tz):%Y-%m-%d %H:%M %Z} is in the future (now {now.astimezone(tz):%Y-%m-%d %H:%M %Z}): "
             "a command that writes acts at a time that has come; leave --at out, or give a past time"
         )
     return at

@@ -401,7 +401,16 @@ def case_report(
             grid_id=grid, actor_id=actor, fields=fields, workflow=workflow, at=when, entered_by=entered_by
         )
         _show_case(gf, result.case.code, as_json)
+        if when is not None and not as_json:
+            out.print(f"{result.case.code}: {_backfill_note(gf, result.event)}", markup=False)
         _wrote(gf, as_json)
+
+
+def _backfill_note(gf: Gridflow, event: Any) -> str:
+    """A backfilled step in one phrase: when it happened, when and by whom it was typed in."""
+    by = f" by {event.entered_by}" if event.entered_by else ""
+    typed = views.local_text(event.received_at, gf.tz) if event.received_at else ""
+    return f"补录 backfilled: happened {views.local_text(event.at, gf.tz)}, typed in {typed}{by}"
 
 
 @case_app.command("fire")
@@ -436,7 +445,7 @@ def case_fire(
             _show_case(gf, result.case.code, as_json)
         if not as_json:
             e = result.event
-            backfilled = f", 补录 backfilled at {views.local_text(e.at, gf.tz)}" if when is not None else ""
+            backfilled = f", {_backfill_note(gf, e)}" if when is not None else ""
             out.print(
                 f"{result.case.code}: {trigger} {e.from_state} → {e.to_state} (version {result.case.version}{backfilled})",
                 markup=False,

@@ -131,7 +131,7 @@ def test_report_backfilled_from_a_paper_register(gf):
 def test_fire_backfilled_prints_one_line_and_keeps_history_in_order(gf):
     out = gf.run("case", "fire", gf.code, "classify", "-a", CENTER, "-f", "category=供水", "-f", "priority=urgent",
                  "--at", "2026-11-30T09:30")  # fmt: skip
-    assert f"{gf.code}: classify reported → classified (version 2" in out
+    assert f"{gf.code}: classify reported → classified (version 2, 补录 backfilled: happened 2026-11-30 09:30" in out
     assert "标题 title" not in out  # one line, not the card (the card with --show)
     out = gf.run("case", "fire", gf.code, "assign", "-a", CENTER, "-f", f"assignee={WORKER}",
                  "--at", "2026-11-30T09:10", code=4)  # fmt: skip
@@ -168,18 +168,25 @@ def test_sweep_dry_run_shows_the_plan_and_writes_nothing(gf):
 
 def test_the_loser_of_a_race_is_told_who_won(gf):
     gf.run("case", "fire", gf.code, "accept", "-a", WORKER)
+    out = gf.run("case", "report", "-g", GRID, "-a", WORKER, "-t", "路灯不亮")
+    other = re.search(r"SL-2026-\d{6}", out).group(0)
+    gf.run("case", "fire", other, "classify", "-a", CENTER, "-f", "category=其他", "-f", "priority=normal")
     gf.now[0] = NOW + timedelta(seconds=0.4)
-    out = gf.run("case", "fire", gf.code, "accept", "-a", CENTER, code=4)
-    assert "someone else (安怡萱 (p-an-yixuan)) took the step accept (签收)" in out, out
-    assert "0.4 s ago" in out and "in_progress" in out
+    out = gf.run("case", "fire", other, "classify", "-a", "p-ren-kaixue", "-f", "category=其他", "-f", "priority=normal",
+                 code=4)  # fmt: skip
+    assert "someone else (陈佳 (p-chen-jia)) took the step classify (立案分类)" in out, out
+    assert "0.4 s ago" in out and "it is now classified" in out
     out = gf.run("case", "fire", gf.code, "accept", "-a", WORKER, code=4)
     assert "you (安怡萱 (p-an-yixuan)) already took the step accept" in out
+    out = gf.run("case", "fire", gf.code, "accept", "-a", CENTER, code=4)  # could never accept: no race lost
+    assert "someone else" not in out and "is not allowed in state 'in_progress'" in out
 
 
 def test_case_tables(gf):
     out = gf.run("case", "history", gf.code)  # crashed with "'dict' object is not callable"
     assert "处置记录 history" in out and "上报 report" in out and "签收 accept" in out
     assert "补录 typed in 2026-12-02 10:00" in out and f"by {CENTER}" in out
+    assert "2026-11-30 09:00" in out  # the history is dated when it happened
     assert gf.code in gf.run("case", "show", gf.code)
     assert gf.code in gf.run("case", "list")
     assert gf.code in gf.run("case", "fire", gf.code, "resolve", "-a", WORKER, "-f", "resolution=换管", "--show")
@@ -222,6 +229,8 @@ def test_archive_and_points_tables(gf):
 
 def test_scores_postings_jobs_and_notices_tables(gf):
     assert "2026-11" in gf.run("score", "run", "--period", "2026-11")
+    out = gf.run("case", "report", "-g", GRID, "-a", WORKER, "-t", "补录", "--at", "2026-11-30T16:00", code=4)
+    assert "2026-11 has been scored" in out and "frozen figures" in out  # a scored month stays as scored
     gf.run("score", "show", "--period", "2026-11")
     gf.run("score", "history", "--period", "2026-11")
     gf.run("points", "households", "--period", "2026-11", "--limit", "3")

@@ -98,7 +98,7 @@ CASES = [
         ["score", "run", "--period", "2026-11", "--at", "2026-12-20T10:00"],
         9,
         [
-            "--at 2026-12-20 10:00 Asia/Shanghai is in the future (now 2026-12-15 10:",
+            "--at 2026-12-20 10:00 CST is in the future (now 2026-12-15 10:",
             "leave --at out, or give a past time",
         ],
         id="at-in-the-future",
@@ -106,7 +106,7 @@ CASES = [
     pytest.param(
         ["publish", "run", "--quarter", "2026Q3", "--at", "2027-01-01T09:00"],
         9,
-        ["--at 2027-01-01 09:00 Asia/Shanghai is in the future"],
+        ["--at 2027-01-01 09:00 CST is in the future"],
         id="publish-at-in-the-future",
     ),
     pytest.param(
