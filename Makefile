@@ -48,6 +48,7 @@ bench: $(STAMP)  ## benchmarks against the local PostgreSQL (not part of the tes
 	$(BIN)/python -m bench.e2e_latency
 	$(BIN)/python -m bench.scoring
 	$(BIN)/python -m bench.points
+	$(BIN)/python -m bench.cli
 
 setup: $(STAMP)
 
