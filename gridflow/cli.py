@@ -359,7 +359,8 @@ def workflow_show(
             _emit_json(views.workflow_summary(row, d) if row else d.to_dict())
             return
         if row is not None:
-            out.print(f"[bold]{escape(d.title)}[/] {row.name} v{row.version}, published {views.iso(row.published_at)}")
+            when = views.local_text(row.published_at, _gridflow().tz)
+            out.print(f"[bold]{escape(d.title)}[/] {row.name} v{row.version}, published {when}")
         out.print(views.states_table(d))
         out.print(views.triggers_table(d))
 

@@ -102,7 +102,9 @@ def due_table(items: list[dict[str, Any]], tz: ZoneInfo) -> Table:
 
 def timeline(session: Session, case_id: int) -> list[dict[str, Any]]:
     clocks = session.scalars(select(SlaClock).where(SlaClock.case_id == case_id).order_by(SlaClock.id)).all()
-    timers = session.scalars(select(SlaTimer).where(SlaTimer.case_id == case_id).order_by(SlaTimer.id)).all()
+    timers = session.scalars(
+        select(SlaTimer).where(SlaTimer.case_id == case_id).order_by(SlaTimer.fire_at, SlaTimer.id)
+    ).all()
     out = []
     for clock in clocks:
         out.append(
