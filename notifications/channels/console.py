@@ -11,11 +11,13 @@ from typing import Any, TextIO
 
 from notifications.channels.base import ChannelConfigError, Message, Recipient, SendResult
 
+STDOUT: Any = object()  # the process's standard output as it is when a message is written
+
 
 class ConsoleChannel:
     kind = "console"
 
-    def __init__(self, name: str, path: Path, stream: TextIO | None = sys.stdout, urgent_only: bool = False):
+    def __init__(self, name: str, path: Path, stream: TextIO | None = STDOUT, urgent_only: bool = False):
         self.name = name
         self.path = path
         self.stream = stream
@@ -43,9 +45,10 @@ class ConsoleChannel:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 with self.path.open("a", encoding="utf-8") as fh:
                     fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-                if self.stream is not None:
-                    self.stream.write(f"📨 {message.recipient.name}({message.recipient.id}) ← {message.text}\n")
-                    self.stream.flush()
+                stream = sys.stdout if self.stream is STDOUT else self.stream  # not the one at import time
+                if stream is not None:
+                    stream.write(f"📨 {message.recipient.name}({message.recipient.id}) ← {message.text}\n")
+                    stream.flush()
         except OSError as exc:
             return SendResult.failed(f"cannot write {self.path}: {exc.strerror}")
         return SendResult.sent(f"console:{message.idempotency_key}")
@@ -55,5 +58,5 @@ def from_config(name: str, config: dict[str, Any]) -> ConsoleChannel:
     unknown = sorted(set(config) - {"path", "quiet", "urgent_only"})
     if unknown:
         raise ChannelConfigError(name, [f"unknown key {k!r} for a console channel (keys: path)" for k in unknown])
-    stream = None if config.get("quiet") else sys.stdout
+    stream = None if config.get("quiet") else STDOUT
     return ConsoleChannel(name, Path(config["path"]), stream, bool(config.get("urgent_only", False)))
