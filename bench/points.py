@@ -85,9 +85,8 @@ from engine.archive.sample import generate  # noqa: E402
 from engine.calendar import load_calendars  # noqa: E402
 from engine.definitions.loader import load_workflow_file  # noqa: E402
 from engine.errors import GridflowError  # noqa: E402
-from engine.jobs import parse_period  # noqa: E402
+from engine.jobs import bounds, parse_period  # noqa: E402
 from engine.org import OrgChart, load_org_file  # noqa: E402
-from engine.periodic import bounds  # noqa: E402
 from engine.points import batch, evaluation, ledger, store  # noqa: E402
 from engine.points.batch import Item  # noqa: E402
 from engine.points.rules import load as load_rules  # noqa: E402

@@ -79,9 +79,8 @@ from bench.transitions import (  # noqa: E402
 from engine.calendar import WorkCalendar, load_calendars  # noqa: E402
 from engine.definitions.loader import load_workflow_file  # noqa: E402
 from engine.definitions.model import WorkflowDef  # noqa: E402
-from engine.jobs import parse_period  # noqa: E402
+from engine.jobs import bounds, parse_period  # noqa: E402
 from engine.org import load_org_file  # noqa: E402
-from engine.periodic import bounds  # noqa: E402
 from engine.scoring import config as scoring_config  # noqa: E402
 from engine.scoring import facts, naive  # noqa: E402
 from engine.scoring.catalogue import Value  # noqa: E402

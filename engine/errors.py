@@ -29,8 +29,8 @@ drawing against the classes)::
     │   ├── WorkflowNotFound
     │   ├── PersonNotFound
     │   ├── HouseholdNotFound         (engine.archive.store)
-    │   ├── CalendarNotFound          (gridflow.sla_views)
-    │   └── NoticeNotFound            (gridflow.cli_notices)
+    │   ├── CalendarNotFound          (gridflow.cli.sla_views)
+    │   └── NoticeNotFound            (gridflow.cli.notices)
     ├── CommandRejected               a command that must change nothing
     │   ├── TriggerNotAllowed         trigger unknown or not allowed in this state
     │   ├── FieldError                missing, unknown or malformed fields
@@ -46,7 +46,7 @@ drawing against the classes)::
         ├── NaiveDatetime             a datetime without a time zone reached the engine
         └── DocumentInvalid           a posting document breaks its schema (engine.publication.render)
 
-The CLI maps each branch to its own exit code (``EXIT_CODES`` in ``gridflow.cli``).
+The CLI maps each branch to its own exit code (``EXIT_CODES`` in ``gridflow.cli.common``, documented in ``gridflow.cli``).
 """
 
 from __future__ import annotations

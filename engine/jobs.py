@@ -50,6 +50,13 @@ class Period:
         return self.key
 
 
+def bounds(period: Period, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The period's local start and end as UTC instants."""
+    start = datetime.combine(period.start, time(), tz).astimezone(UTC)
+    end = datetime.combine(period.end, time(), tz).astimezone(UTC)
+    return start, end
+
+
 def period_of(kind: Kind, day: date) -> Period:
     """The period of ``kind`` that contains ``day``."""
     if kind == "day":

@@ -11,7 +11,7 @@ counts of a period) is kept for the job tests.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, time
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -20,18 +20,13 @@ from sqlalchemy.orm import Session
 
 from engine.calendar import WorkCalendar, check_calendars
 from engine.errors import ConfigError
-from engine.jobs import Body, Period
+from engine.jobs import Body, Period, bounds
+from engine.publication import posting as postings
+from engine.scoring import runs
 from engine.store.models import Case, SlaClock
 
 if TYPE_CHECKING:
     from engine.scoring.config import ScoringConfig
-
-
-def bounds(period: Period, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """The period's local start and end as UTC instants."""
-    start = datetime.combine(period.start, time(), tz).astimezone(UTC)
-    end = datetime.combine(period.end, time(), tz).astimezone(UTC)
-    return start, end
 
 
 def tally(session: Session, period: Period, tz: ZoneInfo) -> dict[str, Any]:
@@ -67,8 +62,6 @@ def bodies(
         return scoring()
 
     def monthly(session: Session, period: Period, at: datetime) -> dict[str, Any]:
-        from engine.scoring import runs
-
         run = runs.current_run(session, period.key)
         if run is None:  # scored by hand (`gridflow score run`) before the job came: keep that run
             run = runs.score_period(session, period, at, rules(), tz, "月评比 monthly job")
@@ -76,8 +69,6 @@ def bodies(
 
     def posting(kind: str) -> Body:
         def body(session: Session, period: Period, at: datetime) -> dict[str, Any]:
-            from engine.publication import posting as postings
-
             done = postings.current(session, kind, period.key)
             if done is None:
                 done = postings.publish(session, kind, period, at, rules(), tz, f"{kind} job", base_url).publication

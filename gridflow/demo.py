@@ -46,8 +46,8 @@ from engine import jobs as engine_jobs
 from engine.calendar import WorkCalendar
 from engine.definitions.model import WorkflowDef
 from engine.errors import CommandRejected, ConcurrentUpdate, ConfigError, ContractError, PeriodNotOver
-from engine.jobs import Body, Period, period_of, previous
-from engine.periodic import bodies, bounds
+from engine.jobs import Body, Period, bounds, period_of, previous
+from engine.periodic import bodies
 from engine.publication import posting
 from engine.scope import OrgSnapshot, snapshot
 from engine.scoring import runs

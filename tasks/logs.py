@@ -2,7 +2,7 @@
 
 Celery builds its own formatters (colour, task ids); :func:`use_local_time` keeps them and
 only changes how they tell the time: the settings' time zone, to the second, with the zone's
-name (the same form as the CLI's tables, :data:`gridflow.views.LOCAL_FORMAT_SECONDS`), instead
+name (the same form as the CLI's tables, :data:`gridflow.present.LOCAL_FORMAT_SECONDS`), instead
 of the machine's zone with milliseconds.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from gridflow.views import LOCAL_FORMAT_SECONDS
+from gridflow.present import LOCAL_FORMAT_SECONDS
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 

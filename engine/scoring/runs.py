@@ -19,8 +19,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import ConfigError, NotFound, NotYet, PeriodNotOver
-from engine.jobs import Period, parse_period, period_of, previous
-from engine.periodic import bounds
+from engine.jobs import Period, bounds, parse_period, period_of, previous
 from engine.points import evaluation
 from engine.points.rules import PointsRules
 from engine.scoring import facts

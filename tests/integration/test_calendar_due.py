@@ -23,9 +23,10 @@ from typer.testing import CliRunner
 
 import gridflow.app
 import gridflow.cli as cli
+import gridflow.cli.common as common
 from engine.durations import Duration
 from engine.sla import CaseFacts, Clocks
-from gridflow import sla_views
+from gridflow.cli import sla_views
 from tests.support import GRID, GRID_WORKER, T0, calendars, seeded_workflow
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -80,8 +81,8 @@ def run(tmp_path, monkeypatch):
         built.append(gridflow.app.Gridflow(settings, clock=lambda: datetime(2026, 12, 2, 2, 0, tzinfo=UTC)))
         return built[-1]
 
-    monkeypatch.setattr(cli, "Gridflow", build)
-    for console in (cli.out, cli.err):
+    monkeypatch.setattr(common, "Gridflow", build)
+    for console in (common.out, common.err):
         monkeypatch.setattr(console, "_width", 100)
 
     def invoke(*args: str):  # type: ignore[no-untyped-def]

@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 
 import gridflow.app
 import gridflow.cli as cli
+import gridflow.cli.common as common
 from config.settings import Settings
 from tests.support import ORG_FILE
 
@@ -89,8 +90,8 @@ def gf(home, monkeypatch) -> Iterator[Home]:
         built.append(gridflow.app.Gridflow(settings, clock=lambda: home.now[0]))
         return built[-1]
 
-    monkeypatch.setattr(cli, "Gridflow", build)
-    for console in (cli.out, cli.err):
+    monkeypatch.setattr(common, "Gridflow", build)
+    for console in (common.out, common.err):
         monkeypatch.setattr(console, "_width", 160)
     yield home
     for app in built:

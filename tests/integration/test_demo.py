@@ -20,11 +20,11 @@ from typer.testing import CliRunner
 
 import gridflow.app
 import gridflow.cli as cli
+import gridflow.cli.common as common
 from config.settings import Settings
 from engine import cases
 from engine.errors import CommandRejected, ConfigError, PeriodNotOver
-from engine.jobs import parse_period
-from engine.periodic import bounds
+from engine.jobs import bounds, parse_period
 from engine.publication import posting
 from engine.scoring import naive, runs
 from engine.store.demo_repo import DEMO_CHANNEL, TITLE_PREFIX
@@ -270,8 +270,8 @@ def run(db, tmp_path, monkeypatch):
         built.append(gridflow.app.Gridflow(settings, clock=lambda: NOW))
         return built[-1]
 
-    monkeypatch.setattr(cli, "Gridflow", build)
-    for console in (cli.out, cli.err):
+    monkeypatch.setattr(common, "Gridflow", build)
+    for console in (common.out, common.err):
         monkeypatch.setattr(console, "_width", 120)
 
     def invoke(*args: str, code: int = 0) -> str:

@@ -1,7 +1,7 @@
 """Exit codes and messages of ordinary input errors, run in-process (Typer's CliRunner) on a fresh
 SQLite home whose "now" is pinned at 2026-12-15 10:00 Asia/Shanghai by ``GRIDFLOW_CLOCK_OFFSET_S``.
 
-Each bad command exits with the code of its error's branch (``gridflow.cli.EXIT_CODES``): 3 an
+Each bad command exits with the code of its error's branch (``gridflow.cli.common.EXIT_CODES``): 3 an
 unknown name, 8 a malformed value, 9 a period not over or an ``--at`` in the future. The message
 is one line that says what was wrong and what to do, with no traceback, and nothing is written.
 """

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 import gridflow.app
 import gridflow.cli as cli
+import gridflow.cli.common as common
 
 NOW = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 UTC_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}|\+00:00|\d{2}:\d{2}:\d{2}\.\d+")
@@ -32,8 +33,8 @@ def run(db, tmp_path, monkeypatch):
         built.append(gridflow.app.Gridflow(settings, clock=lambda: NOW))
         return built[-1]
 
-    monkeypatch.setattr(cli, "Gridflow", build)
-    for console in (cli.out, cli.err):
+    monkeypatch.setattr(common, "Gridflow", build)
+    for console in (common.out, common.err):
         monkeypatch.setattr(console, "_width", 120)
 
     def invoke(*args: str) -> str:

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 import gridflow.app
 import gridflow.cli as cli
+import gridflow.cli.common as common
 from engine import cases
 from engine.store.models import Case, Outbox
 from notifications.channels.base import SendResult
@@ -65,8 +66,8 @@ def home(db, tmp_path, monkeypatch):
         built.append(gridflow.app.Gridflow(settings, clock=lambda: home.now))
         return built[-1]
 
-    monkeypatch.setattr(cli, "Gridflow", build)
-    home.width = lambda n: [monkeypatch.setattr(c, "_width", n) for c in (cli.out, cli.err)]
+    monkeypatch.setattr(common, "Gridflow", build)
+    home.width = lambda n: [monkeypatch.setattr(c, "_width", n) for c in (common.out, common.err)]
     home.width(100)
     yield home
     for app in built:

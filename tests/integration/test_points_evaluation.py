@@ -18,8 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
-from engine.jobs import parse_period
-from engine.periodic import bounds
+from engine.jobs import bounds, parse_period
 from engine.points import evaluation, ledger
 from engine.scoring import runs
 from engine.scoring.config import load

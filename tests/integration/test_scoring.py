@@ -14,8 +14,8 @@ from sqlalchemy import delete, func, select, update
 
 from engine import cases, jobs
 from engine.errors import ConfigError
-from engine.jobs import parse_period
-from engine.periodic import bodies, bounds
+from engine.jobs import bounds, parse_period
+from engine.periodic import bodies
 from engine.scoring import facts, naive, runs
 from engine.scoring.config import load
 from engine.store.models import Case, JobRun, Place, RoleAssignment, Score, ScoreIndicator, ScoreRun, SlaClock, SlaTimer

@@ -19,10 +19,10 @@ def _real_commands() -> list[tuple[str, str]]:
 
 def test_the_root_help_lists_every_command_in_order():
     real = _real_commands()
-    assert [name for name, _ in entry.COMMANDS] == [name for name, _ in real], (
+    assert [name for name, _, _ in entry.COMMANDS] == [name for name, _ in real], (
         "gridflow/entry.py COMMANDS must list the commands of gridflow.cli.app in order"
     )
-    for (name, text), (_, help_line) in zip(entry.COMMANDS, real, strict=True):
+    for (name, _, text), (_, help_line) in zip(entry.COMMANDS, real, strict=True):
         assert text[:12] == help_line[:12], f"{name}: entry says {text!r}, the command says {help_line!r}"
 
 
@@ -37,5 +37,5 @@ def test_the_root_help_loads_neither_the_database_nor_the_application():
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert "HEAVY [] 0" in done.stderr, done.stderr
-    for name, _ in entry.COMMANDS:
+    for name, _, _ in entry.COMMANDS:
         assert name in done.stdout

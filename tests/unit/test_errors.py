@@ -11,6 +11,7 @@ import pytest
 
 import engine.errors
 import gridflow.cli
+import gridflow.cli.common
 from engine.errors import GridflowError
 
 PACKAGES = ("engine", "gridflow", "notifications", "tasks", "config")
@@ -89,14 +90,14 @@ def test_the_drawing_names_no_class_that_does_not_exist():
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_every_error_maps_to_a_documented_exit_code_of_its_own_branch(cls):
-    branch = next((b for b, _ in gridflow.cli.EXIT_CODES if issubclass(cls, b)), None)
+    branch = next((b for b, _ in gridflow.cli.common.EXIT_CODES if issubclass(cls, b)), None)
     assert branch is not None, f"{cls.__name__} falls through EXIT_CODES; give its branch an exit code"
-    code = gridflow.cli.exit_code(cls)
+    code = gridflow.cli.common.exit_code(cls)
     assert _documented_codes().get(code) == branch.__name__, f"document exit code {code} ({branch.__name__})"
 
 
 def test_exit_codes_are_distinct_documented_and_none_is_shadowed():
-    table = gridflow.cli.EXIT_CODES
+    table = gridflow.cli.common.EXIT_CODES
     codes = [code for _, code in table]
     assert len(set(codes)) == len(codes)
     assert set(_documented_codes()) == {0, 2, *codes}
@@ -120,4 +121,4 @@ def test_exit_codes_are_distinct_documented_and_none_is_shadowed():
     ],
 )
 def test_the_codes_keep_their_meaning(kind, code):
-    assert gridflow.cli.exit_code(kind) == code
+    assert gridflow.cli.common.exit_code(kind) == code

@@ -16,10 +16,12 @@ from engine.errors import InputError, NotFound
 from engine.jobs import Period
 from engine.scoring.catalogue import INDICATORS, SUBJECT_INDICATORS, SUBJECT_LABELS
 from engine.store.models import JobRun, Publication, ScoreRun
-from gridflow import views
+from gridflow import present
 from gridflow.app import Gridflow, not_after_now, parse_at
-from gridflow.cli import _emit_json, _gridflow, app, handled, out
+from gridflow.cli.common import emit_json, handled, open_gridflow, out
 from gridflow.lazy import lazy_module
+
+app = typer.Typer()  # this module's commands; gridflow.cli.build merges them into the root
 
 # Loaded by the commands that use them (calendars, templates, the demo), not by every gridflow command.
 demo = lazy_module("gridflow.demo")
@@ -67,7 +69,7 @@ def score_run(
 ) -> None:
     """Score a period (what the monthly job does); a period already scored is left as it is without --force."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         target = runs.period_from_key(period)
         if rules is not None and not force:
@@ -81,11 +83,11 @@ def score_run(
             payload = _run_json(session, run, gf) if as_json else None
             table = None if as_json else _run_table(session, run, gf)
         if as_json:
-            _emit_json({"fresh": fresh, **payload})
+            emit_json({"fresh": fresh, **payload})
             return
         if not fresh:
             out.print(
-                f"{target.key} was scored already (run #{run.seq}, {views.local_text(run.computed_at, gf.tz)}, "
+                f"{target.key} was scored already (run #{run.seq}, {present.local_text(run.computed_at, gf.tz)}, "
                 f"rules v{run.config_version}); --force recomputes and keeps that run in the history",
                 markup=False,
             )
@@ -164,12 +166,12 @@ def score_show(
     with handled():
         if by not in BY:
             raise InputError(f"unknown --by {by!r}; one of {', '.join(BY)}")
-        gf = _gridflow()
+        gf = open_gridflow()
         target = runs.period_from_key(period)
         with gf.transaction(write=False) as session:
             run = _run_of(session, target.key, seq)
             if as_json:
-                _emit_json(_run_json(session, run, gf, by))
+                emit_json(_run_json(session, run, gf, by))
                 return
             if by in ("grid", "worker", "village"):
                 table, hidden = _score_table(session, run, by, gf, everyone)
@@ -181,7 +183,7 @@ def score_show(
             note = demo.note(session, run.period_start, run.period_end)
         out.print(
             f"run #{run.seq} of {run.period} ({'current' if run.current else 'earlier run'}), rules v{run.config_version}, "
-            f"computed {views.local_text(run.computed_at, gf.tz)}; `gridflow score history --period {run.period}`",
+            f"computed {present.local_text(run.computed_at, gf.tz)}; `gridflow score history --period {run.period}`",
             markup=False,
         )
         if note:
@@ -319,7 +321,7 @@ def _run_json(session: Any, run: ScoreRun, gf: Gridflow, by: str | None = None) 
         "run": run.seq,
         "current": run.current,
         "rules_version": run.config_version,
-        "computed_at": views.iso(run.computed_at),
+        "computed_at": present.iso(run.computed_at),
         "reason": run.reason,
         "exempt_cases": run.exempt,
         "township": run.summary,
@@ -332,7 +334,7 @@ def _run_json(session: Any, run: ScoreRun, gf: Gridflow, by: str | None = None) 
 def score_history(period: PeriodOpt, as_json: JsonOpt = False) -> None:
     """Every run of a period: the current one and the earlier ones it replaced."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         with gf.transaction(write=False) as session:
             found = runs.runs_of(session, runs.period_from_key(period).key)
             rows = [
@@ -340,7 +342,7 @@ def score_history(period: PeriodOpt, as_json: JsonOpt = False) -> None:
                     "run": r.seq,
                     "current": r.current,
                     "rules_version": r.config_version,
-                    "computed_at": views.iso(r.computed_at),
+                    "computed_at": present.iso(r.computed_at),
                     "reason": r.reason,
                     "exempt_cases": len(r.exempt),
                     "ms": r.duration_ms,
@@ -348,9 +350,9 @@ def score_history(period: PeriodOpt, as_json: JsonOpt = False) -> None:
                 }
                 for r in found
             ]
-            computed = [views.local_text(r.computed_at, gf.tz) for r in found]
+            computed = [present.local_text(r.computed_at, gf.tz) for r in found]
         if as_json:
-            _emit_json(rows)
+            emit_json(rows)
             return
         if not rows:
             out.print(f"{period} has not been scored", markup=False)
@@ -400,7 +402,7 @@ YearOpt = Annotated[str | None, typer.Option("--year", "-y", help="A year, e.g. 
 def publish_run(quarter: QuarterOpt = None, year: YearOpt = None, at: AtOpt = None) -> None:
     """Publish the posting of a quarter or a year (what the quarterly and annual jobs do), once."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         kind, period = _which(quarter, year)
         when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         _ensure_swept(gf, when)
@@ -435,9 +437,9 @@ def _posting_summary(session: Any, pub: Publication, gf: Gridflow) -> Table:
     table.add_row(
         "版本 version", f"v{pub.version}{'（现行）' if pub.current else '（已被替代）'}  {escape(pub.reason)}"
     )
-    table.add_row("发布 published", views.local_text(pub.published_at, gf.tz))
+    table.add_row("发布 published", present.local_text(pub.published_at, gf.tz))
     if pub.objection_until:
-        table.add_row("公示期至 objections until", views.local_text(pub.objection_until, gf.tz))
+        table.add_row("公示期至 objections until", present.local_text(pub.objection_until, gf.tz))
     table.add_row("校验码 sha256", pub.content_hash)
     table.add_row("红榜 red", escape("、".join(f"{r['name']}({r['group']})" for r in doc["red_list"]) or "无"))
     table.add_row("黑榜 black", escape("、".join(f"{r['name']}({r['group']})" for r in doc["black_list"]) or "无"))
@@ -466,7 +468,7 @@ def publish_show(
 ) -> None:
     """Every posting; or one posting with its figures, lists, objections and files."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         with gf.transaction(write=False) as session:
             if not quarter and not year:
                 _list_postings(session, gf, as_json)
@@ -479,7 +481,7 @@ def publish_show(
                 for suffix in ("html", "csv", "json"):
                     (to / f"{kind}-{period.key}-v{pub.version}.{suffix}").write_text(getattr(pub, suffix), "utf-8")
             if as_json:
-                _emit_json(
+                emit_json(
                     {
                         **_pub_json(pub),
                         "document": posting.document_of(pub),
@@ -519,8 +521,8 @@ def _pub_json(pub: Publication) -> dict[str, Any]:
         "period": pub.period,
         "version": pub.version,
         "current": pub.current,
-        "published_at": views.iso(pub.published_at),
-        "objection_until": views.iso(pub.objection_until),
+        "published_at": present.iso(pub.published_at),
+        "objection_until": present.iso(pub.objection_until),
         "content_hash": pub.content_hash,
         "reason": pub.reason,
         "changes": pub.changes or [],
@@ -533,10 +535,10 @@ def _objection_json(o: Any) -> dict[str, Any]:
         "subject": f"{o.subject_kind}:{o.subject_id}",
         "cases": o.case_ids,
         "by": o.lodged_by,
-        "lodged_at": views.iso(o.lodged_at),
+        "lodged_at": present.iso(o.lodged_at),
         "reason": o.reason,
         "status": o.status,
-        "decided_at": views.iso(o.decided_at),
+        "decided_at": present.iso(o.decided_at),
         "decided_by": o.decided_by,
         "decision": o.decision,
     }
@@ -545,7 +547,7 @@ def _objection_json(o: Any) -> dict[str, Any]:
 def _list_postings(session: Any, gf: Gridflow, as_json: bool) -> None:
     pubs = posting.versions(session)
     if as_json:
-        _emit_json([_pub_json(p) for p in pubs])
+        emit_json([_pub_json(p) for p in pubs])
         return
     if not pubs:
         out.print("nothing published yet; `gridflow publish run --quarter 2026Q4`", markup=False)
@@ -558,8 +560,8 @@ def _list_postings(session: Any, gf: Gridflow, as_json: bool) -> None:
             p.kind,
             p.period,
             f"v{p.version}{' ✓' if p.current else ''}",
-            views.local_text(p.published_at, gf.tz),
-            views.local_text(p.objection_until, gf.tz) if p.objection_until else "—",
+            present.local_text(p.published_at, gf.tz),
+            present.local_text(p.objection_until, gf.tz) if p.objection_until else "—",
             p.content_hash[:16],
             escape(p.reason),
         )
@@ -575,7 +577,7 @@ def _objection_table(objections: list, gf: Gridflow) -> Table:
             str(o.id),
             f"{o.subject_kind}:{o.subject_id}",
             escape(o.lodged_by),
-            views.local_text(o.lodged_at, gf.tz),
+            present.local_text(o.lodged_at, gf.tz),
             escape(o.reason),
             o.status,
             escape(o.decision or ""),
@@ -599,7 +601,7 @@ def publish_object(
 ) -> None:
     """Record an objection (异议) to a quarterly posting, within its window (公示期)."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         kind, period = _which(quarter, None)
         when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         with gf.transaction() as session:
@@ -628,7 +630,7 @@ def publish_decide(
     with handled():
         if uphold is None:
             raise InputError("say --uphold or --reject")
-        gf = _gridflow()
+        gf = open_gridflow()
         when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         with gf.transaction() as session:
             published = posting.decide(session, objection, uphold, by, note, when, gf.tz, gf.settings.public_url)

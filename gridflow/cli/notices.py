@@ -16,11 +16,14 @@ from sqlalchemy.orm import Session
 
 from engine.errors import CommandRejected, ConfigError, InputError, NotFound
 from engine.store.models import Case, Delivery, Outbox, Person
-from gridflow import views
+from gridflow import present
 from gridflow.app import Gridflow
-from gridflow.cli import _emit_json, _gridflow, app, handled, out
+from gridflow.cli import views
+from gridflow.cli.common import emit_json, handled, open_gridflow, out
 from gridflow.lazy import lazy_module
 from notifications.channels.base import mask_phone
+
+app = typer.Typer()  # this module's commands; gridflow.cli.build merges them into the root
 
 if TYPE_CHECKING:
     from notifications.config import NoticeConfig
@@ -76,7 +79,7 @@ class Waits:
     def text(self, hold: rules.Hold | None) -> str:
         if hold is None:
             return ""
-        return hold_labels()[hold.reason].format(until=views.local_short(hold.until, self.tz, self.at))
+        return hold_labels()[hold.reason].format(until=present.local_short(hold.until, self.tz, self.at))
 
 
 def _notice_config(gf: Gridflow) -> tuple[NoticeConfig | None, str]:
@@ -112,12 +115,12 @@ def _row(outbox: Outbox, code: str | None, name: str | None, tz: ZoneInfo, waits
         "attempts": outbox.attempts,
         "channel": outbox.channel,
         "exhausted": outbox.exhausted or [],
-        "next_attempt_at": views.iso(outbox.next_attempt_at),
-        "sent_at": views.iso(outbox.sent_at),
+        "next_attempt_at": present.iso(outbox.next_attempt_at),
+        "sent_at": present.iso(outbox.sent_at),
         "digest": outbox.digest_key,
         "error": outbox.error,
-        "created_at": views.iso(outbox.created_at),
-        "hold": {"reason": hold.reason, "until": views.iso(hold.until)} if hold else None,
+        "created_at": present.iso(outbox.created_at),
+        "hold": {"reason": hold.reason, "until": present.iso(hold.until)} if hold else None,
         "note": waits.text(hold),
     }
 
@@ -133,7 +136,7 @@ def notices_list(
     with handled():
         if status is not None and status not in STATUSES:
             raise InputError(f"unknown status {status!r}; statuses are: {', '.join(STATUSES)}")
-        gf = _gridflow()
+        gf = open_gridflow()
         stmt = (
             select(Outbox, Case.code, Person.name)
             .join(Case, Case.id == Outbox.case_id, isouter=True)
@@ -160,7 +163,7 @@ def notices_list(
                 )
             }
         if as_json:
-            _emit_json({"notices": rows, "counts": counts, "misconfigured": broken})
+            emit_json({"notices": rows, "counts": counts, "misconfigured": broken})
             return
         out.print(_list_table(rows))
         out.print("  ".join(f"{s} {counts.get(s, 0)}" for s in STATUSES), markup=False)
@@ -196,7 +199,7 @@ def _list_table(rows: list[dict[str, Any]]) -> Table:
 def notices_show(notice: Annotated[int, typer.Argument(help="Notice id.")], as_json: JsonOpt = False) -> None:
     """One notice and its whole history: every delivery attempt, channel, outcome and error."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         now = gf.clock()
         with gf.transaction(write=False) as session:
             found = session.execute(
@@ -218,7 +221,7 @@ def notices_show(notice: Annotated[int, typer.Argument(help="Notice id.")], as_j
         data["params"] = outbox.params
         data["history"] = [
             {
-                "at": views.iso(d.at),
+                "at": present.iso(d.at),
                 "channel": d.channel,
                 "outcome": d.outcome,
                 "provider_id": d.provider_id,
@@ -230,11 +233,11 @@ def notices_show(notice: Annotated[int, typer.Argument(help="Notice id.")], as_j
             for d in attempts
         ]
         if as_json:
-            _emit_json(data)
+            emit_json(data)
             return
-        shown = {**data, "next_attempt_at": views.local_text(outbox.next_attempt_at, gf.tz)}
-        shown["sent_at"] = views.local_text(outbox.sent_at, gf.tz) if outbox.sent_at else None
-        shown["created_at"] = views.local_text(outbox.created_at, gf.tz)
+        shown = {**data, "next_attempt_at": present.local_text(outbox.next_attempt_at, gf.tz)}
+        shown["sent_at"] = present.local_text(outbox.sent_at, gf.tz) if outbox.sent_at else None
+        shown["created_at"] = present.local_text(outbox.created_at, gf.tz)
         shown["status"] = f"{STATUS_LABELS[outbox.status]} {outbox.status}"
         table = Table(show_header=False, box=None, padding=(0, 2))
         table.add_column(no_wrap=True)
@@ -277,7 +280,7 @@ def _history_table(attempts: list[Delivery], tz: ZoneInfo) -> Table:
         error = d.error or ""
         views.row(
             table,
-            views.local_text(d.at, tz),
+            present.local_text(d.at, tz),
             d.channel,
             d.outcome,
             d.provider_id or "—",
@@ -297,7 +300,7 @@ def notices_retry(
     with handled():
         if (notice is None) == (not all_failed):
             raise typer.BadParameter("give a notice id or --all-failed (not both)")
-        gf = _gridflow()
+        gf = open_gridflow()
         now = gf.clock()
         with gf.transaction() as session:
             where = [Outbox.status == "failed"]
@@ -335,7 +338,7 @@ def notices_preview(
     from notifications.samples import SAMPLE_NAME, SAMPLES
 
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         renderer = Renderer(gf.tz)
         events = renderer.events()
         if list_events or not event:
@@ -377,7 +380,7 @@ def notices_dispatch(as_json: JsonOpt = False) -> None:
     from tasks.runtime import Runtime
 
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         runtime = Runtime(gf.settings, gf.clock)
         report = dispatch(gf.transaction, gf.clock, gf.worker_id, runtime.notices, runtime.renderer)
         summary = {
@@ -391,6 +394,6 @@ def notices_dispatch(as_json: JsonOpt = False) -> None:
             "suppressed": report.suppressed,
         }
         if as_json:
-            _emit_json(summary)
+            emit_json(summary)
             return
         out.print(", ".join(f"{k} {v}" for k, v in summary.items()), markup=False)

@@ -1,6 +1,6 @@
 """CLI commands of the runtime: ``up``, ``worker``, ``beat`` and ``jobs list|run``.
 
-Registered on the main Typer app by :mod:`gridflow.cli`.
+Merged into the root by :func:`gridflow.cli.build`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from engine import jobs as engine_jobs
-from gridflow import views
+from gridflow import present
 from gridflow.app import not_after_now, parse_at
-from gridflow.cli import _emit_json, _gridflow, app, handled, out
+from gridflow.cli import views
+from gridflow.cli.common import emit_json, handled, open_gridflow, out
+
+app = typer.Typer()  # this module's commands; gridflow.cli.build merges them into the root
 
 jobs_app = typer.Typer(
     help="周期任务 period jobs: monthly scoring, quarterly posting, calendar check.", no_args_is_help=True
@@ -33,7 +36,7 @@ def _celery_app():  # type: ignore[no-untyped-def]
     from tasks.factory import create_app
     from tasks.logs import LOG_FORMAT, use_local_time
 
-    gf = _gridflow()  # settings are read and checked here, with the CLI's clear errors
+    gf = open_gridflow()  # settings are read and checked here, with the CLI's clear errors
     settings = gf.settings
     with gf.transaction(write=False):
         pass  # the schema is current (else: run `gridflow init`)
@@ -132,7 +135,7 @@ def jobs_list(
 ) -> None:
     """The runs of the period jobs, newest first, and what is due and not done."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         names = [engine_jobs.job(job).name] if job else list(engine_jobs.JOBS)
         now = gf.clock()
         with gf.transaction(write=False) as session:
@@ -148,15 +151,15 @@ def jobs_list(
                 "period": r.period,
                 "status": r.status,
                 "attempts": r.attempts,
-                "due_at": views.iso(r.due_at),
-                "finished_at": views.iso(r.finished_at),
+                "due_at": present.iso(r.due_at),
+                "finished_at": present.iso(r.finished_at),
                 "result": r.result,
                 "error": r.error,
             }
             for r in runs
         ]
         if as_json:
-            _emit_json({"runs": rows, "due": due})
+            emit_json({"runs": rows, "due": due})
             return
         table = Table(
             "任务 job", "周期 period", "状态 status", "次数 attempts", "应运行 due", "完成 finished", "结果 result"
@@ -168,8 +171,8 @@ def jobs_list(
                 r.period,
                 r.status,
                 str(r.attempts),
-                views.local_text(r.due_at, gf.tz),
-                views.local_text(r.finished_at, gf.tz),
+                present.local_text(r.due_at, gf.tz),
+                present.local_text(r.finished_at, gf.tz),
                 escape(result or (r.error or "")[:80]),
             )
         out.print(table if runs else "no job has run yet")
@@ -190,7 +193,7 @@ def jobs_run(
     from tasks.runtime import Runtime
 
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         if job:
             engine_jobs.job(job)  # an unknown name is NotFound, and the message names the jobs

@@ -14,11 +14,14 @@ from rich.table import Table
 from engine.errors import InputError
 from engine.jobs import Period, parse_period
 from engine.store.demo_repo import LABEL
-from gridflow import views
+from gridflow import present
 from gridflow.app import Gridflow, not_after_now, parse_at
-from gridflow.cli import _emit_json, _gridflow, app, handled, out
+from gridflow.cli import views
+from gridflow.cli.common import emit_json, handled, open_gridflow, out
 from gridflow.demo_plan import DEFAULT_SIZE
 from gridflow.lazy import lazy_module
+
+app = typer.Typer()  # this module's commands; gridflow.cli.build merges them into the root
 
 demo = lazy_module("gridflow.demo")  # loaded when a demo command runs, not for every command
 
@@ -61,7 +64,7 @@ def demo_command(
             raise InputError("--status or --clear, not both")
         if as_json and not show_status:
             raise InputError("--json goes with --status")
-        gf = _gridflow()
+        gf = open_gridflow()
         if show_status:
             _print_status(gf, demo.status(gf), as_json)
         elif clear:
@@ -200,7 +203,7 @@ def _largest(counts: dict[str, int]) -> list[tuple[str, int]]:
 
 def _print_status(gf: Gridflow, found: demo.Status, as_json: bool) -> None:
     if as_json:
-        _emit_json(_status_json(found, gf))
+        emit_json(_status_json(found, gf))
         return
     if not found.loaded:
         enabled = "" if gf.settings.demo else f"; demo data is off here (setting {demo.SETTING} is false)"
@@ -213,7 +216,7 @@ def _print_status(gf: Gridflow, found: demo.Status, as_json: bool) -> None:
     )
     out.print(
         f"{LABEL} demo: {_period_text(found.quarter)}, {h.cases} cases reported "
-        f"{views.local_text(h.first_reported, gf.tz)} – {views.local_text(h.last_reported, gf.tz)}; {state}",
+        f"{present.local_text(h.first_reported, gf.tz)} – {present.local_text(h.last_reported, gf.tz)}; {state}",
         markup=False,
         soft_wrap=True,
     )
@@ -234,8 +237,8 @@ def _status_json(found: demo.Status, gf: Gridflow) -> dict[str, Any]:
         "enabled": gf.settings.demo,
         "quarter": found.quarter.key if found.quarter else None,
         "cases": h.cases,
-        "first_reported": views.iso(h.first_reported),
-        "last_reported": views.iso(h.last_reported),
+        "first_reported": present.iso(h.first_reported),
+        "last_reported": present.iso(h.last_reported),
         "by_status": h.by_status,
         "by_category": h.by_category,
         "events": h.events,

@@ -16,7 +16,8 @@ from engine.durations import Duration
 from engine.errors import NotFound
 from engine.sla import business
 from engine.store.models import Case, SlaClock, SlaTimer
-from gridflow.views import iso, local_text, row
+from gridflow.cli.views import row
+from gridflow.present import iso, local_text
 
 if TYPE_CHECKING:  # the calendars load only for the commands that reckon with them
     from engine.calendar import DueBreakdown, WorkCalendar

@@ -1,9 +1,8 @@
-"""The application edge: settings in, one database, transactions, the clock.
+"""The application's base: settings in, one database, transactions, the clock.
 
-The CLI (and later the API and the Celery tasks) build one :class:`Gridflow`
-from :class:`config.settings.Settings` and call its methods. Each method opens
-one transaction, calls the pure engine with ``at`` read from the clock here,
-and commits. Database failures are translated into :class:`DatabaseError`.
+:class:`gridflow.app.Gridflow` adds the use cases of each area to this base. Each use case opens one
+transaction, calls the engine with ``at`` read from the clock here, and commits. Database failures are
+translated into :class:`DatabaseError`.
 """
 
 from __future__ import annotations
@@ -53,7 +52,9 @@ class InitReport:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-class Gridflow:
+class Base:
+    """Settings, the clock, the database and its transactions; the calendars and rules files."""
+
     def __init__(self, settings: Settings, clock: Clock | None = None):
         self.settings = settings
         self.clock = clock or _offset(settings.clock_offset_s)

@@ -16,12 +16,14 @@ from engine.errors import InputError, NotFound
 from engine.jobs import period_of
 from engine.points import ledger, store
 from engine.store.models import Household, Person, PointsApproval, Redemption
-from gridflow import views
+from gridflow import present
 from gridflow.app import not_after_now, parse_at
-from gridflow.cli import _emit_json, _gridflow, app, handled, out
+from gridflow.cli.common import emit_json, handled, open_gridflow, out
 from gridflow.lazy import lazy_module
 
-periodic = lazy_module("engine.periodic")  # with the calendars: loaded by the command that needs them
+app = typer.Typer()  # this module's commands; gridflow.cli.build merges them into the root
+
+jobs = lazy_module("engine.jobs")
 runs = lazy_module("engine.scoring.runs")
 
 points_app = typer.Typer(help="户档积分 household points: record, approve, correct, redeem.", no_args_is_help=True)
@@ -57,7 +59,7 @@ def points_record(
 ) -> None:
     """Record points for a household (日记录); a rule that needs approval waits for a second person."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         rules = gf.points_rules()
         with gf.transaction() as session:
@@ -93,7 +95,7 @@ def points_approve(
 ) -> None:
     """A second person approves (or rejects) an entry whose rule needs it."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         with gf.transaction() as session:
             done = ledger.approve(session, entry, actor, not reject, when, gf.points_rules(), note)
@@ -111,7 +113,7 @@ def points_correct(
 ) -> None:
     """Correct a mistaken entry with a reversing entry (the ledger is never edited)."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         with gf.transaction() as session:
             reversing = ledger.correct(session, entry, actor, reason, when, gf.points_rules())
@@ -130,13 +132,13 @@ def _entry_json(e: Any, approval: Any) -> dict[str, Any]:
         "category": e.category,
         "points": e.points,
         "on": e.on_date,
-        "recorded_at": views.iso(e.recorded_at),
+        "recorded_at": present.iso(e.recorded_at),
         "by": e.recorder_id,
         "evidence": e.evidence,
         "needs_approval": e.needs_approval,
         "approval": None
         if approval is None
-        else {"approved": approval.approved, "by": approval.by_id, "at": views.iso(approval.at)},
+        else {"approved": approval.approved, "by": approval.by_id, "at": present.iso(approval.at)},
         "reverses": e.reverses_id,
         "redemption": e.redemption_id,
         "key": e.key,
@@ -152,7 +154,7 @@ def points_list(
 ) -> None:
     """Ledger entries, newest first."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         with gf.transaction(write=False) as session:
             found = ledger.entries(session, household, limit if not pending else 10_000)
             approvals = {
@@ -165,7 +167,7 @@ def points_list(
                 found = [e for e in found if e.needs_approval and e.id not in approvals][:limit]
             rows = [_entry_json(e, approvals.get(e.id)) for e in found]
         if as_json:
-            _emit_json(rows)
+            emit_json(rows)
             return
         table = Table(title="积分台账 points ledger", title_justify="left")
         for col in ("#", "户 household", "类 kind", "规则 rule", "分", "日期 on", "记录 by", "状态", "说明 evidence"):
@@ -197,7 +199,7 @@ def points_balance(
 ) -> None:
     """A household's redeemable balance: earned − redeemed + refunded."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         with gf.transaction() as session:
             b = ledger.balance_of(session, household)
             home = session.get(Household, household)
@@ -210,7 +212,7 @@ def points_balance(
                 "balance": b.balance,
             }
         if as_json:
-            _emit_json(data)
+            emit_json(data)
             return
         out.print(
             f"{household} {escape(data['head'])}户  余额 balance [bold]{b.balance}[/] 分 = 获得 earned "
@@ -228,7 +230,7 @@ def points_redeem(
 ) -> None:
     """Take goods from the village's points store for points, and print the receipt (兑换凭证)."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         lines = store.parse_lines(items)
         with gf.transaction() as session:
@@ -253,7 +255,7 @@ def points_reverse(
 ) -> None:
     """Reverse a redemption: the goods go back on the shelf, the points back to the household."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
         with gf.transaction() as session:
             done = store.reverse(session, redemption, actor, reason, when)
@@ -274,7 +276,7 @@ def points_households(
 ) -> None:
     """The households' period: points, ranks, stars, red and black list (from `gridflow score run`)."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         with gf.transaction(write=False) as session:
             run = runs.current_run(session, runs.period_from_key(period).key)
             if run is None:
@@ -298,7 +300,7 @@ def points_households(
             for r in rows
         ]
         if as_json:
-            _emit_json(data)
+            emit_json(data)
             return
         table = Table(title=f"{period} 户积分 households", title_justify="left")
         for col in ("村", "村内名次", "全乡名次", "户号", "户主", "本期", "加分", "扣分", "累计", "星级", "榜"):
@@ -331,7 +333,7 @@ def points_households(
 def store_load(file: Annotated[Path, typer.Argument(help="Goods per village store (config/store.yaml).")]) -> None:
     """Add goods and update names and prices (stock is set only for new goods)."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         with gf.transaction() as session:
             counts = store.load_goods(session, file)
         out.print(f"goods: {counts['added']} added, {counts['updated']} updated", markup=False)
@@ -346,7 +348,7 @@ def store_restock(
 ) -> None:
     """Put goods on a store's shelf."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         with gf.transaction() as session:
             good = store.restock(session, village, item, quantity, actor)
         out.print(f"{village} {good.name}: {good.stock} {good.unit} on the shelf", markup=False)
@@ -362,15 +364,15 @@ def store_report(
 ) -> None:
     """Stock on the shelf and what was redeemed in a month, per store."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         today = gf.clock().astimezone(gf.tz).date()
         period = runs.period_from_key(month) if month else period_of("month", today)
-        start, end = periodic.bounds(period, gf.tz)
+        start, end = jobs.bounds(period, gf.tz)
         with gf.transaction(write=False) as session:
             rows = store.stock_report(session, village, start, end)
             count = len(list(session.scalars(select(Redemption.id).where(Redemption.at >= start, Redemption.at < end))))
         if as_json:
-            _emit_json({"period": period.key, "redemptions": count, "goods": rows})
+            emit_json({"period": period.key, "redemptions": count, "goods": rows})
             return
         table = Table(title=f"积分超市库存 stock report {period.key} ({count} redemptions)", title_justify="left")
         for col in ("村 store", "商品", "单位", "积分价", "库存", "本月兑换", "兑换积分"):

@@ -21,9 +21,12 @@ from engine.archive.mask import mask_id_number, mask_phone
 from engine.archive.store import ArchiveImport, HouseholdNotFound, apply_archive, known_places
 from engine.errors import NotFound, PermissionDenied
 from engine.store.models import Household, Place, Resident
-from gridflow import views
+from gridflow import present
 from gridflow.app import Gridflow
-from gridflow.cli import _emit_json, _gridflow, app, handled, out
+from gridflow.cli import views
+from gridflow.cli.common import emit_json, handled, open_gridflow, out
+
+app = typer.Typer()  # this module's commands; gridflow.cli.build merges them into the root
 
 archive_app = typer.Typer(
     help="户档 household archive: households and residents, imported from CSV or YAML.", no_args_is_help=True
@@ -46,7 +49,7 @@ def archive_import(
 ) -> None:
     """Check a household archive against the org chart and import it (idempotent; any problem: nothing changes)."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         year = gf.clock().astimezone(gf.tz).year
         with gf.transaction(write=not dry_run) as session:
             if if_empty and (held := session.scalar(select(func.count()).select_from(Household))):
@@ -104,7 +107,7 @@ def archive_list(
 ) -> None:
     """Households with their head (户主) and number of members."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         with gf.transaction(write=False) as session:
             where = _filters(session, village, grid)
             total = session.scalar(select(func.count()).select_from(Household).where(*where)) or 0
@@ -113,7 +116,7 @@ def archive_list(
             names = dict(session.execute(select(Place.id, Place.name)).all())
         data = [_household_dict(h, names) for h in rows]
         if as_json:
-            _emit_json({"households": data, "total": total})
+            emit_json({"households": data, "total": total})
             return
         table = Table(title=f"户档 households ({len(data)} of {total})", title_justify="left")
         table.add_column("户号 household", no_wrap=True)
@@ -164,7 +167,7 @@ def _household_dict(h: Household, names: dict[str, str]) -> dict[str, Any]:
         "members": h.members,
         "address": h.address,
         "active": h.active,
-        "updated_at": views.iso(h.updated_at),
+        "updated_at": present.iso(h.updated_at),
     }
 
 
@@ -181,7 +184,7 @@ def archive_show(
 ) -> None:
     """One household and its members; ID numbers and phones masked unless --full is allowed."""
     with handled():
-        gf = _gridflow()
+        gf = open_gridflow()
         if full and not gf.settings.archive_show_full:
             raise PermissionDenied(
                 "--full is off: the setting archive_show_full is false, so ID numbers and phones are shown "
@@ -190,9 +193,9 @@ def archive_show(
             )
         data, updated_at = _household_with_members(gf, household, full)
         if as_json:
-            _emit_json(data)
+            emit_json(data)
             return
-        _print_household(data, views.local_text(updated_at, gf.tz))
+        _print_household(data, present.local_text(updated_at, gf.tz))
 
 
 def _household_with_members(gf: Gridflow, ident: str, full: bool) -> tuple[dict[str, Any], datetime]:

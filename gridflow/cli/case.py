@@ -1,0 +1,184 @@
+"""``gridflow case report|fire|show|list|history``: cases (事件)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from engine import cases
+from engine.store import workflow_repo
+from gridflow import present
+from gridflow.app import Gridflow, parse_at
+from gridflow.cli import views
+from gridflow.cli.common import (
+    ActorOpt,
+    EnteredByOpt,
+    FieldOpt,
+    JsonOpt,
+    WhenOpt,
+    emit_json,
+    handled,
+    open_gridflow,
+    out,
+    parse_fields,
+    wrote,
+)
+
+app = typer.Typer()  # this module's commands; gridflow.cli.build merges them into the root
+case_app = typer.Typer(help="事件 cases: report, move through the workflow, inspect.", no_args_is_help=True)
+app.add_typer(case_app, name="case")
+
+
+# -- case ------------------------------------------------------------------------------
+
+
+@case_app.command("report")
+def case_report(
+    grid: Annotated[str, typer.Option("--grid", "-g", help="Grid cell id, e.g. mayingtai-01.")],
+    actor: ActorOpt,
+    title: Annotated[str, typer.Option("--title", "-t", help="Short title (事件标题).")],
+    description: Annotated[str | None, typer.Option("--description", "-d", help="Details (事件描述).")] = None,
+    field: FieldOpt = None,
+    workflow: Annotated[str | None, typer.Option(help="Workflow name (default from settings).")] = None,
+    at: WhenOpt = None,
+    entered_by: EnteredByOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Report (上报) a new case in a grid cell; with --at, one that was reported earlier (补录)."""
+    with handled():
+        fields: dict[str, Any] = {"title": title, **parse_fields(field)}
+        if description is not None:
+            fields["description"] = description
+        gf = open_gridflow()
+        when = _past(gf, at, entered_by)
+        result = gf.report(
+            grid_id=grid, actor_id=actor, fields=fields, workflow=workflow, at=when, entered_by=entered_by
+        )
+        _show_case(gf, result.case.code, as_json)
+        if when is not None and not as_json:
+            out.print(f"{result.case.code}: {_backfill_note(gf, result.event)}", markup=False)
+        wrote(gf, as_json)
+
+
+def _backfill_note(gf: Gridflow, event: Any) -> str:
+    """A backfilled step in one phrase: when it happened, when and by whom it was typed in."""
+    by = f" by {event.entered_by}" if event.entered_by else ""
+    typed = present.local_text(event.received_at, gf.tz) if event.received_at else ""
+    return f"补录 backfilled: happened {present.local_text(event.at, gf.tz)}, typed in {typed}{by}"
+
+
+@case_app.command("fire")
+def case_fire(
+    case: Annotated[str, typer.Argument(help="Case code or id.")],
+    trigger: Annotated[str, typer.Argument(help="Trigger, e.g. classify, assign, accept, resolve, verify.")],
+    actor: ActorOpt,
+    field: FieldOpt = None,
+    expect_version: Annotated[
+        int | None,
+        typer.Option("--expect-version", min=1, help="Refuse unless the case is still at this version."),
+    ] = None,
+    at: WhenOpt = None,
+    entered_by: EnteredByOpt = None,
+    show: Annotated[bool, typer.Option("--show", help="Also print the whole case card.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fire a trigger on a case (e.g. classify -f category=water_supply -f priority=urgent)."""
+    with handled():
+        gf = open_gridflow()
+        when = _past(gf, at, entered_by)
+        result = gf.fire(
+            case,
+            trigger,
+            actor_id=actor,
+            fields=parse_fields(field),
+            expected_version=expect_version,
+            at=when,
+            entered_by=entered_by,
+        )
+        if as_json or show:
+            _show_case(gf, result.case.code, as_json)
+        if not as_json:
+            e = result.event
+            backfilled = f", {_backfill_note(gf, e)}" if when is not None else ""
+            out.print(
+                f"{result.case.code}: {trigger} {e.from_state} → {e.to_state} (version {result.case.version}{backfilled})",
+                markup=False,
+            )
+        wrote(gf, as_json)
+
+
+def _past(gf: Gridflow, at: str | None, entered_by: str | None) -> Any:
+    """``--at`` of a step: a past time (the future is refused by the application), or None for now."""
+    if at is None:
+        if entered_by is not None:
+            raise typer.BadParameter("--entered-by goes with --at (a step typed in later)")
+        return None
+    return parse_at(at, gf.tz, gf.clock())
+
+
+def _wrote(gf: Gridflow, as_json: bool) -> None:
+    """Say which database a write went to: a clerk who forgot the production settings sees it at once."""
+    if not as_json:
+        out.print(f"[dim]数据库 database  {escape(gf.database_label)}[/]", highlight=False, soft_wrap=True)
+
+
+def _show_case(gf: Gridflow, ref: str, as_json: bool) -> None:
+    with gf.transaction(write=False) as session:
+        case = cases.get_case(session, ref)
+        flow = workflow_repo.compiled(session, case.workflow_id)
+        allowed = flow.allowed(case.status)
+        if as_json:
+            emit_json(present.case_dict(case, flow.definition, allowed))
+            return
+        table = Table(show_header=False, box=None, padding=(0, 2))
+        for label, value in views.case_panel_rows(case, flow.definition, allowed, gf.tz):
+            views.row(table, label, value)
+        out.print(table)
+
+
+@case_app.command("show")
+def case_show(case: Annotated[str, typer.Argument(help="Case code or id.")], as_json: JsonOpt = False) -> None:
+    """Show one case and what can be done with it now."""
+    with handled():
+        _show_case(open_gridflow(), case, as_json)
+
+
+@case_app.command("list")
+def case_list(
+    status: Annotated[str | None, typer.Option(help="Only cases in this state.")] = None,
+    grid: Annotated[str | None, typer.Option(help="Only cases of this grid cell.")] = None,
+    person: Annotated[str | None, typer.Option(help="Only cases this person reported or handles.")] = None,
+    open_only: Annotated[bool, typer.Option("--open", help="Only cases not yet closed.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="At most this many, newest first.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """List cases (台账), newest first."""
+    with handled():
+        gf = open_gridflow()
+        with gf.transaction(write=False) as session:
+            rows = cases.list_cases(
+                session, status=status, grid_id=grid, person_id=person, open_only=open_only, limit=limit
+            )
+            pairs = [(c, workflow_repo.compiled(session, c.workflow_id).definition) for c in rows]
+            if as_json:
+                emit_json([present.case_dict(c, d) for c, d in pairs])
+                return
+            out.print(views.cases_table(pairs, gf.tz))
+
+
+@case_app.command("history")
+def case_history(case: Annotated[str, typer.Argument(help="Case code or id.")], as_json: JsonOpt = False) -> None:
+    """The audit trail of a case: every step, who, when, from → to."""
+    with handled():
+        gf = open_gridflow()
+        with gf.transaction(write=False) as session:
+            found = cases.get_case(session, case)
+            d = workflow_repo.compiled(session, found.workflow_id).definition
+            events = cases.history(session, found)
+            if as_json:
+                emit_json([present.event_dict(e, d) for e in events])
+                return
+            out.print(views.history_table(found, events, d, gf.tz))
