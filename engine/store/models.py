@@ -193,6 +193,7 @@ class Case(Base):
     overdue: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     mark: Mapped[str | None] = mapped_column(String(32))  # yellow_card | red_card | supervision_order
+    source_client: Mapped[str | None] = mapped_column(String(64))  # the API client (Open311) it came through
 
     # `version` is the optimistic lock; the compare-and-set is in engine.store.case_repo.save
 
@@ -667,3 +668,115 @@ class PointsExemption(Base):
     objection_id: Mapped[int | None] = mapped_column(ForeignKey("objection.id"))
     reason: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column()
+
+
+# -- accounts and the HTTP API ---------------------------------------------------------
+
+
+class Credential(Base):
+    """A person's password, as an Argon2 hash (never the password)."""
+
+    __tablename__ = "credential"
+
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class ApiToken(Base):
+    """A bearer token: ``kind`` token (made by ``gridflow token create``, for machines and scripts) or
+    session (made by a sign-in). Only the SHA-256 of the token is kept; ``prefix`` names it in listings."""
+
+    __tablename__ = "api_token"
+    __table_args__ = (Index("ix_api_token_person", "person_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # token | session
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    last_used_at: Mapped[datetime | None] = mapped_column()
+
+
+class SignInCode(Base):
+    """A one-time code sent by SMS for signing in; only its hash is kept, it is used once."""
+
+    __tablename__ = "sign_in_code"
+    __table_args__ = (Index("ix_sign_in_code_person", "person_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
+class AuthEvent(Base):
+    """The audit of access: every sign-in, failure, code sent, token made, revoked or used."""
+
+    __tablename__ = "auth_event"
+    __table_args__ = (
+        Index("ix_auth_event_subject", "subject", "at"),
+        Index("ix_auth_event_address", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(32))  # sign_in.ok | sign_in.failed | code.sent | token.used | …
+    person_id: Mapped[str | None] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(64))  # the phone as typed (masked), or the token's prefix
+    address: Mapped[str] = mapped_column(String(64))  # the client's address, or "cli"
+    detail: Mapped[str | None] = mapped_column(String(300))
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a POST with an ``Idempotency-Key``: a retry gets it again, nothing is redone."""
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (UniqueConstraint("principal", "key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    principal: Mapped[str] = mapped_column(String(80))  # person:<id> or client:<id>
+    key: Mapped[str] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(300))
+    body_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    headers: Mapped[dict[str, Any]] = mapped_column()
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class ApiClient(Base):
+    """A machine client of the Open311 door (the county's 12345 or 综治 platform): its ``api_key`` (hashed)
+    and the person in whose name its requests are reported."""
+
+    __tablename__ = "api_client"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class WebhookSubscription(Base):
+    """A subscriber's URL and the events it wants; deliveries go through the outbox, signed with ``secret``
+    (Standard Webhooks, ``whsec_…``)."""
+
+    __tablename__ = "webhook_subscription"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(100))
+    events: Mapped[list[str]] = mapped_column(Json, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column()
