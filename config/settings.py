@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     points_file: Path = Field(
         ROOT / "config" / "points.yaml", description="Household points rules (户档积分): rules, limits, stars, lists."
     )
+    api_host: str = Field("127.0.0.1", description="Where `gridflow up` and `gridflow serve` listen for HTTP.")
+    api_port: int = Field(8000, ge=0, le=65535, description="The HTTP port (0: `gridflow up` serves no API).")
+    api_workers: int = Field(1, ge=1, le=64, description="`gridflow serve`: uvicorn worker processes.")
     clock_offset_s: float = Field(
         0, description="Drills and tests: the runtime's clock runs this many seconds ahead of the real one."
     )

@@ -37,6 +37,8 @@ drawing against the classes)::
     │   ├── PermissionDenied          wrong role, or another grid's case
     │   ├── GuardFailed               a guard of the trigger said no
     │   ├── OutOfOrder                a backfilled step dated before the case's last recorded step
+    │   ├── NotSignedIn               wrong, expired or revoked credentials (engine.accounts)
+    │   ├── TooManyAttempts           sign-in refused for a while after many failures (engine.accounts)
     │   ├── PointsRejected            a points command that cannot be taken (engine.points.ledger)
     │   │   └── BatchRefused          a day's sheet with a bad item, none recorded (engine.points.batch)
     │   └── PostingRejected           an objection or decision that cannot be taken (engine.publication.posting)

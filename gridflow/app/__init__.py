@@ -9,15 +9,28 @@ No face runs SQL or holds a rule of its own. The use cases of each area live in 
 
 from __future__ import annotations
 
+from gridflow.app.accounts import AccountUseCases
 from gridflow.app.base import Base, Clock, InitReport, not_after_now, parse_at, system_clock
 from gridflow.app.cases import CaseUseCases
+from gridflow.app.idempotency import IdempotencyUseCases
 from gridflow.app.notices import NoticeUseCases
 from gridflow.app.points import PointsUseCases
 from gridflow.app.runtime import RuntimeUseCases
+from gridflow.app.scoped import ScopedCaseUseCases
 from gridflow.app.scoring import ScoringUseCases
 
 __all__ = ["Clock", "Gridflow", "InitReport", "not_after_now", "parse_at", "system_clock"]
 
 
-class Gridflow(CaseUseCases, NoticeUseCases, PointsUseCases, ScoringUseCases, RuntimeUseCases, Base):
+class Gridflow(
+    AccountUseCases,
+    IdempotencyUseCases,
+    ScopedCaseUseCases,
+    CaseUseCases,
+    NoticeUseCases,
+    PointsUseCases,
+    ScoringUseCases,
+    RuntimeUseCases,
+    Base,
+):
     """The application: every use case of gridflow, on one database and one clock."""

@@ -1,0 +1,180 @@
+"""Use cases as a signed-in person sees them: the API's cases, inside the viewer's grid scope.
+
+A case outside the viewer's scope does not exist for them (:class:`CaseNotFound`, the same answer
+as for a code nobody has), so nobody learns which codes exist in other grids. Steps go through
+:meth:`gridflow.app.base.Base.fire` with the viewer as the actor: the engine checks the roles and the
+grid again, in the step's transaction. ``version`` is each case's ETag.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from engine import access, case_search, cases
+from engine.errors import CaseNotFound, ConcurrentUpdate
+from engine.scope import snapshot, token_query
+from engine.store import workflow_repo
+from engine.store.models import Case
+from gridflow import present
+from gridflow.app.base import Base
+
+
+def not_found(ref: str) -> CaseNotFound:
+    return CaseNotFound(f"no case {ref!r} that you can see; check the code, or list your cases")
+
+
+class ScopedCaseUseCases(Base):
+    """Cases for a viewer: find, show, report, step, history, SLA, the steps they may take."""
+
+    def _org(self, session: Any) -> Any:
+        return snapshot(session, session.scalar(select(token_query())))
+
+    def _visible(self, session: Any, viewer: access.Viewer, ref: str) -> Case:
+        try:
+            found = cases.get_case(session, ref)
+        except CaseNotFound:
+            raise not_found(ref) from None
+        if not access.sees_grid(self._org(session), viewer, found.grid_id):
+            raise not_found(ref)
+        return found
+
+    def _case_view(self, session: Any, viewer: access.Viewer, found: Case) -> dict[str, Any]:
+        flow = workflow_repo.compiled(session, found.workflow_id)
+        data = present.case_dict(found, flow.definition, None)
+        data["source"] = found.source_client or found.source_channel
+        data["allowed_triggers"] = self._allowed(session, viewer, found, flow)
+        return data
+
+    def _allowed(self, session: Any, viewer: access.Viewer, found: Case, flow: Any) -> list[dict[str, Any]]:
+        """The triggers the viewer may fire now: allowed in the state and held by one of their roles."""
+        org = self._org(session)
+        grid = org.places.get(found.grid_id)
+        held = org.roles_over(viewer.person_id, grid) if grid is not None else set()
+        if found.assignee_id == viewer.person_id:
+            held.add("assignee")
+        if found.reporter_id == viewer.person_id:
+            held.add("reporter")
+        d = flow.definition
+        return [
+            {"trigger": t, "label": d.triggers[t].label, "fields": list(d.triggers[t].required)}
+            for t in flow.allowed(found.status)
+            if held & set(d.triggers[t].roles)
+        ]
+
+    def case_for(self, viewer: access.Viewer, ref: str) -> dict[str, Any]:
+        """One case as ``viewer`` sees it, with the steps they may take; :class:`CaseNotFound` outside scope."""
+        with self.transaction(write=False) as session:
+            return self._case_view(session, viewer, self._visible(session, viewer, ref))
+
+    def find_cases(
+        self,
+        viewer: access.Viewer,
+        flt: case_search.CaseFilter,
+        *,
+        sort: str = "-reported_at",
+        cursor: str | None = None,
+        limit: int = 50,
+        at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """A page of the cases ``viewer`` sees that match ``flt``, and the cursor of the next page."""
+        now = at or self.clock()
+        with self.transaction(write=False) as session:
+            grids = access.grids_seen(self._org(session), viewer)
+            rows, following = case_search.search(
+                session, flt, at=now, grids=grids, sort=sort, cursor=cursor, limit=limit
+            )
+            items = []
+            for found in rows:
+                d = workflow_repo.compiled(session, found.workflow_id).definition
+                item = present.case_dict(found, d)
+                item["source"] = found.source_client or found.source_channel
+                items.append(item)
+        return {"items": items, "next_cursor": following}
+
+    def report_as(
+        self,
+        viewer: access.Viewer,
+        *,
+        grid_id: str,
+        fields: dict[str, Any],
+        workflow: str | None = None,
+        at: datetime | None = None,
+        channel: str | None = None,
+        client: str | None = None,
+    ) -> dict[str, Any]:
+        """Report a case as ``viewer`` (the engine checks they may report in ``grid_id``)."""
+        result = self.report(grid_id=grid_id, actor_id=viewer.person_id, fields=fields, workflow=workflow, at=at)
+        code = _code(result)
+        if channel or client:
+            self._mark_source(code, channel, client)
+        return self.case_for(viewer, code)
+
+    def _mark_source(self, code: str, channel: str | None, client: str | None) -> None:
+        from sqlalchemy import update
+
+        values: dict[str, Any] = {}
+        if channel:
+            values["source_channel"] = channel
+        if client:
+            values["source_client"] = client
+        with self.transaction() as session:
+            session.execute(update(Case).where(Case.code == code).values(**values))
+
+    def step_as(
+        self,
+        viewer: access.Viewer,
+        ref: str,
+        trigger: str,
+        fields: dict[str, Any],
+        *,
+        expected_version: int | None = None,
+        at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Fire ``trigger`` on a case ``viewer`` sees; with ``expected_version`` a stale version is
+        :class:`StaleVersion` carrying the case as it is now."""
+        with self.transaction(write=False) as session:
+            found = self._visible(session, viewer, ref)
+            if expected_version is not None and found.version != expected_version:
+                raise StaleVersion(found.code, expected_version, self._case_view(session, viewer, found))
+        try:
+            self.fire(found.code, trigger, actor_id=viewer.person_id, fields=fields,
+                      expected_version=expected_version, at=at)  # fmt: skip
+        except ConcurrentUpdate:
+            raise StaleVersion(found.code, expected_version, self.case_for(viewer, found.code)) from None
+        return self.case_for(viewer, found.code)
+
+    def history_for(self, viewer: access.Viewer, ref: str) -> dict[str, Any]:
+        """The audit trail of a case ``viewer`` sees."""
+        with self.transaction(write=False) as session:
+            found = self._visible(session, viewer, ref)
+            d = workflow_repo.compiled(session, found.workflow_id).definition
+            return {"case": found.code, "events": [present.event_dict(e, d) for e in cases.history(session, found)]}
+
+    def sla_for(self, viewer: access.Viewer, ref: str) -> dict[str, Any]:
+        """Every clock of a case ``viewer`` sees, with deadlines and timers."""
+        with self.transaction(write=False) as session:
+            found = self._visible(session, viewer, ref)
+        return self.explain_sla(found.code)  # type: ignore[attr-defined,no-any-return]
+
+    def breaching_window(self, hours: float | None) -> timedelta | None:
+        return timedelta(hours=hours) if hours is not None else None
+
+
+class StaleVersion(ConcurrentUpdate):
+    """The case is no longer at the version the client had (``If-Match``); ``current`` is the case now."""
+
+    def __init__(self, code: str, expected: int | None, current: dict[str, Any]):
+        super().__init__(
+            f"{code} is at version {current['version']} ({current['status_label']} {current['status']}), not "
+            f"{expected}: someone changed it meanwhile; read it again and decide"
+        )
+        self.current = current
+
+
+def _code(result: Any) -> str:
+    if isinstance(result, dict):
+        return str(result["case"]["code"] if "case" in result else result["code"])
+    return str(result.case.code)
