@@ -41,6 +41,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check engine gridflow config tasks notifications tests bench
 
+fuzz: $(STAMP)  ## the API fuzzed from its OpenAPI with many more examples than the suite's bounded run
+	GRIDFLOW_TEST_FUZZ_EXAMPLES=300 $(BIN)/python -m pytest -q tests/integration/test_api_fuzz.py
+
 bench: $(STAMP)  ## benchmarks against the local PostgreSQL (not part of the test suite)
 	$(BIN)/python -m bench.transitions --min-ratio 0.5
 	$(BIN)/python -m bench.sla_sweep

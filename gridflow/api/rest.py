@@ -29,7 +29,7 @@ from gridflow.app.scoped import StaleVersion
 
 router = APIRouter(prefix="/api/v1")
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": schemas.ProblemOut, "content": {PROBLEM: {}}} for code in (401, 404, 409, 412, 415, 422, 429)
+    code: {"model": schemas.ProblemOut, "content": {PROBLEM: {}}} for code in (401, 403, 404, 409, 412, 413, 415, 422, 429, 503)
 }
 
 
@@ -196,7 +196,7 @@ def _period(text: str, gf: Gridflow) -> tuple[datetime, datetime]:
     from engine.errors import InputError
     from engine.jobs import bounds, parse_period
 
-    kind = "monthly" if re.fullmatch(r"\d{4}-\d{1,2}", text) else "quarterly" if "Q" in text.upper() else "annual"
+    kind = "month" if "-" in text else "quarter" if "Q" in text.upper() else "year"
     try:
         return bounds(parse_period(kind, text.upper()), gf.tz)  # type: ignore[arg-type]
     except InputError as exc:

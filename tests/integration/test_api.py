@@ -346,6 +346,16 @@ def test_lists_filter_and_page_with_a_cursor_without_repeats(api: Api) -> None:
     assert seen == sorted(seen, reverse=True)  # newest first, as reported
     village = api.client.get("/api/v1/cases", headers=api.auth(CENTRE), params={"village": "diping"}).json()
     assert village["items"] == []
+    month = api.client.get("/api/v1/cases", headers=api.auth(CENTRE), params={"period": "2026-11", "limit": 200})
+    assert month.status_code == 200 and len(month.json()["items"]) >= 7  # reported 2026-11-30 (the clock)
+    assert api.client.get("/api/v1/cases", headers=api.auth(CENTRE), params={"period": "2026-12"}).json()["items"] == []
+    for year_or_quarter in ("2026", "2026Q4"):
+        params = {"period": year_or_quarter}
+        assert api.client.get("/api/v1/cases", headers=api.auth(CENTRE), params=params).status_code == 200
+    assert (
+        "period"
+        in problem(api.client.get("/api/v1/cases", headers=api.auth(CENTRE), params={"period": "26-x"}), 422)["detail"]
+    )
     by_status = api.client.get("/api/v1/cases", headers=api.auth(CENTRE), params={"status": "reported", "limit": 200})
     assert all(c["status"] == "reported" for c in by_status.json()["items"])
 
