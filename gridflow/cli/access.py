@@ -74,23 +74,19 @@ def token_list(
         if as_json:
             emit_json(rows)
             return
-        table = Table(title=f"令牌 tokens ({len(rows)})", title_justify="left")
-        for column in ("#", "person", "kind", "name", "prefix", "created", "expires", "last used", "revoked"):
-            table.add_column(column, overflow="fold")
+        zone = gf.clock().astimezone(gf.tz).strftime("%Z")
+        table = Table(title=f"令牌 tokens ({len(rows)}; times {zone})", title_justify="left")
+        for column in ("#", "人员 person", "用途 name", "前缀 prefix", "到期 expires", "最近使用 last used"):
+            table.add_column(column, no_wrap=column != "用途 name", overflow="fold")
         for r in rows:
-            when = {k: present.local_text(_parse(r[k]), gf.tz) if r[k] else "" for k in r if k.endswith("_at")}
-            views.row(
-                table,
-                r["id"],
-                r["person"],
-                r["kind"],
-                r["name"],
-                r["prefix"] + "…",
-                when["created_at"],
-                when["expires_at"] or "—",
-                when["last_used_at"] or "never",
-                when["revoked_at"],
-            )
+            when = {
+                k: _parse(r[k]).astimezone(gf.tz).strftime("%Y-%m-%d %H:%M") if r[k] else ""
+                for k in r
+                if k.endswith("_at")
+            }
+            name = r["name"] + ("" if r["kind"] == "token" else " (session)")
+            expires = "已撤销 revoked " + when["revoked_at"] if r["revoked_at"] else when["expires_at"] or "—"
+            views.row(table, r["id"], r["person"], name, r["prefix"] + "…", expires, when["last_used_at"] or "never")
         out.print(table)
 
 
