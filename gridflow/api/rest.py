@@ -29,7 +29,8 @@ from gridflow.app.scoped import StaleVersion
 
 router = APIRouter(prefix="/api/v1")
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": schemas.ProblemOut, "content": {PROBLEM: {}}} for code in (401, 403, 404, 409, 412, 413, 415, 422, 429, 503)
+    code: {"model": schemas.ProblemOut, "content": {PROBLEM: {}}}
+    for code in (401, 403, 404, 409, 412, 413, 415, 422, 429, 503)
 }
 
 
@@ -269,6 +270,43 @@ def allowed_steps(code: str, request: Request, who: Viewer) -> dict[str, Any]:
         "version": case["version"],
         "allowed": case["allowed_triggers"],
     }
+
+
+# -- org chart and workflows ---------------------------------------------------------------------------
+
+
+@router.get("/org", responses=ERRORS, tags=["org"])
+def org_chart(
+    request: Request, who: Viewer, village: Annotated[str | None, Query(max_length=64)] = None
+) -> dict[str, Any]:
+    """Villages, grid cells, people and their roles (contact details masked unless one's role may see them)."""
+    return app_of(request).org_for(who, village)
+
+
+@router.get("/workflows", responses=ERRORS, tags=["workflows"])
+def list_workflows(request: Request, who: Viewer) -> list[dict[str, Any]]:
+    """Published workflow versions, oldest first."""
+    return app_of(request).list_workflows()  # type: ignore[no-any-return]
+
+
+@router.get("/workflows/{name}", responses=ERRORS, tags=["workflows"])
+def show_workflow(
+    name: str, request: Request, who: Viewer, version: Annotated[int | None, Query(ge=1)] = None
+) -> dict[str, Any]:
+    """A workflow's states and triggers (the latest version unless ``version`` is given)."""
+    return app_of(request).show_workflow(name, version)  # type: ignore[no-any-return]
+
+
+@router.post("/workflows/validate", responses=ERRORS, tags=["workflows"])
+def validate_workflow(body: schemas.WorkflowIn, request: Request, who: Viewer) -> dict[str, Any]:
+    """Check a workflow's YAML without publishing it: ``problems`` lists each with file:line:column."""
+    return app_of(request).validate_workflow_text(body.yaml, body.file)
+
+
+@router.post("/workflows", status_code=201, responses=ERRORS, tags=["workflows"])
+def publish_workflow(body: schemas.WorkflowIn, request: Request, who: Viewer) -> dict[str, Any]:
+    """Publish a workflow's YAML as a new version (the centre only); a YAML with problems is 422."""
+    return app_of(request).publish_workflow_text(who, body.yaml, body.file)
 
 
 def dump(data: Any) -> str:

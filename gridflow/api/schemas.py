@@ -37,6 +37,15 @@ class StepIn(Body):
     at: AwareDatetime | None = Field(None, description="When it happened, if earlier: a past time with its offset.")
 
 
+class WorkflowIn(Body):
+    """A workflow definition as YAML text, with the file name its problems are reported against."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)  # the text is published as sent
+
+    yaml: Annotated[str, StringConstraints(min_length=1, max_length=500_000)]
+    file: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")] = "upload.yaml"
+
+
 class PasswordIn(Body):
     phone: Annotated[str, StringConstraints(min_length=5, max_length=20, pattern=r"^\+?[0-9 -]+$")]
     password: Annotated[str, StringConstraints(min_length=1, max_length=200)]

@@ -162,6 +162,48 @@ class ScopedCaseUseCases(Base):
     def breaching_window(self, hours: float | None) -> timedelta | None:
         return timedelta(hours=hours) if hours is not None else None
 
+    def org_for(self, viewer: access.Viewer, village: str | None = None) -> dict[str, Any]:
+        """The org chart; phones and e-mail addresses masked unless the viewer may see personal data."""
+        from engine.archive.mask import mask_phone
+
+        chart: dict[str, Any] = self.org_chart(village)  # type: ignore[attr-defined]
+        if not viewer.sees_personal_data:
+            for person in chart.get("people", []):
+                person["phone"] = mask_phone(person.get("phone"))
+                if person.get("email"):
+                    person["email"] = "***@" + str(person["email"]).rpartition("@")[2]
+                person.pop("wecom", None)
+        return chart
+
+    # -- workflows sent as text (the API's upload) ---------------------------------------------------------
+
+    def validate_workflow_text(self, text: str, file: str = "upload.yaml") -> dict[str, Any]:
+        """Check a workflow's YAML: every problem located (file:line:column), or its summary."""
+        from engine.definitions.loader import load_workflow_text
+        from engine.errors import WorkflowInvalid
+
+        try:
+            loaded = load_workflow_text(text, file, self.calendars)
+        except WorkflowInvalid as exc:
+            return {"valid": False, "problems": [str(p) for p in exc.problems]}
+        d = loaded.definition
+        return {"valid": True, "problems": [], "name": d.name, "title": d.title, "states": len(d.states),
+                "triggers": len(d.triggers)}  # fmt: skip
+
+    def publish_workflow_text(self, viewer: access.Viewer, text: str, file: str = "upload.yaml") -> dict[str, Any]:
+        """Publish a workflow's YAML as a new version (the centre only); open cases stay on theirs."""
+        from engine.definitions.loader import load_workflow_text
+        from engine.errors import PermissionDenied
+
+        if not viewer.is_admin:
+            raise PermissionDenied(f"{viewer.name} ({viewer.person_id}) may not publish workflows: the centre does")
+        loaded = load_workflow_text(text, file, self.calendars)
+        with self.transaction() as session:
+            result = workflow_repo.publish(session, loaded, self.clock())
+            row = result.row
+            return {"name": row.name, "version": row.version, "title": row.title, "created": result.created,
+                    "published_at": present.iso(row.published_at)}  # fmt: skip
+
 
 class StaleVersion(ConcurrentUpdate):
     """The case is no longer at the version the client had (``If-Match``); ``current`` is the case now."""

@@ -412,3 +412,25 @@ def test_over_real_http_a_worker_reports_and_the_centre_classifies(api: Api, ser
         assert step.json()["status"] == "classified" and step.headers["etag"] == '"v2"'
         listed = http.get("/api/v1/cases", headers=api.auth(SECRETARY), params={"status": "classified"}).json()
         assert code in {c["code"] for c in listed["items"]}
+
+
+# -- workflows -------------------------------------------------------------------------------------------
+
+QUICK = (Path(__file__).resolve().parents[2] / "workflows" / "grid_case.yaml").read_text(encoding="utf-8")
+
+
+def test_an_uploaded_workflow_is_validated_with_located_problems_and_published_by_the_centre(api: Api) -> None:
+    broken = QUICK.replace("initial: true", "initial: maybe", 1)
+    checked = api.client.post(
+        "/api/v1/workflows/validate", headers=api.auth(WORKER), json={"yaml": broken, "file": "mine.yaml"}
+    )
+    assert checked.status_code == 200 and checked.json()["valid"] is False
+    assert any(p.startswith("mine.yaml:") for p in checked.json()["problems"])
+    fine = api.client.post("/api/v1/workflows/validate", headers=api.auth(WORKER), json={"yaml": QUICK})
+    assert fine.json()["valid"] is True and fine.json()["name"] == "grid_case"
+    refused = api.client.post("/api/v1/workflows", headers=api.auth(WORKER), json={"yaml": QUICK})
+    assert problem(refused, 403)["code"] == "PermissionDenied"
+    invalid = problem(api.client.post("/api/v1/workflows", headers=api.auth(CENTRE), json={"yaml": broken}), 422)
+    assert invalid["code"] == "WorkflowInvalid" and invalid["errors"]
+    same = api.client.post("/api/v1/workflows", headers=api.auth(CENTRE), json={"yaml": QUICK})
+    assert same.status_code == 201 and same.json()["created"] is False  # the same text is the same version
