@@ -80,6 +80,7 @@ MASKS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b\d+\.\d s ago\b"), "<n> s ago"),  # how long before a refused step the other one was taken
     (re.compile(r"(T\d\d:\d\d):\d\d(\.\d+)?"), r"\1:<s>"),  # seconds in ISO times: the clock runs on
     (re.compile(r"\b(\d\d:\d\d):\d\d\b"), r"\1:<s>"),
+    (re.compile(r"\bgf([ts])_[A-Za-z0-9_-]+"), r"gf\1_<token>"),  # a token is random, shown once
 ]
 # What a real process prints that is not the product's and not the README's business.
 NOISE: list[re.Pattern[str]] = [

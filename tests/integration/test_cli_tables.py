@@ -41,6 +41,7 @@ NOT_HERE = {  # long-running processes: tests/integration/test_runtime_*.py run 
     "up": "runs until stopped",
     "worker": "runs until stopped",
     "beat": "runs until stopped",
+    "serve": "runs until stopped (tests/integration/test_serve.py runs it for real)",
 }
 
 
@@ -252,6 +253,23 @@ def test_scores_postings_jobs_and_notices_tables(gf):
     gf.run("notices", "preview", "sla_breach", "--channel", "sms")
     gf.run("notices", "dispatch")
     gf.run("notices", "retry", "--all-failed")
+
+
+def test_token_and_account_tables(gf):
+    out = gf.run("token", "create", "--person", "p-chen-jia", "--name", "county bridge", "--expires", "90d")
+    assert "令牌 token #" in out and "gft_" in out and "数据库 database" in out
+    number = re.search(r"token #(\d+)", out).group(1)  # type: ignore[union-attr]
+    assert "county bridge" in gf.run("token", "list")
+    assert "revoked" in gf.run("token", "revoke", number)
+    assert "已撤销 revoked" in gf.run("token", "list", "--person", "p-chen-jia", "--sessions")
+    assert "--expires '9x'" in gf.run("token", "create", "-p", "p-chen-jia", "-n", "x", "--expires", "9x", code=8)
+    result = CliRunner().invoke(cli.app, ["account", "password", "--person", "p-an-yixuan", "--stdin"],
+                                input="short\n", catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 8 and "at least 10 characters" in result.output
+    RAN.add("account password")
+    result = CliRunner().invoke(cli.app, ["account", "password", "--person", "p-an-yixuan", "--stdin"],
+                                input="山里的信号不好123\n", catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0 and "password set for p-an-yixuan" in result.output
 
 
 def test_every_command_is_run_here(gf):
