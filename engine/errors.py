@@ -21,6 +21,7 @@ drawing against the classes)::
     │   │   └── UnknownYear           a deadline falls into a year no schedule covers (engine.calendar)
     │   └── ChannelConfigError        a notification channel's settings are wrong (notifications.channels.base)
     ├── InputError                    a value given to a command is malformed or not one of its choices
+    │   └── KeyReused                 an Idempotency-Key came back with another body (gridflow.app.idempotency)
     ├── NotYet                        the time asked about has not come; the same command works later
     │   ├── PeriodNotOver             a period to score or publish has not ended yet
     │   └── NotSwept                  SLA timers due in the period have not fired yet (engine.scoring.runs)
@@ -39,10 +40,12 @@ drawing against the classes)::
     │   ├── OutOfOrder                a backfilled step dated before the case's last recorded step
     │   ├── NotSignedIn               wrong, expired or revoked credentials (engine.accounts)
     │   ├── TooManyAttempts           sign-in refused for a while after many failures (engine.accounts)
+    │   ├── KeyInProgress             a request with this Idempotency-Key is still running (gridflow.app.idempotency)
     │   ├── PointsRejected            a points command that cannot be taken (engine.points.ledger)
     │   │   └── BatchRefused          a day's sheet with a bad item, none recorded (engine.points.batch)
     │   └── PostingRejected           an objection or decision that cannot be taken (engine.publication.posting)
     ├── ConcurrentUpdate              the case changed since it was read (stale version)
+    │   └── StaleVersion              not at the version of the client's If-Match (gridflow.app.scoped)
     ├── DatabaseError                 the database failed or is at the wrong schema
     └── ContractError                 code broke an engine contract: a bug, not the user's input
         ├── NaiveDatetime             a datetime without a time zone reached the engine

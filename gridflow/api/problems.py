@@ -82,6 +82,8 @@ def for_error(exc: GridflowError) -> JSONResponse:
     headers = {}
     if isinstance(exc, accounts.TooManyAttempts):
         headers["Retry-After"] = str(exc.retry_after_s)
+    if type(exc).__name__ == "KeyInProgress":
+        headers["Retry-After"] = "1"
     if isinstance(exc, accounts.NotSignedIn):
         headers["WWW-Authenticate"] = 'Bearer realm="gridflow"'
     extra: dict[str, Any] = {}
