@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from gridflow.api import docs, guards, problems, rest
+from gridflow.api import docs, guards, problems, rest, rest_scores
 
 if TYPE_CHECKING:
     from gridflow.app import Gridflow
@@ -37,5 +37,6 @@ def create_app(gf: Gridflow) -> FastAPI:
     problems.install(app)
     guards.install(app)
     app.include_router(rest.router)
+    app.include_router(rest_scores.router)
     docs.install(app)
     return app

@@ -434,3 +434,31 @@ def test_an_uploaded_workflow_is_validated_with_located_problems_and_published_b
     assert invalid["code"] == "WorkflowInvalid" and invalid["errors"]
     same = api.client.post("/api/v1/workflows", headers=api.auth(CENTRE), json={"yaml": QUICK})
     assert same.status_code == 201 and same.json()["created"] is False  # the same text is the same version
+
+
+# -- scores and postings -----------------------------------------------------------------------------------
+
+
+def test_scores_and_postings_are_read_objected_to_and_decided_by_the_centre(api: Api) -> None:
+    api.gf.publish("quarterly", "2026Q3")
+    listed = api.client.get("/api/v1/postings", headers=api.auth(WORKER)).json()
+    assert any(p["kind"] == "quarterly" and p["period"] == "2026Q3" for p in listed)
+    shown = api.client.get("/api/v1/postings/quarterly/2026Q3", headers=api.auth(WORKER))
+    assert shown.status_code == 200, shown.text
+    scores = api.client.get("/api/v1/scores/2026-09", headers=api.auth(SECRETARY), params={"by": "grid"})
+    assert scores.status_code == 200, scores.text
+    history = api.client.get("/api/v1/scores/2026-09/history", headers=api.auth(SECRETARY)).json()
+    assert history and history[0]["current"] is True
+    assert problem(api.client.get("/api/v1/scores/2026-13", headers=api.auth(WORKER)), 422)
+    lodged = api.client.post(
+        "/api/v1/postings/quarterly/2026Q3/objections",
+        headers=api.auth(WORKER),
+        json={"subject": f"grid:{GRID}", "reason": "数据有误"},
+    )
+    assert lodged.status_code == 201, lodged.text
+    objection = lodged.json()["id"]
+    decision = {"uphold": False, "note": "经核实无误"}
+    refused = api.client.post(f"/api/v1/objections/{objection}/decision", headers=api.auth(WORKER), json=decision)
+    assert problem(refused, 403)["code"] == "PermissionDenied"
+    decided = api.client.post(f"/api/v1/objections/{objection}/decision", headers=api.auth(CENTRE), json=decision)
+    assert decided.status_code == 200 and decided.json() == {"objection": objection, "upheld": False}
