@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
@@ -178,9 +178,13 @@ class Base:
         workflow: str | None = None,
         at: datetime | None = None,
         entered_by: str | None = None,
+        channel: str = "grid_worker",
+        client: str | None = None,
     ) -> cases.StepResult:
         """Report a case now, or backfill one that happened ``at`` (a past time): its clocks run from
-        ``at``, and the event records when it was typed in and by whom (``entered_by``, default the actor)."""
+        ``at``, and the event records when it was typed in and by whom (``entered_by``, default the actor).
+        ``channel`` and ``client`` say where it came from (``open311`` and the API client's id), in the same
+        transaction."""
         now = self.clock()
         with self.transaction() as session:
             result = cases.report(
@@ -190,10 +194,13 @@ class Base:
                 fields=fields,
                 at=now if at is None else not_after_now(at, now, self.tz),
                 workflow=workflow or self.settings.default_workflow,
+                channel=channel,
                 tz=self.tz,
                 calendars=self.calendars,
                 entry=_entry(at, now, entered_by or actor_id),
             )
+            if client is not None:
+                session.execute(update(Case).where(Case.id == result.case.id).values(source_client=client))
             return result
 
     def fire(
