@@ -12,17 +12,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import func, or_, select
 
-from engine.archive.load import Archive, load_archive
-from engine.archive.mask import mask_id_number, mask_phone
-from engine.archive.store import ArchiveImport, HouseholdNotFound, apply_archive, known_places
-from engine.errors import NotFound, PermissionDenied
-from engine.store.models import Household, Place, Resident
 from gridflow import present
-from gridflow.app import Gridflow
+from gridflow.app.points import ArchiveReport
 from gridflow.cli import views
 from gridflow.cli.common import emit_json, handled, open_gridflow, out
 
@@ -50,48 +44,65 @@ def archive_import(
     """Check a household archive against the org chart and import it (idempotent; any problem: nothing changes)."""
     with handled():
         gf = open_gridflow()
-        year = gf.clock().astimezone(gf.tz).year
-        with gf.transaction(write=not dry_run) as session:
-            if if_empty and (held := session.scalar(select(func.count()).select_from(Household))):
-                out.print(f"the archive holds {held} households already; {file} left alone", markup=False)
-                return
-            archive = load_archive(file, known_places(session), year)
-            if dry_run:
-                out.print(f"{_summary(archive)}: valid; nothing written (--dry-run)", markup=False, soft_wrap=True)
-                return
-            with _progress() as progress:
-                task = progress.add_task("importing", total=len(archive.households))
-                result = apply_archive(session, archive, gf.clock(), lambda n: progress.advance(task, n))
-        _report(archive, result)
+        bar = _Bar()
+        try:
+            report = gf.import_archive(file, dry_run=dry_run, if_empty=if_empty, on_progress=bar)
+        finally:
+            bar.stop()
+        if report.held:
+            out.print(f"the archive holds {report.held} households already; {file} left alone", markup=False)
+        elif not report.written:
+            out.print(f"{_summary(report)}: valid; nothing written (--dry-run)", markup=False, soft_wrap=True)
+        else:
+            _report(report)
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("households"),
-        TimeElapsedColumn(),
-        console=out,
-        transient=True,
-        disable=not out.is_terminal,
-    )
+class _Bar:
+    """The import's progress bar, shown from the first household written (on a terminal only)."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
+
+    def __call__(self, written: int, total: int) -> None:
+        if self.progress is None:
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("households"),
+                TimeElapsedColumn(),
+                console=out,
+                transient=True,
+                disable=not out.is_terminal,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("importing", total=total)
+        assert self.task is not None
+        self.progress.advance(self.task, written)
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
 
 
-def _summary(archive: Archive) -> str:
+def _summary(report: ArchiveReport) -> str:
     return (
-        f"{archive.source}: {len(archive.households)} households, {archive.residents} residents "
-        f"in {len(archive.villages)} village(s)"
+        f"{report.source}: {report.households} households, {report.residents} residents in {report.villages} village(s)"
     )
 
 
-def _report(archive: Archive, result: ArchiveImport) -> None:
-    out.print(_summary(archive), markup=False, soft_wrap=True)
-    out.print(f"户 households  {result.households}", markup=False, soft_wrap=True)
-    out.print(f"人 residents   {result.residents}", markup=False, soft_wrap=True)
-    if result.balances_added:
-        out.print(f"积分账户 balances  {result.balances_added} opened at 0", markup=False, soft_wrap=True)
-    if not result.changed:
+def _counts(changes: dict[str, int]) -> str:
+    return f"{changes['added']} added, {changes['updated']} updated, {changes['deactivated']} deactivated"
+
+
+def _report(report: ArchiveReport) -> None:
+    out.print(_summary(report), markup=False, soft_wrap=True)
+    out.print(f"户 households  {_counts(report.changes['households'])}", markup=False, soft_wrap=True)
+    out.print(f"人 residents   {_counts(report.changes['residents'])}", markup=False, soft_wrap=True)
+    if report.changes["balances_added"]:
+        out.print(f"积分账户 balances  {report.changes['balances_added']} opened at 0", markup=False, soft_wrap=True)
+    if not report.changed:
         out.print("nothing changed", markup=False, soft_wrap=True)
 
 
@@ -107,17 +118,11 @@ def archive_list(
 ) -> None:
     """Households with their head (户主) and number of members."""
     with handled():
-        gf = open_gridflow()
-        with gf.transaction(write=False) as session:
-            where = _filters(session, village, grid)
-            total = session.scalar(select(func.count()).select_from(Household).where(*where)) or 0
-            stmt = select(Household).where(*where).order_by(Household.id)
-            rows = list(session.scalars(stmt.limit(limit) if limit else stmt))
-            names = dict(session.execute(select(Place.id, Place.name)).all())
-        data = [_household_dict(h, names) for h in rows]
+        found = open_gridflow().list_households(village=village, grid=grid, limit=limit)
         if as_json:
-            emit_json({"households": data, "total": total})
+            emit_json(found)
             return
+        data, total = found["households"], found["total"]
         table = Table(title=f"户档 households ({len(data)} of {total})", title_justify="left")
         table.add_column("户号 household", no_wrap=True)
         for column in ("村 village", "社 group"):
@@ -139,38 +144,6 @@ def archive_list(
             )
 
 
-def _filters(session: Any, village: str | None, grid: str | None) -> list[Any]:
-    where: list[Any] = [Household.active]
-    if village is not None:
-        found = session.scalar(
-            select(Place.id).where(Place.kind == "village", or_(Place.id == village, Place.name == village))
-        )
-        if found is None:
-            raise NotFound(f"no village {village!r}; `gridflow org show` lists them")
-        where.append(Household.village_id == found)
-    if grid is not None:
-        if session.get(Place, grid) is None:
-            raise NotFound(f"no grid cell {grid!r}; `gridflow org show` lists them")
-        where.append(Household.grid_id == grid)
-    return where
-
-
-def _household_dict(h: Household, names: dict[str, str]) -> dict[str, Any]:
-    return {
-        "id": h.id,
-        "village_id": h.village_id,
-        "village": names.get(h.village_id, h.village_id),
-        "group_id": h.group_id,
-        "group": names.get(h.group_id or "", h.group_id),
-        "grid": h.grid_id,
-        "head": h.head_name,
-        "members": h.members,
-        "address": h.address,
-        "active": h.active,
-        "updated_at": present.iso(h.updated_at),
-    }
-
-
 # -- show --------------------------------------------------------------------------------------
 
 
@@ -185,47 +158,12 @@ def archive_show(
     """One household and its members; ID numbers and phones masked unless --full is allowed."""
     with handled():
         gf = open_gridflow()
-        if full and not gf.settings.archive_show_full:
-            raise PermissionDenied(
-                "--full is off: the setting archive_show_full is false, so ID numbers and phones are shown "
-                "masked only; an administrator may set GRIDFLOW_ARCHIVE_SHOW_FULL=true "
-                "(or archive_show_full: true in config/gridflow.yaml)"
-            )
-        data, updated_at = _household_with_members(gf, household, full)
+        data = gf.show_household(household, full=full)
         if as_json:
             emit_json(data)
             return
-        _print_household(data, present.local_text(updated_at, gf.tz))
-
-
-def _household_with_members(gf: Gridflow, ident: str, full: bool) -> tuple[dict[str, Any], datetime]:
-    with gf.transaction(write=False) as session:
-        row = session.get(Household, ident)
-        if row is None:
-            raise HouseholdNotFound(f"no household {ident!r}; `gridflow archive list` lists them")
-        names = dict(session.execute(select(Place.id, Place.name)).all())
-        residents = list(
-            session.scalars(
-                select(Resident).where(Resident.household_id == ident).order_by(Resident.active.desc(), Resident.id)
-            )
-        )
-    data = _household_dict(row, names)
-    data["residents"] = [_resident_dict(r, full) for r in residents]
-    data["masked"] = not full
-    return data, row.updated_at
-
-
-def _resident_dict(r: Resident, full: bool) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "name": r.name,
-        "relation": r.relation,
-        "gender": r.gender,
-        "birth_year": r.birth_year,
-        "id_number": r.id_number if full else mask_id_number(r.id_number),
-        "phone": r.phone if full else mask_phone(r.phone),
-        "active": r.active,
-    }
+        updated = data["updated_at"]
+        _print_household(data, present.local_text(datetime.fromisoformat(updated) if updated else None, gf.tz))
 
 
 def _print_household(data: dict[str, Any], updated: str) -> None:

@@ -3,28 +3,19 @@ reverse|households`` and ``points store load|restock|report``. Registered by :mo
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import select
 
-from engine.errors import InputError, NotFound
-from engine.jobs import period_of
-from engine.points import ledger, store
-from engine.store.models import Household, Person, PointsApproval, Redemption
-from gridflow import present
-from gridflow.app import not_after_now, parse_at
+from engine.errors import InputError
+from gridflow.app import Gridflow, parse_at
 from gridflow.cli.common import emit_json, handled, open_gridflow, out
-from gridflow.lazy import lazy_module
 
 app = typer.Typer()  # this module's commands; gridflow.cli.build merges them into the root
-
-jobs = lazy_module("engine.jobs")
-runs = lazy_module("engine.scoring.runs")
 
 points_app = typer.Typer(help="户档积分 household points: record, approve, correct, redeem.", no_args_is_help=True)
 store_app = typer.Typer(help="积分超市 the points store: goods, restocking, the stock report.", no_args_is_help=True)
@@ -37,13 +28,19 @@ ActorOpt = Annotated[str, typer.Option("--actor", "-a", help="Person id of who a
 KIND_LABELS = {"award": "加分", "deduct": "扣分", "correct": "更正", "redeem": "兑换", "refund": "撤销兑换"}
 
 
-def _day(text: str | None, today: date) -> date:
+def _day(text: str | None) -> date | None:
+    """``--on``: a date like 2026-11-27, or None (the day of ``--at``)."""
     if not text:
-        return today
+        return None
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
         raise InputError(f"bad date {text!r}: write it like 2026-11-27") from exc
+
+
+def _at(gf: Gridflow, text: str | None) -> datetime | None:
+    """``--at`` of a write, or None for now (the application refuses a time in the future)."""
+    return parse_at(text, gf.tz, gf.clock()) if text else None
 
 
 @points_app.command("record")
@@ -60,29 +57,16 @@ def points_record(
     """Record points for a household (日记录); a rule that needs approval waits for a second person."""
     with handled():
         gf = open_gridflow()
-        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
-        rules = gf.points_rules()
-        with gf.transaction() as session:
-            done = ledger.record(
-                session,
-                household,
-                rule,
-                actor,
-                _day(on, when.astimezone(gf.tz).date()),
-                when,
-                rules,
-                gf.tz,
-                evidence,
-                case,
-                key,
-            )
-            entry, balance = done.entry, ledger.balance_of(session, household).balance
-        r = rules.rules[rule]
-        if not done.created:
-            out.print(f"already recorded as entry #{entry.id} (the same form); nothing added", markup=False)
+        when = _at(gf, at)
+        done = gf.record_points(
+            household, rule, actor=actor, on=_day(on), evidence=evidence, case=case, key=key, at=when
+        )
+        entry = done["entry"]
+        if not done["created"]:
+            out.print(f"already recorded as entry #{entry['id']} (the same form); nothing added", markup=False)
             return
-        state = "待审核 pending approval" if done.pending else f"余额 balance {balance}"
-        out.print(f"entry #{entry.id}: {household} {r.label} {entry.points:+d} 分  ({state})", markup=False)
+        state = "待审核 pending approval" if done["pending"] else f"余额 balance {done['balance']}"
+        out.print(f"entry #{entry['id']}: {household} {done['label']} {entry['points']:+d} 分  ({state})", markup=False)
 
 
 @points_app.command("approve")
@@ -96,12 +80,10 @@ def points_approve(
     """A second person approves (or rejects) an entry whose rule needs it."""
     with handled():
         gf = open_gridflow()
-        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
-        with gf.transaction() as session:
-            done = ledger.approve(session, entry, actor, not reject, when, gf.points_rules(), note)
-            balance = ledger.balance_of(session, done.household_id).balance
-        verb = "rejected" if reject else f"approved: {done.points:+d} 分 count for {done.household_id}"
-        out.print(f"entry #{entry} {verb} (balance {balance})", markup=False)
+        done = gf.approve_points(entry, actor=actor, approved=not reject, note=note, at=_at(gf, at))
+        decided = done["entry"]
+        verb = "rejected" if reject else f"approved: {decided['points']:+d} 分 count for {decided['household']}"
+        out.print(f"entry #{entry} {verb} (balance {done['balance']})", markup=False)
 
 
 @points_app.command("correct")
@@ -114,35 +96,12 @@ def points_correct(
     """Correct a mistaken entry with a reversing entry (the ledger is never edited)."""
     with handled():
         gf = open_gridflow()
-        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
-        with gf.transaction() as session:
-            reversing = ledger.correct(session, entry, actor, reason, when, gf.points_rules())
-            balance = ledger.balance_of(session, reversing.household_id).balance
+        done = gf.correct_points(entry, actor=actor, reason=reason, at=_at(gf, at))
+        reversing = done["entry"]
         out.print(
-            f"entry #{reversing.id} reverses #{entry} ({reversing.points:+d} 分); balance {balance}", markup=False
+            f"entry #{reversing['id']} reverses #{entry} ({reversing['points']:+d} 分); balance {done['balance']}",
+            markup=False,
         )
-
-
-def _entry_json(e: Any, approval: Any) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "household": e.household_id,
-        "kind": e.kind,
-        "rule": e.rule,
-        "category": e.category,
-        "points": e.points,
-        "on": e.on_date,
-        "recorded_at": present.iso(e.recorded_at),
-        "by": e.recorder_id,
-        "evidence": e.evidence,
-        "needs_approval": e.needs_approval,
-        "approval": None
-        if approval is None
-        else {"approved": approval.approved, "by": approval.by_id, "at": present.iso(approval.at)},
-        "reverses": e.reverses_id,
-        "redemption": e.redemption_id,
-        "key": e.key,
-    }
 
 
 @points_app.command("list")
@@ -154,18 +113,7 @@ def points_list(
 ) -> None:
     """Ledger entries, newest first."""
     with handled():
-        gf = open_gridflow()
-        with gf.transaction(write=False) as session:
-            found = ledger.entries(session, household, limit if not pending else 10_000)
-            approvals = {
-                a.entry_id: a
-                for a in session.scalars(
-                    select(PointsApproval).where(PointsApproval.entry_id.in_([e.id for e in found]))
-                )
-            }
-            if pending:
-                found = [e for e in found if e.needs_approval and e.id not in approvals][:limit]
-            rows = [_entry_json(e, approvals.get(e.id)) for e in found]
+        rows = open_gridflow().list_points(household=household, pending=pending, limit=limit)
         if as_json:
             emit_json(rows)
             return
@@ -199,24 +147,13 @@ def points_balance(
 ) -> None:
     """A household's redeemable balance: earned − redeemed + refunded."""
     with handled():
-        gf = open_gridflow()
-        with gf.transaction() as session:
-            b = ledger.balance_of(session, household)
-            home = session.get(Household, household)
-            data = {
-                "household": household,
-                "head": home.head_name,
-                "earned": b.earned,
-                "redeemed": b.redeemed,
-                "refunded": b.refunded,
-                "balance": b.balance,
-            }
+        data = open_gridflow().points_balance(household)
         if as_json:
             emit_json(data)
             return
         out.print(
-            f"{household} {escape(data['head'])}户  余额 balance [bold]{b.balance}[/] 分 = 获得 earned "
-            f"{b.earned} − 兑换 redeemed {b.redeemed} + 撤销 refunded {b.refunded}"
+            f"{household} {escape(data['head'])}户  余额 balance [bold]{data['balance']}[/] 分 = 获得 earned "
+            f"{data['earned']} − 兑换 redeemed {data['redeemed']} + 撤销 refunded {data['refunded']}"
         )
 
 
@@ -231,18 +168,12 @@ def points_redeem(
     """Take goods from the village's points store for points, and print the receipt (兑换凭证)."""
     with handled():
         gf = open_gridflow()
-        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
-        lines = store.parse_lines(items)
-        with gf.transaction() as session:
-            done, created = store.redeem(session, household, lines, actor, when, key)
-            balance = ledger.balance_of(session, household).balance
-            clerk = session.get(Person, done.operator_id)
-            receipt = store.receipt(
-                done, balance, session.get(Household, household).head_name, gf.tz, clerk.name if clerk else ""
+        done = gf.redeem_points(household, items, actor=actor, key=key, at=_at(gf, at))
+        if not done["created"]:
+            out.print(
+                f"already redeemed as #{done['redemption']['id']} (the same key); nothing taken again", markup=False
             )
-        if not created:
-            out.print(f"already redeemed as #{done.id} (the same key); nothing taken again", markup=False)
-        for line in receipt:
+        for line in done["receipt"]:
             out.print(line, markup=False)
 
 
@@ -256,13 +187,11 @@ def points_reverse(
     """Reverse a redemption: the goods go back on the shelf, the points back to the household."""
     with handled():
         gf = open_gridflow()
-        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
-        with gf.transaction() as session:
-            done = store.reverse(session, redemption, actor, reason, when)
-            balance = ledger.balance_of(session, done.household_id).balance
+        done = gf.reverse_redemption(redemption, actor=actor, reason=reason, at=_at(gf, at))
+        undone = done["redemption"]
         out.print(
-            f"redemption #{redemption} reversed: {done.total} 分 back to {done.household_id} (balance "
-            f"{balance}); goods back on the shelf",
+            f"redemption #{redemption} reversed: {undone['total']} 分 back to {undone['household']} (balance "
+            f"{done['balance']}); goods back on the shelf",
             markup=False,
         )
 
@@ -276,29 +205,7 @@ def points_households(
 ) -> None:
     """The households' period: points, ranks, stars, red and black list (from `gridflow score run`)."""
     with handled():
-        gf = open_gridflow()
-        with gf.transaction(write=False) as session:
-            run = runs.current_run(session, runs.period_from_key(period).key)
-            if run is None:
-                raise NotFound(f"{period} has not been scored; `gridflow score run --period {period}`")
-            rows = [r for r in runs.household_scores(session, run) if not village or r.village_id == village]
-            names = {h.id: h.head_name for h in session.scalars(select(Household))}
-        data = [
-            {
-                "household": r.household_id,
-                "head": names.get(r.household_id),
-                "village": r.village_id,
-                "points": r.points,
-                "awarded": r.awarded,
-                "deducted": r.deducted,
-                "total": r.total,
-                "rank_village": r.rank_village,
-                "rank_township": r.rank_township,
-                "stars": r.stars,
-                "listed": r.listed,
-            }
-            for r in rows
-        ]
+        data = open_gridflow().households_period(period, village=village)
         if as_json:
             emit_json(data)
             return
@@ -333,9 +240,7 @@ def points_households(
 def store_load(file: Annotated[Path, typer.Argument(help="Goods per village store (config/store.yaml).")]) -> None:
     """Add goods and update names and prices (stock is set only for new goods)."""
     with handled():
-        gf = open_gridflow()
-        with gf.transaction() as session:
-            counts = store.load_goods(session, file)
+        counts = open_gridflow().load_store_goods(file)
         out.print(f"goods: {counts['added']} added, {counts['updated']} updated", markup=False)
 
 
@@ -348,10 +253,8 @@ def store_restock(
 ) -> None:
     """Put goods on a store's shelf."""
     with handled():
-        gf = open_gridflow()
-        with gf.transaction() as session:
-            good = store.restock(session, village, item, quantity, actor)
-        out.print(f"{village} {good.name}: {good.stock} {good.unit} on the shelf", markup=False)
+        good = open_gridflow().restock(village, item, quantity, actor=actor)
+        out.print(f"{village} {good['name']}: {good['stock']} {good['unit']} on the shelf", markup=False)
 
 
 @store_app.command("report")
@@ -364,17 +267,15 @@ def store_report(
 ) -> None:
     """Stock on the shelf and what was redeemed in a month, per store."""
     with handled():
-        gf = open_gridflow()
-        today = gf.clock().astimezone(gf.tz).date()
-        period = runs.period_from_key(month) if month else period_of("month", today)
-        start, end = jobs.bounds(period, gf.tz)
-        with gf.transaction(write=False) as session:
-            rows = store.stock_report(session, village, start, end)
-            count = len(list(session.scalars(select(Redemption.id).where(Redemption.at >= start, Redemption.at < end))))
+        report = open_gridflow().stock_report(village=village, month=month)
         if as_json:
-            emit_json({"period": period.key, "redemptions": count, "goods": rows})
+            emit_json(report)
             return
-        table = Table(title=f"积分超市库存 stock report {period.key} ({count} redemptions)", title_justify="left")
+        rows = report["goods"]
+        table = Table(
+            title=f"积分超市库存 stock report {report['period']} ({report['redemptions']} redemptions)",
+            title_justify="left",
+        )
         for col in ("村 store", "商品", "单位", "积分价", "库存", "本月兑换", "兑换积分"):
             table.add_column(col)
         for r in rows:
