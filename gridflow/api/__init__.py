@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from gridflow.api import docs, guards, problems, rest, rest_scores
+from gridflow.api import docs, guards, open311, problems, rest, rest_points, rest_scores
 
 if TYPE_CHECKING:
     from gridflow.app import Gridflow
@@ -38,5 +38,7 @@ def create_app(gf: Gridflow) -> FastAPI:
     guards.install(app)
     app.include_router(rest.router)
     app.include_router(rest_scores.router)
+    app.include_router(rest_points.router)
+    app.include_router(open311.router)
     docs.install(app)
     return app

@@ -462,3 +462,27 @@ def test_scores_and_postings_are_read_objected_to_and_decided_by_the_centre(api:
     assert problem(refused, 403)["code"] == "PermissionDenied"
     decided = api.client.post(f"/api/v1/objections/{objection}/decision", headers=api.auth(CENTRE), json=decision)
     assert decided.status_code == 200 and decided.json() == {"objection": objection, "upheld": False}
+
+
+# -- households and points ---------------------------------------------------------------------------------
+
+
+def test_households_are_scoped_masked_and_their_points_recorded_once(api: Api) -> None:
+    api.gf.import_archive(Path(__file__).resolve().parents[2] / "config" / "archive" / "shengli.csv", if_empty=True)
+    mine = api.client.get("/api/v1/households", headers=api.auth(WORKER), params={"limit": 500}).json()
+    ids = [h["id"] for h in mine["households"]]
+    assert ids and all(h.startswith("MYT-") for h in ids)
+    other = api.client.get("/api/v1/households", headers=api.auth(OTHER_WORKER), params={"limit": 500}).json()
+    outside = next(h["id"] for h in other["households"] if h["id"] not in ids)
+    assert problem(api.client.get(f"/api/v1/households/{outside}", headers=api.auth(WORKER)), 404)
+    shown = api.client.get(f"/api/v1/households/{ids[0]}", headers=api.auth(WORKER)).json()
+    assert "****" in json.dumps(shown, ensure_ascii=False)  # phones and ID numbers masked for a grid worker
+    body = {"rule": "clean_courtyard", "on": "2026-11-30", "evidence": "照片"}
+    headers = api.auth(WORKER, **{"Idempotency-Key": f"points-{ids[0]}"})
+    first = api.client.post(f"/api/v1/households/{ids[0]}/points", headers=headers, json=body)
+    again = api.client.post(f"/api/v1/households/{ids[0]}/points", headers=headers, json=body)
+    assert first.status_code == again.status_code == 201, first.text
+    assert first.json() == again.json() and again.headers["idempotent-replayed"] == "true"
+    points = api.client.get(f"/api/v1/households/{ids[0]}/points", headers=api.auth(WORKER)).json()
+    assert points["balance"]["balance"] == 2 and len(points["entries"]) == 1
+    assert problem(api.client.post(f"/api/v1/households/{outside}/points", headers=api.auth(WORKER), json=body), 404)
