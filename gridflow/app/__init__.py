@@ -14,6 +14,7 @@ from gridflow.app.base import Base, Clock, InitReport, not_after_now, parse_at, 
 from gridflow.app.cases import CaseUseCases
 from gridflow.app.idempotency import IdempotencyUseCases
 from gridflow.app.notices import NoticeUseCases
+from gridflow.app.open311 import Open311UseCases
 from gridflow.app.points import PointsUseCases
 from gridflow.app.runtime import RuntimeUseCases
 from gridflow.app.scoped import ScopedCaseUseCases
@@ -26,6 +27,7 @@ class Gridflow(
     AccountUseCases,
     IdempotencyUseCases,
     ScopedCaseUseCases,
+    Open311UseCases,
     CaseUseCases,
     NoticeUseCases,
     PointsUseCases,

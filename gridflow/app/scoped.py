@@ -20,6 +20,7 @@ from engine.store import workflow_repo
 from engine.store.models import Case
 from gridflow import present
 from gridflow.app.base import Base
+from gridflow.app.open311 import CHANNEL, mask_text
 
 
 def not_found(ref: str) -> CaseNotFound:
@@ -45,6 +46,7 @@ class ScopedCaseUseCases(Base):
         flow = workflow_repo.compiled(session, found.workflow_id)
         data = present.case_dict(found, flow.definition, None)
         data["source"] = found.source_client or found.source_channel
+        _mask_resident(data, found, viewer)
         data["allowed_triggers"] = self._allowed(session, viewer, found, flow)
         return data
 
@@ -91,6 +93,7 @@ class ScopedCaseUseCases(Base):
                 d = workflow_repo.compiled(session, found.workflow_id).definition
                 item = present.case_dict(found, d)
                 item["source"] = found.source_client or found.source_channel
+                _mask_resident(item, found, viewer)
                 items.append(item)
         return {"items": items, "next_cursor": following}
 
@@ -105,23 +108,15 @@ class ScopedCaseUseCases(Base):
         channel: str | None = None,
         client: str | None = None,
     ) -> dict[str, Any]:
-        """Report a case as ``viewer`` (the engine checks they may report in ``grid_id``)."""
-        result = self.report(grid_id=grid_id, actor_id=viewer.person_id, fields=fields, workflow=workflow, at=at)
-        code = _code(result)
-        if channel or client:
-            self._mark_source(code, channel, client)
-        return self.case_for(viewer, code)
-
-    def _mark_source(self, code: str, channel: str | None, client: str | None) -> None:
-        from sqlalchemy import update
-
-        values: dict[str, Any] = {}
-        if channel:
-            values["source_channel"] = channel
+        """Report a case as ``viewer`` (the engine checks they may report in ``grid_id``); ``channel`` and
+        ``client`` (an Open311 client's id) mark where it came from, in the report's own transaction."""
+        source: dict[str, Any] = {"channel": channel} if channel else {}
         if client:
-            values["source_client"] = client
-        with self.transaction() as session:
-            session.execute(update(Case).where(Case.code == code).values(**values))
+            source["client"] = client
+        result = self.report(
+            grid_id=grid_id, actor_id=viewer.person_id, fields=fields, workflow=workflow, at=at, **source
+        )
+        return self.case_for(viewer, _code(result))
 
     def step_as(
         self,
@@ -151,7 +146,15 @@ class ScopedCaseUseCases(Base):
         with self.transaction(write=False) as session:
             found = self._visible(session, viewer, ref)
             d = workflow_repo.compiled(session, found.workflow_id).definition
-            return {"case": found.code, "events": [present.event_dict(e, d) for e in cases.history(session, found)]}
+            events = [present.event_dict(e, d) for e in cases.history(session, found)]
+            if found.source_channel == CHANNEL and not viewer.sees_personal_data:
+                for event in events:
+                    if isinstance(event["payload"], dict) and event["payload"].get("description"):
+                        event["payload"] = {
+                            **event["payload"],
+                            "description": mask_text(event["payload"]["description"]),
+                        }
+            return {"case": found.code, "events": events}
 
     def sla_for(self, viewer: access.Viewer, ref: str) -> dict[str, Any]:
         """Every clock of a case ``viewer`` sees, with deadlines and timers."""
@@ -214,6 +217,12 @@ class StaleVersion(ConcurrentUpdate):
             f"{expected}: someone changed it meanwhile; read it again and decide"
         )
         self.current = current
+
+
+def _mask_resident(data: dict[str, Any], found: Case, viewer: access.Viewer) -> None:
+    """An Open311 case's description holds the resident's contact: masked unless the viewer may see it."""
+    if found.source_channel == CHANNEL and not viewer.sees_personal_data:
+        data["description"] = mask_text(data.get("description"))
 
 
 def _code(result: Any) -> str:
