@@ -272,6 +272,14 @@ def test_token_and_account_tables(gf):
     assert result.exit_code == 0 and "password set for p-an-yixuan" in result.output
 
 
+def test_client_tables(gf):
+    out = gf.run("client", "add", "county-12345", "--name", "通江县12345热线", "--person", "p-yang-xiaodong")
+    assert "county-12345" in out
+    assert "通江县12345热线" in gf.run("client", "list")
+    gf.run("client", "revoke", "county-12345")
+    assert "county-12345" in gf.run("client", "list")
+
+
 def test_every_command_is_run_here(gf):
     root = typer.main.get_command(cli.app)
     commands = []
