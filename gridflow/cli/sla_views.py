@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from engine.durations import Duration
 from engine.errors import NotFound
 from engine.sla import business
-from engine.store.models import Case, SlaClock, SlaTimer
+from engine.store.models import Case, SlaClock
+from gridflow.app.cases import timeline  # noqa: F401 - the CLI reads it here
 from gridflow.cli.views import row
 from gridflow.present import iso, local_text
 
@@ -99,46 +100,6 @@ def due_table(items: list[dict[str, Any]], tz: ZoneInfo) -> Table:
 
 
 # -- sla explain -----------------------------------------------------------------------------
-
-
-def timeline(session: Session, case_id: int) -> list[dict[str, Any]]:
-    clocks = session.scalars(select(SlaClock).where(SlaClock.case_id == case_id).order_by(SlaClock.id)).all()
-    timers = session.scalars(
-        select(SlaTimer).where(SlaTimer.case_id == case_id).order_by(SlaTimer.fire_at, SlaTimer.id)
-    ).all()
-    out = []
-    for clock in clocks:
-        out.append(
-            {
-                "clock": clock.id,
-                "scope": clock.scope,
-                "state": clock.state,
-                "calendar": clock.calendar,
-                "limit": clock.policy.get("limit_text"),
-                "limit_s": clock.limit_s,
-                "consumed_s": clock.consumed_s,
-                "status": clock.status,
-                "due_at": iso(clock.due_at),
-                "estimated": clock.estimated,
-                "breached_at": iso(clock.breached_at),
-                "outcome": clock.outcome,
-                "history": clock.history,
-                "timers": [
-                    {
-                        "kind": t.kind,
-                        "level": t.level,
-                        "generation": t.generation,
-                        "fire_at": iso(t.fire_at),
-                        "status": t.status,
-                        "fired_at": iso(t.fired_at),
-                        "note": t.note,
-                    }
-                    for t in timers
-                    if t.clock_id == clock.id
-                ],
-            }
-        )
-    return out
 
 
 def timeline_tables(code: str, clocks: list[dict[str, Any]], tz: ZoneInfo) -> list[Table]:

@@ -486,3 +486,20 @@ def test_households_are_scoped_masked_and_their_points_recorded_once(api: Api) -
     points = api.client.get(f"/api/v1/households/{ids[0]}/points", headers=api.auth(WORKER)).json()
     assert points["balance"]["balance"] == 2 and len(points["entries"]) == 1
     assert problem(api.client.post(f"/api/v1/households/{outside}/points", headers=api.auth(WORKER), json=body), 404)
+
+
+def test_the_org_chart_masks_contacts_except_for_the_centre_and_workflows_and_clocks_read(api: Api) -> None:
+    worker = api.client.get("/api/v1/org", headers=api.auth(WORKER)).json()
+    centre = api.client.get("/api/v1/org", headers=api.auth(CENTRE)).json()
+    chen = {p["id"]: p for p in centre["people"]}["p-chen-jia"]
+    masked = {p["id"]: p for p in worker["people"]}["p-chen-jia"]
+    assert chen["phone"] == "13800000001" and masked["phone"] == "138****0001"
+    listed = api.client.get("/api/v1/workflows", headers=api.auth(WORKER)).json()
+    assert listed[0]["name"] == "grid_case"
+    shown = api.client.get("/api/v1/workflows/grid_case", headers=api.auth(WORKER)).json()
+    assert shown["initial"] == "reported" and shown["triggers"]
+    assert problem(api.client.get("/api/v1/workflows/nope", headers=api.auth(WORKER)), 404)
+    code = api.report(title="clocks")["code"]
+    clocks = api.client.get(f"/api/v1/cases/{code}/sla", headers=api.auth(WORKER)).json()
+    assert clocks["case"] == code and clocks["clocks"] and clocks["clocks"][0]["due_at"]
+    assert problem(api.client.get(f"/api/v1/cases/{code}/sla", headers=api.auth(OTHER_WORKER)), 404)
