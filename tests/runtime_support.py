@@ -44,6 +44,7 @@ RUNTIME_ENV = {  # fast ticks and short leases, so faults heal within seconds
     "GRIDFLOW_SWEEP_LEASE_S": "5",
     "GRIDFLOW_DISPATCH_INTERVAL_S": "1",
     "GRIDFLOW_JOBS_CATCH_UP_S": "2",
+    "GRIDFLOW_API_PORT": "0",  # no HTTP door: these tests run the worker and beat (test_up_api.py runs the API)
 }
 
 

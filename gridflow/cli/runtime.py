@@ -6,16 +6,17 @@ Merged into the root by :func:`gridflow.cli.build`.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from kombu.utils.url import maybe_sanitize_url
 from rich.markup import escape
 from rich.table import Table
 
-from engine import jobs as engine_jobs
 from gridflow import present
-from gridflow.app import not_after_now, parse_at
+from gridflow.app import parse_at
 from gridflow.cli import views
 from gridflow.cli.common import emit_json, handled, open_gridflow, out
 
@@ -38,8 +39,7 @@ def _celery_app():  # type: ignore[no-untyped-def]
 
     gf = open_gridflow()  # settings are read and checked here, with the CLI's clear errors
     settings = gf.settings
-    with gf.transaction(write=False):
-        pass  # the schema is current (else: run `gridflow init`)
+    gf.require_current_schema()  # else: run `gridflow init`
     gf.close()
     celery_app = create_app(settings)
 
@@ -62,9 +62,9 @@ def _celery_app():  # type: ignore[no-untyped-def]
     return celery_app
 
 
-def _banner(mode: str, celery_app: Any) -> None:
+def _banner(mode: str, celery_app: Any, api: Any = None) -> None:
     rt = celery_app.gridflow_runtime
-    s = rt.settings
+    s, channels = rt.settings, rt.gridflow.notice_channels()
     table = Table(show_header=False, box=None, padding=(0, 2))
     broker = maybe_sanitize_url(s.broker)
     for label, value in (
@@ -75,10 +75,17 @@ def _banner(mode: str, celery_app: Any) -> None:
             "定时 beat",
             f"{s.beat_scheduler}; SLA sweep every {s.sweep_interval_s:g} s, precise firing {s.precise_horizon_s:g} s ahead",
         ),
-        ("通知 notices", f"{', '.join(rt.notices.order)} ({rt.notices.source}); console log {s.notices_path}"),
+        ("通知 notices", f"{', '.join(channels['order'])} ({channels['source']}); console log {s.notices_path}"),
     ):
         views.row(table, label, str(value))
     out.print(table)
+    if api is not None:
+        out.print(
+            f"接口 API  {api.url}/api/v1/  (docs {api.url}/api/v1/docs; sign in with a token from "
+            "`gridflow token create`, or a phone number and password)",
+            markup=False,
+            soft_wrap=True,
+        )
     out.print("Ctrl-C stops (running tasks get a moment to finish). Report cases from another terminal.", markup=False)
 
 
@@ -92,10 +99,28 @@ def up(
 
     with handled():
         celery_app = _celery_app()
-        mode = "embedded (SQLite)" if celery_app.gridflow_runtime.settings.embedded_broker else "one process"
-        _banner(mode, celery_app)
-        code = runner.up(celery_app, concurrency or celery_app.gridflow_runtime.settings.worker_concurrency, loglevel)
+        settings = celery_app.gridflow_runtime.settings
+        mode = "embedded (SQLite)" if settings.embedded_broker else "one process"
+        api = _api(celery_app) if settings.api_port else None
+        _banner(mode, celery_app, api)
+        try:
+            code = runner.up(celery_app, concurrency or settings.worker_concurrency, loglevel)
+        finally:
+            if api is not None:
+                api.stop()
         raise typer.Exit(code)
+
+
+def _api(celery_app: Any) -> Any:
+    """The HTTP API on a thread of this process (``api_port`` 0: none), listening before the worker starts."""
+    from gridflow.api.embedded import EmbeddedApi
+    from gridflow.app import Gridflow
+
+    rt = celery_app.gridflow_runtime
+    s = rt.settings
+    api = EmbeddedApi(Gridflow(s, rt.clock), s.api_host, s.api_port)
+    api.start()
+    return api
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -136,44 +161,24 @@ def jobs_list(
     """The runs of the period jobs, newest first, and what is due and not done."""
     with handled():
         gf = open_gridflow()
-        names = [engine_jobs.job(job).name] if job else list(engine_jobs.JOBS)
-        now = gf.clock()
-        with gf.transaction(write=False) as session:
-            runs = engine_jobs.runs(session, names, limit)
-            since, catch_up = engine_jobs.installed_at(session), gf.settings.jobs_catch_up_periods
-            due = {
-                n: [p.key for p in engine_jobs.due_periods(session, engine_jobs.JOBS[n], now, gf.tz, catch_up, since)]
-                for n in names
-            }
-        rows = [
-            {
-                "job": r.job,
-                "period": r.period,
-                "status": r.status,
-                "attempts": r.attempts,
-                "due_at": present.iso(r.due_at),
-                "finished_at": present.iso(r.finished_at),
-                "result": r.result,
-                "error": r.error,
-            }
-            for r in runs
-        ]
+        listed = gf.list_jobs(job, limit)
         if as_json:
-            emit_json({"runs": rows, "due": due})
+            emit_json(listed)
             return
+        runs, due = listed["runs"], listed["due"]
         table = Table(
             "任务 job", "周期 period", "状态 status", "次数 attempts", "应运行 due", "完成 finished", "结果 result"
         )
         for r in runs:
-            result = ", ".join(f"{k}={v}" for k, v in (r.result or {}).items() if k not in ("from", "to"))
+            result = ", ".join(f"{k}={v}" for k, v in (r["result"] or {}).items() if k not in ("from", "to"))
             table.add_row(
-                r.job,
-                r.period,
-                r.status,
-                str(r.attempts),
-                present.local_text(r.due_at, gf.tz),
-                present.local_text(r.finished_at, gf.tz),
-                escape(result or (r.error or "")[:80]),
+                r["job"],
+                r["period"],
+                r["status"],
+                str(r["attempts"]),
+                _local(r["due_at"], gf.tz),
+                _local(r["finished_at"], gf.tz),
+                escape(result or (r["error"] or "")[:80]),
             )
         out.print(table if runs else "no job has run yet")
         pending = {n: p for n, p in due.items() if p}
@@ -183,25 +188,19 @@ def jobs_list(
         )
 
 
+def _local(iso: str | None, tz: ZoneInfo) -> str:
+    return present.local_text(datetime.fromisoformat(iso), tz) if iso else ""
+
+
 @jobs_app.command("run")
 def jobs_run(
     job: Annotated[str | None, typer.Argument(help="A job; all of them if left out.")] = None,
     at: Annotated[str | None, typer.Option(help="As if it were this time (local ISO).")] = None,
 ) -> None:
     """Run what is due and not done now (what beat does); each period runs once."""
-    from tasks.jobs import run_due_jobs
-    from tasks.runtime import Runtime
-
     with handled():
         gf = open_gridflow()
-        when = not_after_now(parse_at(at, gf.tz, gf.clock()), gf.clock(), gf.tz)
-        if job:
-            engine_jobs.job(job)  # an unknown name is NotFound, and the message names the jobs
-        runtime = Runtime(gf.settings, clock=lambda: when)
-        try:
-            done = run_due_jobs(runtime, [job] if job else list(engine_jobs.JOBS))
-        finally:
-            runtime.close()
+        done = gf.run_jobs(job, at=parse_at(at, gf.tz, gf.clock()))
         for item in done:
             out.print(f"{item['job']} {item['period']}: done", markup=False)
         if not done:
