@@ -161,7 +161,9 @@ def _where(flt: CaseFilter, at: datetime, grids: frozenset[str] | None) -> list[
     if flt.priority:
         where.append(Case.priority == flt.priority)
     if flt.overdue is not None:
-        where.append(Case.overdue.is_(flt.overdue))
+        # ``overdue = true``, not ``IS TRUE``: PostgreSQL matches the former (not the latter) to a partial
+        # index ``WHERE overdue``, the one a village's overdue list needs (the column is NOT NULL: same rows).
+        where.append(Case.overdue == flt.overdue)
     if flt.assignee:
         where.append(Case.assignee_id == flt.assignee)
     if flt.reporter:
