@@ -22,7 +22,7 @@ from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from engine import fields as field_rules
-from engine import notices
+from engine import notices, webhooks
 from engine.definitions.model import ORG_ROLES, ROLE_LABELS, WorkflowDef
 from engine.durations import parse_duration
 from engine.errors import (
@@ -108,6 +108,7 @@ def report(
     event = _event(case, REPORT, actor_id, None, values, at, entry)
     case_repo.add_event(session, event)
     _stage_notices(session, org, case, event, rules.notify + flow.definition.states[case.status].notify, at)
+    webhooks.step(session, token, case, event, at)
     if _has_sla(flow.definition):
         clocks = _clocks(session, case, flow.definition, calendars, tz)
         clocks.on_report(flow.definition, at)
@@ -224,6 +225,7 @@ def fire(
     result = _apply(session, flow, ctx, dest, entry)
     entered = flow.definition.states[dest].notify if dest != result.event.from_state else ()
     _stage_notices(session, org, result.case, result.event, spec.notify + entered, at)
+    webhooks.step(session, token, result.case, result.event, at)
     if _has_sla(flow.definition):
         _move_clocks(session, flow.definition, result, spec.effects, calendars, tz)
     return result

@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from engine import notices
+from engine import notices, webhooks
 from engine.errors import ConcurrentUpdate
 from engine.scope import OrgSnapshot, snapshot
 from engine.sla import Policy
@@ -301,6 +301,7 @@ def _effects(session: Session, batch: _Batch, at: datetime) -> tuple[list[Fired]
         )
         notices = _notices(timer.id, case, org, roles, template, payload, at)
         batch.notices.extend(notices)
+        batch.notices.extend(webhooks.timer_rows(session, org.token, timer.kind, timer.id, case, payload, at))
         fired.append(Fired(timer.id, case.code, timer.kind, timer.level, EVENT[timer.kind], len(notices)))
     if stale:
         session.execute(

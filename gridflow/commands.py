@@ -32,6 +32,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("points", "points", "户档积分 household points: record, approve, correct, redeem."),
     ("token", "access", "令牌 API tokens for machines and scripts: create, list, revoke."),
     ("account", "access", "账号 accounts: set a person's sign-in password."),
+    ("webhook", "webhooks", "推送 webhooks to the county's platform: signed events to a URL; add, list, remove."),
     ("client", "clients", "接入平台 Open311 clients (12345, 综治): add one with its api_key, list, revoke."),
     ("jobs", "runtime", "周期任务 period jobs: monthly scoring, quarterly posting, calendar check."),
     ("score", "scoring", "月评比 scores: indicators, composite scores, grades and ranks."),

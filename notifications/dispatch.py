@@ -39,8 +39,10 @@ from sqlalchemy.orm import Session
 
 from engine.scope import OrgSnapshot, snapshot
 from engine.store import demo_repo
-from engine.store.models import Case, Delivery, OrgMeta, Outbox, Person
+from engine.store.models import Case, Delivery, OrgMeta, Outbox, Person, WebhookSubscription
 from engine.timeutil import require_aware
+from engine.webhooks import PREFIX as WEBHOOK
+from notifications.channels import webhook
 from notifications.channels.base import Channel, Message, Recipient, SendResult, mask_phones
 from notifications.config import NoticeConfig
 from notifications.render import Renderer
@@ -48,6 +50,7 @@ from notifications.render import Renderer
 DEFAULT_LEASE = timedelta(minutes=2)
 DEMO_NOTE = "演示数据 demo: never sent to anyone (gridflow demo)"
 DIGEST_SHOWN = 10  # cases listed in a digest; the rest are counted
+WEBHOOKS_PER_CLAIM = 20  # calls to one subscriber per claim; the rest wait for the next one
 EVENT_LABELS = {
     "case_received": "已受理",
     "case_assigned": "新派单",
@@ -122,6 +125,7 @@ class _Person:
     active: bool
     order: tuple[str, ...]
     pace: Pace
+    webhook: Channel | None = None  # a webhook subscription (recipient webhook:<id>): its own channel
 
 
 @dataclass
@@ -223,8 +227,10 @@ def _load(
     people = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(recipients)))}
     pace = paces(session, recipients, at, config)
     org = snapshot(session, session.scalar(select(OrgMeta.token)))
-    out: dict[str, _Person] = {}
+    out: dict[str, _Person] = _subscribers(session, [rid for rid in recipients if rid.startswith(WEBHOOK)])
     for rid in recipients:
+        if rid in out:
+            continue
         person = people.get(rid)
         contact = (person.phone, person.email, person.wecom) if person else (None, None, None)
         recipient = Recipient(rid, person.name if person else rid, *contact, places=_places(org, rid))
@@ -235,6 +241,20 @@ def _load(
             pace.get(rid, Pace()),
         )
     return sorted(notices, key=lambda n: n.id), out
+
+
+def _subscribers(session: Session, recipients: list[str]) -> dict[str, _Person]:
+    """The webhook subscriptions among the recipients, each with its signed channel (none once removed)."""
+    wanted = {rid: int(rid[len(WEBHOOK) :]) for rid in recipients if rid[len(WEBHOOK) :].isdigit()}
+    found = select(WebhookSubscription).where(WebhookSubscription.id.in_(sorted(set(wanted.values()))))
+    subs = {s.id: s for s in session.scalars(found)} if wanted else {}
+    out = {}
+    for rid in recipients:
+        sub = subs.get(wanted.get(rid, 0))
+        channel = webhook.for_subscription(sub.id, sub.url, sub.secret) if sub is not None and sub.active else None
+        recipient = Recipient(rid, sub.name if sub else rid)
+        out[rid] = _Person(recipient, channel is not None, (webhook.NAME,), Pace(), channel)
+    return out
 
 
 def paces(session: Session, recipients: list[str], at: datetime, config: NoticeConfig) -> dict[str, Pace]:
@@ -307,6 +327,9 @@ def plan(
 def _plan_person(
     result: _Plan, person: _Person, mine: list[_Notice], config: NoticeConfig, renderer: Renderer, at: datetime
 ) -> None:
+    if person.recipient.id.startswith(WEBHOOK):
+        _plan_webhook(result, person, mine, at)
+        return
     if not person.active:
         result.suppress.extend((n.id, "the person is inactive or does not take notices") for n in mine)
         return
@@ -332,6 +355,18 @@ def _plan_person(
         _route(result, person, group, config, renderer)
     if fresh:
         _route(result, person, fresh, config, renderer)
+
+
+def _plan_webhook(result: _Plan, person: _Person, mine: list[_Notice], at: datetime) -> None:
+    """A subscriber's events: each its own signed POST on its own channel, at any hour, never folded."""
+    if person.webhook is None:
+        result.suppress.extend((n.id, "the webhook subscription was removed") for n in mine)
+        return
+    for notice in mine[:WEBHOOKS_PER_CLAIM]:
+        message = webhook.message(person.recipient, notice.dedupe_key, notice.template, notice.params, notice.id)
+        result.sends.append(_Send([notice], person.webhook, message))
+    if mine[WEBHOOKS_PER_CLAIM:]:
+        result.defer.append(([n.id for n in mine[WEBHOOKS_PER_CLAIM:]], at))
 
 
 def is_urgent(urgent: bool, event: str, params: dict[str, Any], config: NoticeConfig) -> bool:
@@ -449,6 +484,23 @@ def backoff(attempt: int, config: NoticeConfig, rng: random.Random | None = None
     return step * (0.5 + 0.5 * (rng or random).random())
 
 
+def _send_all(result: _Plan, config: NoticeConfig, at: datetime) -> list[tuple[_Send, SendResult, int]]:
+    """Send the plan's messages in order; once a subscriber fails, its other webhooks of this claim are not
+    tried (a receiver that is down or hangs costs one attempt a tick) and wait for the retry step."""
+    outcomes: list[tuple[_Send, SendResult, int]] = []
+    failing: set[str] = set()
+    for send in result.sends:
+        rid = send.message.recipient.id
+        if rid in failing:
+            result.defer.append(([n.id for n in send.notices], at + config.retry.base))
+            continue
+        sent, ms = _send(send)
+        outcomes.append((send, sent, ms))
+        if not sent.ok and send.channel.kind == webhook.KIND:
+            failing.add(rid)
+    return outcomes
+
+
 def _send(send: _Send) -> tuple[SendResult, int]:
     started = _time.monotonic()
     try:
@@ -526,6 +578,20 @@ def _record(
             session.execute(update(Outbox).where(mine).values(values))
         else:
             writes.sent.append({"oid": ids[0], "worker": worker, "ch": channel, "sent": at, "pid": result.provider_id})
+    elif send.channel.kind == webhook.KIND and (result.permanent or attempts >= config.retry.max_attempts):
+        outcome = "permanent" if result.permanent else "exhausted"  # one URL: nothing to fall back to
+        session.execute(
+            update(Outbox)
+            .where(mine)
+            .values(
+                status="failed",
+                channel=channel,
+                channel_attempts=attempts,
+                error=f"{channel}: {result.error}",
+                lease_until=None,
+                attempts=Outbox.attempts + 1,
+            )
+        )
     elif result.permanent or attempts >= config.retry.max_attempts:
         outcome = "config" if result.config else "permanent" if result.permanent else "exhausted"
         for notice in send.notices:  # this channel is done for them: the next tick tries the next one
@@ -620,7 +686,7 @@ def dispatch(
         if not ids:
             return report
         result = plan(notices, people, config, renderer, now)
-        outcomes = [(send, *_send(send)) for send in result.sends]
+        outcomes = _send_all(result, config, now)
         with transaction() as session:
             _apply(session, result, worker, clock())
             writes = _Writes()
@@ -630,7 +696,10 @@ def dispatch(
                 report.sent += outcome == "sent"
                 report.delivered += len(send.notices) if outcome == "sent" else 0
                 report.digests += outcome == "sent" and len(send.notices) > 1
-                report.retried += outcome in ("retry", "unknown", "permanent", "exhausted", "config")
+                if send.channel.kind == webhook.KIND and outcome in ("permanent", "exhausted"):
+                    report.failed.append((send.notices[0].id, f"{send.channel.name}: {sent.error}"))
+                else:
+                    report.retried += outcome in ("retry", "unknown", "permanent", "exhausted", "config")
                 if outcome == "config":
                     report.misconfigured[send.channel.name] = sent.error or ""
             writes.flush(session)

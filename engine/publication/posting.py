@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from engine import webhooks
 from engine.errors import CommandRejected, NotFound
 from engine.jobs import JOBS, Period, period_of
 from engine.publication.render import Artefacts, render
@@ -145,6 +146,7 @@ def publish(
     session.add(pub)
     session.flush()
     staged = _stage_notices(session, pub, doc, config, at, base_url, change_reason)
+    webhooks.posting(session, pub, doc, link(base_url, pub), at)
     return Published(pub, artefacts, staged)
 
 

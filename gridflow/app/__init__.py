@@ -19,6 +19,7 @@ from gridflow.app.points import PointsUseCases
 from gridflow.app.runtime import RuntimeUseCases
 from gridflow.app.scoped import ScopedCaseUseCases
 from gridflow.app.scoring import ScoringUseCases
+from gridflow.app.webhooks import WebhookUseCases
 
 __all__ = ["Clock", "Gridflow", "InitReport", "not_after_now", "parse_at", "system_clock"]
 
@@ -33,6 +34,7 @@ class Gridflow(
     PointsUseCases,
     ScoringUseCases,
     RuntimeUseCases,
+    WebhookUseCases,
     Base,
 ):
     """The application: every use case of gridflow, on one database and one clock."""
