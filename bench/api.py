@@ -847,8 +847,9 @@ async def _drive(base: str, warm: Iterable[Request], timed: Iterable[Request], c
                     return
                 await one(req, timed_run)
 
-        shared = iter(warm)
-        await asyncio.gather(*(worker(shared, float("inf"), False) for _ in range(clients)))
+        shared = iter(warm)  # the warm-up: its requests, or half the time budget, whichever ends first
+        warm_until = time.perf_counter() + seconds / 2
+        await asyncio.gather(*(worker(shared, warm_until, False) for _ in range(clients)))
         shared = iter(timed)
         cpu, server_cpu = time.process_time(), server.cpu_s()
         started = time.perf_counter()
