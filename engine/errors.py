@@ -30,7 +30,7 @@ drawing against the classes)::
     │   ├── WorkflowNotFound
     │   ├── PersonNotFound
     │   ├── HouseholdNotFound         (engine.archive.store)
-    │   ├── CalendarNotFound          (gridflow.cli.sla_views)
+    │   ├── CalendarNotFound          (gridflow.app.sla)
     │   └── NoticeNotFound            (gridflow.cli.notices)
     ├── CommandRejected               a command that must change nothing
     │   ├── TriggerNotAllowed         trigger unknown or not allowed in this state

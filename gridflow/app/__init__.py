@@ -10,8 +10,8 @@ No face runs SQL or holds a rule of its own. The use cases of each area live in 
 from __future__ import annotations
 
 from gridflow.app.accounts import AccountUseCases
-from gridflow.app.base import Base, Clock, InitReport, not_after_now, parse_at, system_clock
-from gridflow.app.cases import CaseUseCases
+from gridflow.app.base import Base, Clock, not_after_now, parse_at, system_clock
+from gridflow.app.cases import CaseUseCases, InitReport
 from gridflow.app.idempotency import IdempotencyUseCases
 from gridflow.app.notices import NoticeUseCases
 from gridflow.app.open311 import Open311UseCases
@@ -19,6 +19,7 @@ from gridflow.app.points import PointsUseCases
 from gridflow.app.runtime import RuntimeUseCases
 from gridflow.app.scoped import ScopedCaseUseCases
 from gridflow.app.scoring import ScoringUseCases
+from gridflow.app.sla import SlaUseCases
 from gridflow.app.webhooks import WebhookUseCases
 
 __all__ = ["Clock", "Gridflow", "InitReport", "not_after_now", "parse_at", "system_clock"]
@@ -30,6 +31,7 @@ class Gridflow(
     ScopedCaseUseCases,
     Open311UseCases,
     CaseUseCases,
+    SlaUseCases,
     NoticeUseCases,
     PointsUseCases,
     ScoringUseCases,

@@ -11,24 +11,20 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
-from engine import cases, sweep
-from engine.errors import ConcurrentUpdate, DatabaseError, InputError, NotYet
-from engine.store import migrate, org_repo, workflow_repo
-from engine.store.db import create_db_engine, ensure_sqlite_directory, session_factory, sqlite_file_missing
-from engine.store.models import Case, Person, Place
+from engine.errors import DatabaseError, InputError, NotYet
+from engine.store import migrate
+from engine.store.db import create_db_engine, session_factory, sqlite_file_missing
 
 if TYPE_CHECKING:  # loaded where used: a command that needs no calendar or template does not wait for them
     from engine.calendar import WorkCalendar
@@ -40,16 +36,6 @@ Clock = Callable[[], datetime]
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class InitReport:
-    database: str
-    schema_before: str | None
-    schema_after: str
-    org: org_repo.OrgLoadResult
-    workflows: list[workflow_repo.PublishResult] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
 
 
 class Base:
@@ -122,143 +108,6 @@ class Base:
             )
         return message
 
-    # -- setup ---------------------------------------------------------------------
-
-    def init(self, org_file: Path | None = None, workflow_files: list[Path] | None = None) -> InitReport:
-        """Create or upgrade the schema, load the org chart, publish the workflows."""
-        from engine.org import load_org_file
-
-        chart = load_org_file(org_file or self.settings.org_file)
-        loaded = [self.load_workflow(p) for p in (workflow_files or self.settings.workflow_files)]
-        ensure_sqlite_directory(self.settings.db_url)
-        try:
-            before, after = migrate.upgrade(self.engine)
-        except DBAPIError as exc:
-            raise DatabaseError(self._explain(exc)) from exc
-        report = InitReport(self.database_label, before, after, org_repo.OrgLoadResult())
-        self._schema_checked = True
-        with self.transaction() as session:
-            report.org = org_repo.apply_org_chart(session, chart, self.clock())
-            report.workflows = [workflow_repo.publish(session, w, self.clock()) for w in loaded]
-            report.counts = self._counts(session)
-        return report
-
-    def _counts(self, session: Session) -> dict[str, int]:
-        def count(model: Any, *where: Any) -> int:
-            return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
-
-        return {
-            "villages": count(Place, Place.kind == "village", Place.active),
-            "grids": count(Place, Place.kind == "grid", Place.active),
-            "people": count(Person, Person.active),
-            "workflow versions": workflow_repo.count(session),
-            "cases": count(Case),
-        }
-
-    def load_org(self, path: Path) -> org_repo.OrgLoadResult:
-        from engine.org import load_org_file
-
-        chart = load_org_file(path)
-        with self.transaction() as session:
-            return org_repo.apply_org_chart(session, chart, self.clock())
-
-    def publish_workflow(self, path: Path) -> workflow_repo.PublishResult:
-        loaded = self.load_workflow(path)
-        with self.transaction() as session:
-            return workflow_repo.publish(session, loaded, self.clock())
-
-    # -- cases ---------------------------------------------------------------------
-
-    def report(
-        self,
-        *,
-        grid_id: str,
-        actor_id: str,
-        fields: dict[str, Any],
-        workflow: str | None = None,
-        at: datetime | None = None,
-        entered_by: str | None = None,
-        channel: str = "grid_worker",
-        client: str | None = None,
-    ) -> cases.StepResult:
-        """Report a case now, or backfill one that happened ``at`` (a past time): its clocks run from
-        ``at``, and the event records when it was typed in and by whom (``entered_by``, default the actor).
-        ``channel`` and ``client`` say where it came from (``open311`` and the API client's id), in the same
-        transaction."""
-        now = self.clock()
-        with self.transaction() as session:
-            result = cases.report(
-                session,
-                grid_id=grid_id,
-                actor_id=actor_id,
-                fields=fields,
-                at=now if at is None else not_after_now(at, now, self.tz),
-                workflow=workflow or self.settings.default_workflow,
-                channel=channel,
-                tz=self.tz,
-                calendars=self.calendars,
-                entry=_entry(at, now, entered_by or actor_id),
-            )
-            if client is not None:
-                session.execute(update(Case).where(Case.id == result.case.id).values(source_client=client))
-            return result
-
-    def fire(
-        self,
-        case_ref: str,
-        trigger: str,
-        *,
-        actor_id: str,
-        fields: dict[str, Any],
-        expected_version: int | None = None,
-        at: datetime | None = None,
-        entered_by: str | None = None,
-    ) -> cases.StepResult:
-        """Take a step now, or backfill one that happened ``at`` (see :meth:`report`). Without
-        ``expected_version`` a lost race (e.g. with a sweep) is retried on the fresh case, where every
-        check runs again; with it the conflict is the answer."""
-        attempts = 1 if expected_version is not None else 3
-        for attempt in range(1, attempts + 1):
-            now = self.clock()
-            try:
-                with self.transaction() as session:
-                    return cases.fire(
-                        session,
-                        case_ref,
-                        trigger,
-                        actor_id=actor_id,
-                        fields=dict(fields),
-                        at=now if at is None else not_after_now(at, now, self.tz),
-                        expected_version=expected_version,
-                        tz=self.tz,
-                        calendars=self.calendars,
-                        entry=_entry(at, now, entered_by or actor_id),
-                    )
-            except ConcurrentUpdate:
-                if attempt == attempts:
-                    raise
-        raise AssertionError("unreachable")
-
-    def sweep(
-        self, at: datetime | None = None, budget: timedelta | None = None, stop: Callable[[], bool] | None = None
-    ) -> sweep.SweepReport:
-        """One sweep: fire every timer due at ``at`` (default: now). With a ``budget`` (the runtime),
-        each batch fires at the clock's time and the sweep stops taking batches when it is spent."""
-        start = at or self.clock()
-        try:
-            return sweep.sweep(
-                self._sessions.begin,
-                start,
-                self.worker_id,
-                batch=self.settings.sweep_batch,
-                lease=timedelta(seconds=self.settings.sweep_lease_s),
-                clock=self.clock if budget is not None or stop is not None else None,
-                until=start + budget if budget is not None else None,
-                stop=stop,
-            )
-        except DBAPIError as exc:
-            raise DatabaseError(self._explain(exc)) from exc
-
     # -- scoring and postings ------------------------------------------------------------------
 
     def scoring_rules(self) -> ScoringConfig:
@@ -299,11 +148,6 @@ def _offset(seconds: float) -> Clock:
         return system_clock
     ahead = timedelta(seconds=seconds)
     return lambda: system_clock() + ahead
-
-
-def _entry(at: datetime | None, now: datetime, entered_by: str) -> cases.Entry | None:
-    """A step given a time of its own is backfilled: typed in ``now`` by ``entered_by``."""
-    return None if at is None else cases.Entry(received_at=max(now, at), entered_by=entered_by)
 
 
 def not_after_now(at: datetime, now: datetime, tz: tzinfo = UTC) -> datetime:

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from engine.durations import parse_duration
-from gridflow.app import Gridflow, parse_at
+from gridflow.app import parse_at
 from gridflow.cli import sla_views, views
 from gridflow.cli.common import (
     JsonOpt,
@@ -44,11 +44,11 @@ def calendar_show(
             year, number = sla_views.parse_month(month)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
-        cal = sla_views.calendar_named(gf.calendars, name)
+        days = gf.calendar_month(year, number, name)
         if as_json:
-            emit_json({"calendar": name, "month": month, "days": sla_views.month_days(cal, year, number)})
+            emit_json(days.as_dict())
             return
-        out.print(sla_views.month_table(cal, year, number))
+        out.print(sla_views.month_table(days))
         out.print(sla_views.DAY_MARK_LEGEND, markup=False)
 
 
@@ -72,19 +72,18 @@ def calendar_due(
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
         when = parse_at(start, gf.tz, gf.clock())
-        cal = sla_views.calendar_named(gf.calendars, name)
-        reckoning = sla_views.due_reckoning(cal, when, limit)
+        reckoning = gf.calendar_due(when, limit, name)
         if as_json:
-            emit_json(sla_views.due_dict(reckoning, cal, limit, gf.tz))
+            emit_json(reckoning.as_dict())
             return
         table = Table(show_header=False, box=None, padding=(0, 2))
         table.add_column(no_wrap=True)
         table.add_column(overflow="fold")
-        for label, value in sla_views.due_summary(reckoning, cal, limit, gf.tz):
+        for label, value in sla_views.due_summary(reckoning, gf.tz):
             views.row(table, label, value)
         out.print(table)
-        out.print(sla_views.due_days_table(reckoning, cal))
-        if not cal.always_open:
+        out.print(sla_views.due_days_table(reckoning))
+        if not reckoning.due["always_open"]:
             out.print(sla_views.DAY_MARK_LEGEND, markup=False)
 
 
@@ -92,34 +91,16 @@ def calendar_due(
 def calendar_check(as_json: JsonOpt = False) -> None:
     """Warn when next year's schedule is missing (from November on); fail when a deadline is unanswerable."""
     with handled():
-        gf = open_gridflow()
-        today = gf.clock().astimezone(gf.tz).date()
-        from engine.calendar import check_calendars
-
-        warnings = check_calendars(gf.calendars, today)
-        errors = [
-            f"{name}: the years {today.year} and {today.year + 1} must be answerable"
-            for name, cal in gf.calendars.items()
-            if not (cal.knows_year(today.year) and cal.knows_year(today.year + 1))
-        ]
-        if not sqlite_missing(gf):
-            with gf.transaction(write=False) as session:
-                warnings += sla_views.estimated_deadlines(session)
-                errors += sla_views.unanswerable_deadlines(session, gf.calendars)
+        check = open_gridflow().calendar_check()
+        warnings, errors = check.warnings, check.errors
         if as_json:
-            emit_json({"warnings": warnings, "errors": errors})
+            emit_json(check.as_dict())
         else:
             for line in errors:
                 err.print(f"[bold red]error:[/] {escape(line)}")
             for line in warnings:
                 out.print(f"[yellow]warning:[/] {escape(line)}")
             if not warnings and not errors:
-                out.print("calendars ok: " + ", ".join(sorted(gf.calendars)), markup=False)
+                out.print("calendars ok: " + ", ".join(check.calendars), markup=False)
         if errors:
             raise typer.Exit(1)
-
-
-def sqlite_missing(gf: Gridflow) -> bool:
-    from engine.store.db import sqlite_file_missing
-
-    return sqlite_file_missing(gf.settings.db_url)

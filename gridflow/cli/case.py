@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from engine import cases
-from engine.store import workflow_repo
 from gridflow import present
 from gridflow.app import Gridflow, parse_at
 from gridflow.cli import views
@@ -57,17 +55,22 @@ def case_report(
         result = gf.report(
             grid_id=grid, actor_id=actor, fields=fields, workflow=workflow, at=when, entered_by=entered_by
         )
-        _show_case(gf, result.case.code, as_json)
+        code = result["case"]["code"]
+        _show_case(gf, code, as_json)
         if when is not None and not as_json:
-            out.print(f"{result.case.code}: {_backfill_note(gf, result.event)}", markup=False)
+            out.print(f"{code}: {_backfill_note(gf, result['event'])}", markup=False)
         wrote(gf, as_json)
 
 
-def _backfill_note(gf: Gridflow, event: Any) -> str:
+def _backfill_note(gf: Gridflow, event: dict[str, Any]) -> str:
     """A backfilled step in one phrase: when it happened, when and by whom it was typed in."""
-    by = f" by {event.entered_by}" if event.entered_by else ""
-    typed = present.local_text(event.received_at, gf.tz) if event.received_at else ""
-    return f"补录 backfilled: happened {present.local_text(event.at, gf.tz)}, typed in {typed}{by}"
+    by = f" by {event['entered_by']}" if event["entered_by"] else ""
+    typed = present.local_text(_time(event["received_at"]), gf.tz) if event["received_at"] else ""
+    return f"补录 backfilled: happened {present.local_text(_time(event['at']), gf.tz)}, typed in {typed}{by}"
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 @case_app.command("fire")
@@ -98,13 +101,13 @@ def case_fire(
             at=when,
             entered_by=entered_by,
         )
+        done, e = result["case"], result["event"]
         if as_json or show:
-            _show_case(gf, result.case.code, as_json)
+            _show_case(gf, done["code"], as_json)
         if not as_json:
-            e = result.event
             backfilled = f", {_backfill_note(gf, e)}" if when is not None else ""
             out.print(
-                f"{result.case.code}: {trigger} {e.from_state} → {e.to_state} (version {result.case.version}{backfilled})",
+                f"{done['code']}: {trigger} {e['from']} → {e['to']} (version {done['version']}{backfilled})",
                 markup=False,
             )
         wrote(gf, as_json)
@@ -119,24 +122,14 @@ def _past(gf: Gridflow, at: str | None, entered_by: str | None) -> Any:
     return parse_at(at, gf.tz, gf.clock())
 
 
-def _wrote(gf: Gridflow, as_json: bool) -> None:
-    """Say which database a write went to: a clerk who forgot the production settings sees it at once."""
-    if not as_json:
-        out.print(f"[dim]数据库 database  {escape(gf.database_label)}[/]", highlight=False, soft_wrap=True)
-
-
 def _show_case(gf: Gridflow, ref: str, as_json: bool) -> None:
-    with gf.transaction(write=False) as session:
-        case = cases.get_case(session, ref)
-        flow = workflow_repo.compiled(session, case.workflow_id)
-        allowed = flow.allowed(case.status)
-        if as_json:
-            emit_json(present.case_dict(case, flow.definition, allowed))
-            return
-        table = Table(show_header=False, box=None, padding=(0, 2))
-        for label, value in views.case_panel_rows(case, flow.definition, allowed, gf.tz):
-            views.row(table, label, value)
-        out.print(table)
+    if as_json:
+        emit_json(gf.show_case(ref))
+        return
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    for label, value in views.case_panel_rows(gf.case_card(ref), gf.tz):
+        views.row(table, label, value)
+    out.print(table)
 
 
 @case_app.command("show")
@@ -158,15 +151,11 @@ def case_list(
     """List cases (台账), newest first."""
     with handled():
         gf = open_gridflow()
-        with gf.transaction(write=False) as session:
-            rows = cases.list_cases(
-                session, status=status, grid_id=grid, person_id=person, open_only=open_only, limit=limit
-            )
-            pairs = [(c, workflow_repo.compiled(session, c.workflow_id).definition) for c in rows]
-            if as_json:
-                emit_json([present.case_dict(c, d) for c, d in pairs])
-                return
-            out.print(views.cases_table(pairs, gf.tz))
+        rows = gf.list_cases(status=status, grid_id=grid, person_id=person, open_only=open_only, limit=limit)
+        if as_json:
+            emit_json(rows)
+            return
+        out.print(views.cases_table(rows, gf.tz))
 
 
 @case_app.command("history")
@@ -174,11 +163,8 @@ def case_history(case: Annotated[str, typer.Argument(help="Case code or id.")], 
     """The audit trail of a case: every step, who, when, from → to."""
     with handled():
         gf = open_gridflow()
-        with gf.transaction(write=False) as session:
-            found = cases.get_case(session, case)
-            d = workflow_repo.compiled(session, found.workflow_id).definition
-            events = cases.history(session, found)
-            if as_json:
-                emit_json([present.event_dict(e, d) for e in events])
-                return
-            out.print(views.history_table(found, events, d, gf.tz))
+        history = gf.case_history(case)
+        if as_json:
+            emit_json(history["events"])
+            return
+        out.print(views.history_table(history, gf.tz))

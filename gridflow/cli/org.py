@@ -8,8 +8,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from engine.store.models import Person, Place, RoleAssignment
-from gridflow import present
 from gridflow.cli import views
 from gridflow.cli.common import (
     JsonOpt,
@@ -47,29 +45,15 @@ def org_show(
     """List the grid cells with their grid workers, and the people by role."""
     with handled():
         gf = open_gridflow()
-        with gf.transaction(write=False) as session:
-            places = session.query(Place).filter(Place.active).order_by(Place.id).all()
-            people = {p.id: p for p in session.query(Person).order_by(Person.id)}
-            roles = session.query(RoleAssignment).order_by(RoleAssignment.person_id).all()
-        by_person: dict[str, list[tuple[str, str]]] = {}
-        for r in roles:
-            by_person.setdefault(r.person_id, []).append((r.role, r.place_id))
-        grids = [p for p in places if p.kind == "grid" and (village is None or p.village_id == village)]
         if as_json:
-            emit_json(
-                {
-                    "places": [present.place_dict(p) for p in places if village is None or p.village_id == village],
-                    "people": [present.person_dict(p, by_person.get(p.id, [])) for p in people.values()],
-                }
-            )
+            emit_json(gf.org_chart(village))
             return
-        workers = {r.place_id: people[r.person_id].name for r in roles if r.role == "grid_worker"}
-        names = {p.id: p.name for p in places}
+        grids = gf.grid_cells(village)
         table = Table(title=f"单元格 grid cells ({len(grids)})", title_justify="left")
         for column in ("id", "名称 name", "村 village", "户数 households", "网格员 grid worker"):
             table.add_column(column)
         for g in grids:
             views.row(
-                table, g.id, g.name, names.get(g.village_id or "", "—"), str(g.households or ""), workers.get(g.id, "—")
+                table, g["id"], g["name"], g["village"] or "—", str(g["households"] or ""), g["grid_worker"] or "—"
             )
         out.print(table)

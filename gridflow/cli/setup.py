@@ -46,8 +46,8 @@ def init(
             soft_wrap=True,
         )
         for pub in report.workflows:
-            verb = "published" if pub.created else "unchanged"
-            out.print(f"[bold]流程 workflow[/]  {pub.row.name} v{pub.row.version} {escape(pub.row.title)} ({verb})")
+            verb = "published" if pub["created"] else "unchanged"
+            out.print(f"[bold]流程 workflow[/]  {pub['name']} v{pub['version']} {escape(pub['title'])} ({verb})")
         out.print("[bold]现有 now[/]  " + ", ".join(f"{v} {k}" for k, v in report.counts.items()))
         _where(gf)
         out.print(NEXT_STEPS, highlight=False, soft_wrap=True)

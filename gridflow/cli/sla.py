@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 import typer
 
-from engine import cases
 from engine.durations import parse_duration
 from gridflow import present
 from gridflow.app import Gridflow, not_after_now, parse_at
@@ -39,9 +38,7 @@ def sla_due(
     with handled():
         gf = open_gridflow()
         when = parse_at(at, gf.tz, gf.clock())
-        ahead = _wall(within)
-        with gf.transaction(write=False) as session:
-            items = sla_views.due_clocks(session, when, ahead)
+        items = gf.sla_due(when, _wall(within))
         if as_json:
             emit_json(items)
             return
@@ -103,19 +100,11 @@ def sla_sweep(
 
 def _sweep_plan(gf: Gridflow, when: Any, as_json: bool) -> None:
     """``sla sweep --dry-run``: what would fire at ``when``; nothing is written."""
-    from engine import sweep
-
-    with gf.transaction(write=False) as session:
-        items = sweep.plan(session, when)
+    plan = gf.sweep_plan(when)
     if as_json:
-        emit_json(
-            {
-                "at": present.iso(when),
-                "dry_run": True,
-                "would_fire": [{**i, "fire_at": present.iso(i["fire_at"])} for i in items],
-            }
-        )
+        emit_json(plan)
         return
+    items = plan["would_fire"]
     out.print(sla_views.plan_table(items, gf.tz))
     live = sum(1 for i in items if not i["stale"])
     out.print(
@@ -129,13 +118,12 @@ def sla_explain(case: Annotated[str, typer.Argument(help="Case code or id.")], a
     """Every clock of a case: started, paused, resumed, extended, stopped; deadlines and timers, with reasons."""
     with handled():
         gf = open_gridflow()
-        with gf.transaction(write=False) as session:
-            found = cases.get_case(session, case)
-            clocks = sla_views.timeline(session, found.id)
+        explained = gf.explain_sla(case)
         if as_json:
-            emit_json({"case": found.code, "clocks": clocks})
+            emit_json(explained)
             return
+        code, clocks = explained["case"], explained["clocks"]
         if not clocks:
-            out.print(f"{found.code} has no clocks (its workflow sets no time limits)", markup=False)
-        for table in sla_views.timeline_tables(found.code, clocks, gf.tz):
+            out.print(f"{code} has no clocks (its workflow sets no time limits)", markup=False)
+        for table in sla_views.timeline_tables(code, clocks, gf.tz):
             out.print(table)

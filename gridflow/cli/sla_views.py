@@ -1,4 +1,5 @@
-"""What the `sla` and `calendar` commands read and show: due clocks, a case's timeline, a month."""
+"""What the `sla` and `calendar` commands show: due clocks, what a sweep would fire, a case's timeline, a
+month, a deadline day by day — tables drawn from the plain values of :mod:`gridflow.app.sla`."""
 
 from __future__ import annotations
 
@@ -9,55 +10,28 @@ from zoneinfo import ZoneInfo
 
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from engine.durations import Duration
-from engine.errors import NotFound
-from engine.sla import business
-from engine.store.models import Case, SlaClock
-from gridflow.app.cases import timeline  # noqa: F401 - the CLI reads it here
 from gridflow.cli.views import row
-from gridflow.present import iso, local_text
+from gridflow.present import local_text
 
-if TYPE_CHECKING:  # the calendars load only for the commands that reckon with them
-    from engine.calendar import DueBreakdown, WorkCalendar
+if TYPE_CHECKING:
+    from gridflow.app.sla import CalendarDue, CalendarMonth
 
 KIND_LABELS = {"reminder": "提醒 reminder", "breach": "超时 breach", "escalation": "升级 escalation"}
 MARK_LABELS = {"yellow_card": "黄牌", "red_card": "红牌", "supervision_order": "督办"}
 DAY_MARKS = {"holiday": ("休", "bold red"), "makeup_workday": ("班", "bold blue"), "weekend": ("", "dim")}
+WEEKDAYS = ("周一 Mon", "周二 Tue", "周三 Wed", "周四 Thu", "周五 Fri", "周六 Sat", "周日 Sun")
+DAY_MARK_LEGEND = (
+    "休 day off (statutory holiday)   班 make-up working day (调休上班)   ? estimated "
+    "(the year's official notice is not loaded)"
+)
 
 
 def hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
-# -- sla due ---------------------------------------------------------------------------
-
-
-def due_clocks(session: Session, at: datetime, within: timedelta) -> list[dict[str, Any]]:
-    """Running clocks whose deadline is before ``at + within``, by grid and deadline."""
-    rows = session.execute(
-        select(SlaClock, Case.code, Case.grid_id, Case.title, Case.status, Case.mark)
-        .join(Case, Case.id == SlaClock.case_id)
-        .where(SlaClock.status == "running", SlaClock.due_at <= at + within)
-        .order_by(Case.grid_id, SlaClock.due_at)
-    ).all()
-    return [
-        {
-            "grid": grid,
-            "case": code,
-            "title": title,
-            "status": status,
-            "mark": mark,
-            "clock": clock.scope if clock.scope == "case" else clock.state,
-            "calendar": clock.calendar,
-            "due_at": iso(clock.due_at),
-            "overdue": clock.due_at <= at,
-            "estimated": clock.estimated,
-        }
-        for clock, code, grid, title, status, mark in rows
-    ]
+# -- sla due, sla sweep --dry-run --------------------------------------------------------------
 
 
 def plan_table(items: list[dict[str, Any]], tz: ZoneInfo) -> Table:
@@ -70,7 +44,7 @@ def plan_table(items: list[dict[str, Any]], tz: ZoneInfo) -> Table:
         note = "stale: its clock moved on, skipped" if item["stale"] else ""
         row(
             table,
-            local_text(item["fire_at"], tz),
+            local_text(datetime.fromisoformat(item["fire_at"]), tz),
             item["case_code"],
             KIND_LABELS[item["kind"]] + level,
             item["clock"],
@@ -99,7 +73,7 @@ def due_table(items: list[dict[str, Any]], tz: ZoneInfo) -> Table:
     return table
 
 
-# -- sla explain -----------------------------------------------------------------------------
+# -- sla explain ---------------------------------------------------------------------------
 
 
 def timeline_tables(code: str, clocks: list[dict[str, Any]], tz: ZoneInfo) -> list[Table]:
@@ -134,29 +108,25 @@ def timeline_tables(code: str, clocks: list[dict[str, Any]], tz: ZoneInfo) -> li
 # -- calendar show -----------------------------------------------------------------------------
 
 
-def month_table(cal: WorkCalendar, year: int, month: int) -> Table:
-    kinds = dict(cal.month(year, month))
-    table = Table(title=f"{cal.name} {year}-{month:02d} ({cal.tz.key})", title_justify="left")
+def month_table(month: CalendarMonth) -> Table:
+    """``calendar show``: the weeks of :meth:`Gridflow.calendar_month`, its days marked."""
+    year, number = parse_month(month.month)
+    days = {date.fromisoformat(d["date"]): d for d in month.days}
+    table = Table(title=f"{month.calendar} {year}-{number:02d} ({month.timezone})", title_justify="left")
     for day in ("一 Mon", "二 Tue", "三 Wed", "四 Thu", "五 Fri", "六 Sat", "日 Sun"):
         table.add_column(day, justify="right")
-    for week in monthcal.Calendar().monthdatescalendar(year, month):
+    for week in monthcal.Calendar().monthdatescalendar(year, number):
         cells = []
         for d in week:
-            if d.month != month:
+            if d.month != number:
                 cells.append(Text(""))
                 continue
-            mark, style = DAY_MARKS.get(kinds[d], ("", ""))
-            estimated = "?" if cal.is_estimated(d) and kinds[d] in ("holiday", "makeup_workday") else ""
+            kind = days[d]["kind"]
+            mark, style = DAY_MARKS.get(kind, ("", ""))
+            estimated = "?" if days[d]["estimated"] and kind in ("holiday", "makeup_workday") else ""
             cells.append(Text(f"{d.day}{mark}{estimated}", style=style))
         table.add_row(*cells)
     return table
-
-
-def month_days(cal: WorkCalendar, year: int, month: int) -> list[dict[str, Any]]:
-    return [
-        {"date": d.isoformat(), "kind": kind, "working": cal.is_working_day(d), "estimated": cal.is_estimated(d)}
-        for d, kind in cal.month(year, month)
-    ]
 
 
 def parse_month(text: str) -> tuple[int, int]:
@@ -170,38 +140,6 @@ def parse_month(text: str) -> tuple[int, int]:
 # -- calendar due --------------------------------------------------------------------------------
 
 
-class CalendarNotFound(NotFound):
-    pass
-
-
-WEEKDAYS = ("周一 Mon", "周二 Tue", "周三 Wed", "周四 Thu", "周五 Fri", "周六 Sat", "周日 Sun")
-DAY_MARK_LEGEND = (
-    "休 day off (statutory holiday)   班 make-up working day (调休上班)   ? estimated "
-    "(the year's official notice is not loaded)"
-)
-
-
-def calendar_named(calendars: dict[str, WorkCalendar], name: str) -> WorkCalendar:
-    cal = calendars.get(name)
-    if cal is None:
-        known = ", ".join(sorted(calendars)) or "none"
-        raise CalendarNotFound(f"no calendar {name!r}; calendars: {known} (config/calendars.yaml)")
-    return cal
-
-
-def due_reckoning(cal: WorkCalendar, start: datetime, limit: Duration) -> DueBreakdown:
-    """The deadline a clock started at ``start`` with ``limit`` gets: the SLA clocks' own conversion
-    (:func:`engine.sla.business`) and arithmetic (:func:`engine.calendar.due_breakdown`)."""
-    from engine.calendar import due_breakdown
-
-    return due_breakdown(cal, start, timedelta(seconds=business(limit, cal)))
-
-
-def _minutes(amount: timedelta) -> int | float:
-    minutes = amount.total_seconds() / 60
-    return int(minutes) if minutes.is_integer() else round(minutes, 2)
-
-
 def _span(amount: timedelta) -> str:
     """``14h``, ``1h30m``, ``45m`` (seconds, if any, are left out)."""
     whole = int(amount.total_seconds() // 60)
@@ -209,117 +147,54 @@ def _span(amount: timedelta) -> str:
     return f"{h}h{m}m" if h and m else f"{h}h" if h else f"{m}m"
 
 
-def _mark(cal: WorkCalendar, day: date, kind: str) -> str:
-    mark = DAY_MARKS.get(kind, ("", ""))[0]
-    return mark + ("?" if mark and cal.is_estimated(day) else "")
-
-
-def _estimated_years(b: DueBreakdown) -> list[int]:
-    return sorted({d.day.year for d in b.days if d.estimated})
-
-
-def due_dict(b: DueBreakdown, cal: WorkCalendar, limit: Duration, tz: ZoneInfo) -> dict[str, Any]:
-    """``calendar due --json``: times in ISO 8601 with the local offset, amounts in minutes."""
-    return {
-        "calendar": cal.name,
-        "calendar_label": cal.label,
-        "always_open": cal.always_open,
-        "start": b.start.astimezone(tz).isoformat(),
-        "counting_from": b.begin.astimezone(tz).isoformat(),
-        "duration": str(limit),
-        "limit_minutes": _minutes(b.limit),
-        "due_at": b.deadline.at.astimezone(tz).isoformat(),
-        "estimated": b.deadline.estimated,
-        "estimated_years": _estimated_years(b),
-        "days": [
-            {
-                "date": d.day.isoformat(),
-                "weekday": WEEKDAYS[d.day.weekday()].split()[0],  # 周三
-                "kind": d.kind,
-                "mark": _mark(cal, d.day, d.kind),
-                "counted_minutes": _minutes(d.counted),
-                "total_minutes": _minutes(d.total),
-                "estimated": d.estimated,
-            }
-            for d in b.days
-        ],
-    }
-
-
-def due_summary(b: DueBreakdown, cal: WorkCalendar, limit: Duration, tz: ZoneInfo) -> list[tuple[str, str]]:
+def due_summary(reckoning: CalendarDue, tz: ZoneInfo) -> list[tuple[str, str]]:
     """The rows above the table: start, when counting starts, the limit, the due time, estimated or not."""
-    label = f" {cal.label}" if cal.label else ""
-    amount = str(limit) if _span(b.limit) == str(limit) else f"{limit} = {_span(b.limit)}"
-    if cal.always_open:
-        meaning = f"{amount} 全天计时 wall time on {cal.name}{label}"
+    due = reckoning.due
+    label = f" {due['calendar_label']}" if due["calendar_label"] else ""
+    limit, span = due["duration"], _span(timedelta(seconds=reckoning.limit_s))
+    amount = limit if span == limit else f"{limit} = {span}"
+    if due["always_open"]:
+        meaning = f"{amount} 全天计时 wall time on {due['calendar']}{label}"
     else:
-        meaning = f"{amount} 工作时间 working time on {cal.name}{label} (1d = {_span(cal.day_length)})"
-    due = b.deadline.at.astimezone(tz)
-    rows = [("开始 start", local_text(b.start, tz)), ("时限 limit", meaning)]
-    if b.begin != b.start:
-        rows.insert(
-            1, ("起算 counting from", f"{local_text(b.begin, tz)} (outside working time: the next working period)")
-        )
-    rows.append(("截止 due", f"{local_text(b.deadline.at, tz)} {WEEKDAYS[due.weekday()]}"))
-    rows.append(("估算 estimated", _estimated_text(b, cal)))
+        day = _span(timedelta(seconds=reckoning.day_length_s))
+        meaning = f"{amount} 工作时间 working time on {due['calendar']}{label} (1d = {day})"
+    start, deadline = datetime.fromisoformat(due["start"]), datetime.fromisoformat(due["due_at"])
+    rows = [("开始 start", local_text(start, tz)), ("时限 limit", meaning)]
+    if due["counting_from"] != due["start"]:
+        begin = local_text(datetime.fromisoformat(due["counting_from"]), tz)
+        rows.insert(1, ("起算 counting from", f"{begin} (outside working time: the next working period)"))
+    rows.append(("截止 due", f"{local_text(deadline, tz)} {WEEKDAYS[deadline.astimezone(tz).weekday()]}"))
+    rows.append(("估算 estimated", _estimated_text(reckoning)))
     return rows
 
 
-def _estimated_text(b: DueBreakdown, cal: WorkCalendar) -> str:
-    if not b.deadline.estimated:
-        return "否 no" + ("" if cal.china is None else ": the official holiday schedules of these days are loaded")
-    years = ", ".join(str(y) for y in _estimated_years(b))
+def _estimated_text(reckoning: CalendarDue) -> str:
+    if not reckoning.due["estimated"]:
+        return "否 no" + (": the official holiday schedules of these days are loaded" if reckoning.official else "")
+    years = ", ".join(str(y) for y in reckoning.due["estimated_years"])
     return (
         f"是 yes: the official {years} holiday schedule is not loaded, so holidays are estimated and there are "
         f"no make-up working days; copy the State Council's notice under official_schedules in config/calendars.yaml"
     )
 
 
-def due_days_table(b: DueBreakdown, cal: WorkCalendar) -> Table:
-    table = Table(title=f"逐日计时 working time per day ({cal.name}, {cal.tz.key})", title_justify="left")
+def due_days_table(reckoning: CalendarDue) -> Table:
+    """The working time each day counts, from the start's day to the deadline's."""
+    name = reckoning.due["calendar"]
+    table = Table(title=f"逐日计时 working time per day ({name}, {reckoning.timezone})", title_justify="left")
     table.add_column("日期 date", no_wrap=True)
     table.add_column("星期 weekday", no_wrap=True)
     table.add_column("标记 mark", no_wrap=True)
     table.add_column("计入 counted (min)", justify="right", no_wrap=True)
     table.add_column("累计 total (min)", justify="right", no_wrap=True)
-    for d in b.days:
-        style = None if d.counted else "dim"
-        mark = _mark(cal, d.day, d.kind)
+    for d in reckoning.due["days"]:
         row(
             table,
-            d.day.isoformat(),
-            WEEKDAYS[d.day.weekday()],
-            mark,
-            _minutes(d.counted),
-            _minutes(d.total),
-            style=style,
+            d["date"],
+            WEEKDAYS[date.fromisoformat(d["date"]).weekday()],
+            d["mark"],
+            d["counted_minutes"],
+            d["total_minutes"],
+            style=None if d["counted_minutes"] else "dim",
         )
     return table
-
-
-# -- calendar check ---------------------------------------------------------------------------
-
-
-def estimated_deadlines(session: Session) -> list[str]:
-    count = session.scalar(
-        select(func.count()).select_from(SlaClock).where(SlaClock.status == "running", SlaClock.estimated)
-    )
-    if not count:
-        return []
-    return [
-        f"{count} running clock(s) have a deadline in a year whose official holiday notice is not loaded "
-        "(marked 'estimated'); add it under official_schedules in config/calendars.yaml"
-    ]
-
-
-def unanswerable_deadlines(session: Session, calendars: dict[str, WorkCalendar]) -> list[str]:
-    out = []
-    for name, due in session.execute(
-        select(SlaClock.calendar, SlaClock.due_at).where(SlaClock.status == "running", SlaClock.due_at.is_not(None))
-    ):
-        cal = calendars.get(name)
-        if cal is None:
-            out.append(f"a running clock uses calendar {name!r}, which config/calendars.yaml no longer defines")
-        elif not cal.knows_year(due.astimezone(cal.tz).year):
-            out.append(f"a running clock on {name} is due in {due.year}, a year the calendar cannot answer")
-    return sorted(set(out))

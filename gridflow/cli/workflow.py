@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,9 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from engine.errors import ConfigError, WorkflowInvalid
-from engine.machine import mermaid
-from engine.store import workflow_repo
+from engine.errors import ConfigError
 from gridflow import present
 from gridflow.cli import views
 from gridflow.cli.common import (
@@ -40,18 +39,17 @@ def workflow_validate(files: Annotated[list[Path], typer.Argument(help="Workflow
         gf = open_gridflow()
         gf.calendars  # noqa: B018 - a broken calendars file is reported before any workflow
     for file in files:
-        try:
-            loaded = gf.load_workflow(file)
-        except WorkflowInvalid as exc:
+        checked = gf.validate_workflow(file)
+        if not checked["valid"]:
             failed += 1
-            err.print(f"[bold red]✗[/] {escape(str(file))}: {len(exc.problems)} problem(s)", highlight=False)
-            for problem in exc.problems:
+            problems = checked["problems"]
+            err.print(f"[bold red]✗[/] {escape(str(file))}: {len(problems)} problem(s)", highlight=False)
+            for problem in problems:
                 err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
             continue
-        d = loaded.definition
         out.print(
-            f"[bold green]✓[/] {escape(str(file))}: {d.name} {escape(d.title)} — {len(d.states)} states, "
-            f"{len(d.triggers)} triggers",
+            f"[bold green]✓[/] {escape(str(file))}: {checked['name']} {escape(checked['title'])} — "
+            f"{checked['states']} states, {checked['triggers']} triggers",
             highlight=False,
         )
     if failed:
@@ -62,12 +60,11 @@ def workflow_validate(files: Annotated[list[Path], typer.Argument(help="Workflow
 def workflow_publish(file: Annotated[Path, typer.Argument(help="Workflow YAML file.")]) -> None:
     """Publish a workflow file as a new version (cases already open stay on their version)."""
     with handled():
-        result = open_gridflow().publish_workflow(file)
-        row = result.row
-        if result.created:
-            out.print(f"published {row.name} v{row.version} ({row.title}); new cases use it", markup=False)
+        pub = open_gridflow().publish_workflow(file)
+        if pub["created"]:
+            out.print(f"published {pub['name']} v{pub['version']} ({pub['title']}); new cases use it", markup=False)
         else:
-            out.print(f"unchanged: {row.name} v{row.version} already has this exact text", markup=False)
+            out.print(f"unchanged: {pub['name']} v{pub['version']} already has this exact text", markup=False)
 
 
 @workflow_app.command("list")
@@ -75,41 +72,36 @@ def workflow_list(as_json: JsonOpt = False) -> None:
     """List published workflow versions."""
     with handled():
         gf = open_gridflow()
-        with gf.transaction(write=False) as session:
-            rows = workflow_repo.list_versions(session)
-            data = [
-                {
-                    "name": r.name,
-                    "version": r.version,
-                    "title": r.title,
-                    "published_at": present.iso(r.published_at),
-                    "source_hash": r.source_hash[:12],
-                }
-                for r in rows
-            ]
-            published = [present.local_text(r.published_at, gf.tz) for r in rows]
+        data = gf.list_workflows()
         if as_json:
             emit_json(data)
             return
         table = Table(title="流程版本 workflow versions", title_justify="left")
         for column in ("name", "version", "标题 title", "发布 published", "hash"):
             table.add_column(column, no_wrap=column != "标题 title", overflow="fold")
-        for d, when in zip(data, published, strict=True):
+        for d in data:
+            when = present.local_text(datetime.fromisoformat(d["published_at"]), gf.tz)
             views.row(table, d["name"], str(d["version"]), d["title"], when, d["source_hash"])
         out.print(table)
 
 
-def _definition(name: str, version: int | None) -> tuple[Any, Any]:
-    """A published version by name, or a file's definition when NAME is a path to YAML."""
+def _file(name: str) -> Path | None:
+    """NAME as a path to a workflow file (it ends in .yaml or .yml), or None for a published workflow's name."""
     path = Path(name)
-    if path.suffix in (".yaml", ".yml"):
-        if not path.exists():
-            raise ConfigError(f"file not found: {name}; pass a workflow file, or the NAME of a published workflow")
-        return None, open_gridflow().load_workflow(path).definition
-    gf = open_gridflow()
-    with gf.transaction(write=False) as session:
-        row = workflow_repo.get_version(session, name, version)
-        return row, workflow_repo.compiled(session, row.id).definition
+    if path.suffix not in (".yaml", ".yml"):
+        return None
+    if not path.exists():
+        raise ConfigError(f"file not found: {name}; pass a workflow file, or the NAME of a published workflow")
+    return path
+
+
+def _summary(definition: dict[str, Any]) -> dict[str, Any]:
+    """A file's definition (``WorkflowDef.to_dict()``) with its states and triggers listed as
+    :meth:`Gridflow.show_workflow` lists a published one's."""
+    triggers = [
+        {**t, "from": t["sources"], "to": t["dest"], "fields": t["required"]} for t in definition["triggers"].values()
+    ]
+    return {**definition, "states": list(definition["states"].values()), "triggers": triggers}
 
 
 @workflow_app.command("show")
@@ -120,15 +112,23 @@ def workflow_show(
 ) -> None:
     """Show a workflow's states and triggers."""
     with handled():
-        row, d = _definition(name, version)
-        if as_json:
-            emit_json(present.workflow_summary(row, d) if row else d.to_dict())
-            return
-        if row is not None:
-            when = present.local_text(row.published_at, open_gridflow().tz)
-            out.print(f"[bold]{escape(d.title)}[/] {row.name} v{row.version}, published {when}")
-        out.print(views.states_table(d))
-        out.print(views.triggers_table(d))
+        file = _file(name)
+        gf = open_gridflow()
+        if file is not None:
+            definition = gf.read_workflow_file(file)
+            if as_json:
+                emit_json(definition)
+                return
+            shown = _summary(definition)
+        else:
+            shown = gf.show_workflow(name, version)
+            if as_json:
+                emit_json(shown)
+                return
+            when = present.local_text(datetime.fromisoformat(shown["published_at"]), gf.tz)
+            out.print(f"[bold]{escape(shown['title'])}[/] {shown['name']} v{shown['version']}, published {when}")
+        out.print(views.states_table(shown))
+        out.print(views.triggers_table(shown["triggers"]))
 
 
 @workflow_app.command("graph")
@@ -138,5 +138,6 @@ def workflow_graph(
 ) -> None:
     """Print the workflow as a mermaid state diagram."""
     with handled():
-        _, d = _definition(name, version)
-        sys.stdout.write(mermaid(d))
+        file = _file(name)
+        gf = open_gridflow()
+        sys.stdout.write(gf.workflow_file_graph(file) if file is not None else gf.workflow_graph(name, version))

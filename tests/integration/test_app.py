@@ -1,6 +1,10 @@
-"""The application edge on both back ends: init is idempotent, bad files change nothing."""
+"""The application edge on both back ends: init is idempotent, bad files change nothing, the use cases
+answer plain values."""
 
 from __future__ import annotations
+
+import json
+from datetime import timedelta
 
 import pytest
 
@@ -25,7 +29,7 @@ def test_init_twice_changes_no_row(db, app):
     assert len(first["place"]) == 99 and len(first["workflow_definition"]) == 1
     app.clock.tick(days=1)
     report = app.init()
-    assert not report.org.changed and not any(w.created for w in report.workflows)
+    assert not report.org.changed and not any(w["created"] for w in report.workflows)
     assert db.snapshot() == first
 
 
@@ -61,7 +65,7 @@ def test_a_new_org_token_is_seen_at_the_next_step(db, app, tmp_path):
     from engine.errors import PermissionDenied
 
     result = app.report(grid_id="mayingtai-01", actor_id="p-an-yixuan", fields={"title": "第一件"})
-    assert result.case.code.endswith("000001")
+    assert result["case"]["code"].endswith("000001")
     text = ORG_FILE.read_text(encoding="utf-8")
     start = text.index("  - id: p-an-yixuan")
     end = text.index("  - id:", start + 10)
@@ -71,3 +75,38 @@ def test_a_new_org_token_is_seen_at_the_next_step(db, app, tmp_path):
     assert app.load_org(smaller).people.deactivated == 1
     with pytest.raises(PermissionDenied, match="no longer in the org chart"):
         app.report(grid_id="mayingtai-01", actor_id="p-an-yixuan", fields={"title": "第二件"})
+
+
+def test_the_case_use_cases_answer_plain_values(db, app):
+    """What a face gets is JSON-ready (no ORM row, no session); a step's case is the case as read back."""
+    db.reset(seed=False)
+    app.init()
+    backfilled = app.clock() - timedelta(hours=1)
+    reported = app.report(grid_id="mayingtai-01", actor_id="p-an-yixuan", fields={"title": "水管"}, at=backfilled)
+    code = reported["case"]["code"]
+    assert reported["case"] == app.show_case(code)
+    assert reported["event"]["trigger"] == "report" and reported["event"]["received_at"] is not None
+    fired = app.fire(code, "classify", actor_id="p-chen-jia", fields={"category": "供水", "priority": "urgent"})
+    assert fired["case"] == app.show_case(code) and fired["case"]["version"] == 2
+    assert (fired["event"]["from"], fired["event"]["to"]) == ("reported", "classified")
+    history = app.case_history(code)
+    assert [e["trigger"] for e in history["events"]] == ["report", "classify"]
+    assert history["state_labels"] == {"classified": "已立案", "reported": "已上报"}
+    answers = [
+        reported,
+        fired,
+        history,
+        app.case_card(code),
+        app.list_cases(open_only=True),
+        app.explain_sla(code),
+        app.sla_due(app.clock(), timedelta(days=2)),
+        app.sweep_plan(app.clock() + timedelta(days=7)),
+        app.org_chart("mayingtai"),
+        app.grid_cells("mayingtai"),
+        app.list_workflows(),
+        app.show_workflow("grid_case"),
+        app.calendar_month(2026, 10).as_dict(),
+        app.calendar_check().as_dict(),
+    ]
+    json.dumps(answers)  # raises on anything that is not a plain value
+    assert app.workflow_graph("grid_case").startswith("---")

@@ -26,7 +26,7 @@ import gridflow.cli as cli
 import gridflow.cli.common as common
 from engine.durations import Duration
 from engine.sla import CaseFacts, Clocks
-from gridflow.cli import sla_views
+from gridflow.app.sla import due_reckoning
 from tests.support import GRID, GRID_WORKER, T0, calendars, seeded_workflow
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -47,7 +47,7 @@ def test_the_due_time_is_what_an_sla_clock_gets(db, minute, amount, unit, name):
     start = datetime(2026, 1, 1, tzinfo=SH) + timedelta(minutes=minute)
     limit = Duration(min(amount, 400) if unit == "d" else amount, unit)  # 400 working days stay within 2029
     cal = calendars()[name]
-    reckoning = sla_views.due_reckoning(cal, start, limit)
+    reckoning = due_reckoning(cal, start, limit)
     with db.session() as s:
         case_id = _a_case(s)
         clocks = Clocks(s, CaseFacts(case_id, None, None), calendars(), SH)
