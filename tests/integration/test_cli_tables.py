@@ -280,6 +280,15 @@ def test_client_tables(gf):
     assert "county-12345" in gf.run("client", "list")
 
 
+def test_webhook_tables(gf):
+    out = gf.run("webhook", "add", "通江县综治平台", "https://127.0.0.1:9/hook", "--event", "case.reported")
+    number = re.search(r"#(\d+)", out).group(1)  # type: ignore[union-attr]
+    assert "通江县综治平台" in gf.run("webhook", "list")
+    gf.run("webhook", "deliveries", number)
+    gf.run("webhook", "remove", number)
+    assert "https://127.0.0.1:9/hook" in gf.run("webhook", "list", "--all")
+
+
 def test_every_command_is_run_here(gf):
     root = typer.main.get_command(cli.app)
     commands = []
