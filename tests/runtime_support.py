@@ -87,13 +87,14 @@ def lay_timers(env: dict[str, str], tag: str, fire_at: list[datetime], chunk: in
     """One case with one pending reminder per instant in ``fire_at``; codes ``RT-<tag>-<n>``."""
     gf = Gridflow(settings_of(env))
     try:
-        template = gf.report(grid_id=GRID, actor_id=REPORTER, fields={"title": f"演练 {tag}"}, workflow="quick").case
+        reported = gf.report(grid_id=GRID, actor_id=REPORTER, fields={"title": f"演练 {tag}"}, workflow="quick")
+        template_id = reported["case"]["id"]
         with gf.transaction() as session:
-            session.execute(update(SlaTimer).where(SlaTimer.case_id == template.id).values(status="cancelled"))
-            case = session.execute(select(Case.__table__).where(Case.id == template.id)).one()._asdict()
+            session.execute(update(SlaTimer).where(SlaTimer.case_id == template_id).values(status="cancelled"))
+            case = session.execute(select(Case.__table__).where(Case.id == template_id)).one()._asdict()
             clock = (
                 session.execute(
-                    select(SlaClock.__table__).where(SlaClock.case_id == template.id, SlaClock.scope == "state")
+                    select(SlaClock.__table__).where(SlaClock.case_id == template_id, SlaClock.scope == "state")
                 )
                 .one()
                 ._asdict()
