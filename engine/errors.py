@@ -31,7 +31,8 @@ drawing against the classes)::
     │   ├── PersonNotFound
     │   ├── HouseholdNotFound         (engine.archive.store)
     │   ├── CalendarNotFound          (gridflow.app.sla)
-    │   └── NoticeNotFound            (gridflow.cli.notices)
+    │   ├── NoticeNotFound            (gridflow.cli.notices)
+    │   └── WebhookNotFound           (gridflow.app.webhooks)
     ├── CommandRejected               a command that must change nothing
     │   ├── TriggerNotAllowed         trigger unknown or not allowed in this state
     │   ├── FieldError                missing, unknown or malformed fields
