@@ -166,7 +166,17 @@ OPEN311_SHARE = 0.03  # of the cases, reported by the county's 12345 platform th
 OPEN311_CLIENT = ("county-12345", "通江县12345热线", "p-yang-xiaodong")  # id, name, the person it reports as
 OPEN311_CHANNEL = "open311"  # gridflow.app.open311.CHANNEL
 PRIORITY_MIX = (("normal", 80), ("urgent", 15), ("critical", 5))
-TITLES = ("自来水管破裂", "路灯不亮", "道路塌方", "垃圾未清运", "邻里纠纷", "电线老化", "山体落石", "低保申请", "沟渠堵塞")
+TITLES = (
+    "自来水管破裂",
+    "路灯不亮",
+    "道路塌方",
+    "垃圾未清运",
+    "邻里纠纷",
+    "电线老化",
+    "山体落石",
+    "低保申请",
+    "沟渠堵塞",
+)
 SATISFACTION = ("satisfied", "satisfied", "basically_satisfied", "dissatisfied")
 CASE_COLUMNS = (
     "id", "code", "workflow_id", "workflow_name", "workflow_version", "status", "version", "title", "description",
@@ -344,7 +354,11 @@ class _Conn:
         return _Rowcount()
 
     def fired(self, clock_id: int) -> list[tuple[str, int]]:
-        return [(t["kind"], t["level"]) for t in self.timers.values() if t["clock_id"] == clock_id and t["status"] == "fired"]
+        return [
+            (t["kind"], t["level"])
+            for t in self.timers.values()
+            if t["clock_id"] == clock_id and t["status"] == "fired"
+        ]
 
 
 class _Session:
@@ -438,7 +452,9 @@ class Generator:
                     clock["breached_at"] = timer["fire_at"]
                 case.version, case.updated_at = case.version + 1, at
                 due_at = clock["due_at"].astimezone(UTC).isoformat() if clock["due_at"] else None
-                payload.update({"clock": clock["scope"], "state": clock["state"], "timer": timer["id"], "due_at": due_at})
+                payload.update(
+                    {"clock": clock["scope"], "state": clock["state"], "timer": timer["id"], "due_at": due_at}
+                )
                 events.append(
                     EventRecord(case.id, case.version, at, engine_sweep.SYSTEM, engine_sweep.EVENT[timer["kind"]],
                                 case.status, case.status, payload, case.workflow_version)
@@ -504,7 +520,9 @@ def copy_rows(conn: psycopg.Connection, played: list[Played]) -> dict[str, int]:
         with cur.copy(f"COPY case_event ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
             for p in played:
                 for e in p.events:
-                    copy.write_row([_json(getattr(e, c)) if c in JSON_COLUMNS else getattr(e, c) for c in EVENT_COLUMNS])
+                    copy.write_row(
+                        [_json(getattr(e, c)) if c in JSON_COLUMNS else getattr(e, c) for c in EVENT_COLUMNS]
+                    )
                     counts["events"] += 1
         with cur.copy(f"COPY sla_clock ({', '.join(CLOCK_COLUMNS)}) FROM STDIN") as copy:
             for p in played:
@@ -593,9 +611,13 @@ def _real_sweeps(sessions: Any, until: datetime) -> None:
     """engine.sweep.sweep at each pending timer's time, up to ``until``."""
     for _ in range(10_000):
         with sessions.begin() as session:
-            at = session.connection().exec_driver_sql(
-                "SELECT min(fire_at) FROM sla_timer WHERE status = 'pending' AND fire_at <= %(u)s", {"u": until}
-            ).scalar()
+            at = (
+                session.connection()
+                .exec_driver_sql(
+                    "SELECT min(fire_at) FROM sla_timer WHERE status = 'pending' AND fire_at <= %(u)s", {"u": until}
+                )
+                .scalar()
+            )
         if at is None:
             return
         engine_sweep.sweep(sessions.begin, at, SWEEPER, batch=500, lease=LEASE)
@@ -605,9 +627,13 @@ def _real_sweeps(sessions: Any, until: datetime) -> None:
 def _normalized(conn: psycopg.Connection, case_id: int) -> dict[str, Any]:
     """A case's rows as stored, ids replaced by their rank within the case (so two cases compare)."""
     case = conn.execute(f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id = %s", (case_id,)).fetchone()
-    clocks = conn.execute(f"SELECT {', '.join(CLOCK_COLUMNS)} FROM sla_clock WHERE case_id = %s ORDER BY id", (case_id,))
+    clocks = conn.execute(
+        f"SELECT {', '.join(CLOCK_COLUMNS)} FROM sla_clock WHERE case_id = %s ORDER BY id", (case_id,)
+    )
     clocks = clocks.fetchall()
-    timers = conn.execute(f"SELECT {', '.join(TIMER_COLUMNS)} FROM sla_timer WHERE case_id = %s ORDER BY id", (case_id,))
+    timers = conn.execute(
+        f"SELECT {', '.join(TIMER_COLUMNS)} FROM sla_timer WHERE case_id = %s ORDER BY id", (case_id,)
+    )
     timers = timers.fetchall()
     events = conn.execute(
         f"SELECT {', '.join(EVENT_COLUMNS)} FROM case_event WHERE case_id = %s ORDER BY seq", (case_id,)
@@ -630,7 +656,9 @@ def _normalized(conn: psycopg.Connection, case_id: int) -> dict[str, Any]:
     return {
         "case": {k: v for k, v in zip(CASE_COLUMNS, case, strict=True) if k != "id"},
         "events": out_events,
-        "clocks": [{k: v for k, v in zip(CLOCK_COLUMNS, row, strict=True) if k not in ("id", "case_id")} for row in clocks],
+        "clocks": [
+            {k: v for k, v in zip(CLOCK_COLUMNS, row, strict=True) if k not in ("id", "case_id")} for row in clocks
+        ],
         "timers": out_timers,
     }
 
@@ -682,7 +710,9 @@ def check_generator(
         for trigger, actor, fields, at in plan.steps[1:]:
             _real_sweeps(sessions, at)
             with sessions.begin() as session:
-                fire(session, code, trigger, actor_id=actor, fields=dict(fields), at=at, tz=gf.tz, calendars=gf.calendars)
+                fire(
+                    session, code, trigger, actor_id=actor, fields=dict(fields), at=at, tz=gf.tz, calendars=gf.calendars
+                )
         _real_sweeps(sessions, generator.now)
         real_ids.append(case_id)
     top = conn.execute("SELECT max(id) FROM cases").fetchone()[0]
@@ -937,7 +967,11 @@ def check_step(req: Request, answer: httpx.Response) -> str | None:
     if answer.status_code != 200:
         return f"{req.url}: {answer.status_code} {answer.text[:200]}"
     data = answer.json()
-    if data.get("code") != code or data.get("status") != "classified" or data.get("priority") != body["fields"]["priority"]:
+    if (
+        data.get("code") != code
+        or data.get("status") != "classified"
+        or data.get("priority") != body["fields"]["priority"]
+    ):
         return f"{req.url}: answered {str(data)[:200]}"
     return None
 
@@ -982,7 +1016,9 @@ def check_open311(req: Request, answer: httpx.Response) -> str | None:
         return f"{url}: {answer.status_code} {answer.text[:200]}"
     data = answer.json()
     if not isinstance(data, list) or len(data) != req.expect or (data and "service_request_id" not in data[0]):
-        return f"{url}: {len(data) if isinstance(data, list) else '?'} requests (expected {req.expect}): {str(data)[:200]}"
+        return (
+            f"{url}: {len(data) if isinstance(data, list) else '?'} requests (expected {req.expect}): {str(data)[:200]}"
+        )
     return None
 
 
@@ -1113,7 +1149,9 @@ def prepare(url: str, home: Path, args: argparse.Namespace, checks: Checks, say:
         with psycopg.connect(conninfo) as conn:
             org = read_org(conn)
             now = datetime.now(UTC).replace(microsecond=0)
-            wf = conn.execute("SELECT id FROM workflow_definition WHERE name = 'grid_case' ORDER BY version DESC").fetchone()
+            wf = conn.execute(
+                "SELECT id FROM workflow_definition WHERE name = 'grid_case' ORDER BY version DESC"
+            ).fetchone()
             conn.commit()
             with gf.transaction(write=False) as session:
                 flow = workflow_repo.compiled(session, wf[0])
@@ -1143,7 +1181,9 @@ def prepare(url: str, home: Path, args: argparse.Namespace, checks: Checks, say:
                 conn.commit()
             finish_load(conn, plans, gf.tz)
             vacuum_s = time.perf_counter() - t0
-            say(f"{args.cases:,} cases loaded in {load_s:.1f} s (playing {play_s:.1f} s), VACUUM ANALYZE {vacuum_s:.1f} s")
+            say(
+                f"{args.cases:,} cases loaded in {load_s:.1f} s (playing {play_s:.1f} s), VACUUM ANALYZE {vacuum_s:.1f} s"
+            )
             people = sorted(set(org.centre) | set(org.secretary_of.values()))
             tokens = {p: gf.create_token(p, "bench api")["token"] for p in people}
             reported = [row[0] for row in conn.execute("SELECT code FROM cases WHERE status = 'reported' ORDER BY id")]
@@ -1167,7 +1207,9 @@ def prepare(url: str, home: Path, args: argparse.Namespace, checks: Checks, say:
                 **totals,
                 "states": states,
                 "overdue": conn.execute("SELECT count(*) FROM cases WHERE overdue").fetchone()[0],
-                "overdue_open": conn.execute("SELECT count(*) FROM cases WHERE overdue AND closed_at IS NULL").fetchone()[0],
+                "overdue_open": conn.execute(
+                    "SELECT count(*) FROM cases WHERE overdue AND closed_at IS NULL"
+                ).fetchone()[0],
                 "running_clocks": conn.execute("SELECT count(*) FROM sla_clock WHERE status = 'running'").fetchone()[0],
                 "breaching_24h": conn.execute(
                     "SELECT count(DISTINCT case_id) FROM sla_clock WHERE status = 'running' AND breached_at IS NULL"
@@ -1300,7 +1342,8 @@ def after_checks(url_obj: Any, setup: Setup, runs: dict[str, dict[str, list[Run]
             checks.add(
                 f"{part} on the {side}: every answer right",
                 s["errors"] == 0 and s["requests"] > 0,
-                f"{s['requests']:,} timed answers checked, {s['errors']} wrong" + (f": {s['first_errors'][0]}" if s["errors"] else ""),
+                f"{s['requests']:,} timed answers checked, {s['errors']} wrong"
+                + (f": {s['first_errors'][0]}" if s["errors"] else ""),
             )
     with psycopg.connect(psycopg_conninfo(url_obj)) as conn:
         stepped = {side: [req.expect[0] for run in rs for req in run.done] for side, rs in runs["step"].items()}
@@ -1464,12 +1507,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for key, default in DEFAULTS.items():
         lo, hi = LIMITS[key]
         kind = float if isinstance(default, float) and key == "seconds" else int
-        p.add_argument(f"--{key}", type=kind, default=None, help=f"{HELPS[key]} (default {default:g}, {lo:g} to {hi:g})")
+        p.add_argument(
+            f"--{key}", type=kind, default=None, help=f"{HELPS[key]} (default {default:g}, {lo:g} to {hi:g})"
+        )
     p.add_argument("--smoke", action="store_true", help="tiny: everything answers correctly (the test suite)")
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     p.add_argument("--profile", action="store_true", help="also profile one API worker (cProfile) per part")
-    p.add_argument("--what-if", action="store_true",
-                   help="also measure the API with the workflow-hash lookup cached (bench.api_reference.what_if)")
+    p.add_argument(
+        "--what-if",
+        action="store_true",
+        help="also measure the API with the workflow-hash lookup cached (bench.api_reference.what_if)",
+    )
     p.add_argument("--try-index", action="store_true", help=f"create the index this bench proposes: {TRY_INDEX}")
     p.add_argument("--admin-url", help="admin URL of the PostgreSQL server (default: local postgres)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")

@@ -132,7 +132,9 @@ class Rules:
         key = (category, priority, month)
         if key not in self._policies:
             spec = self.definition.states["classified"].sla
-            self._policies[key] = resolve(self.definition, spec, CaseFacts(0, category, priority), self.calendars, month)
+            self._policies[key] = resolve(
+                self.definition, spec, CaseFacts(0, category, priority), self.calendars, month
+            )
         return self._policies[key]
 
 
@@ -142,7 +144,11 @@ def _iso(value: Any) -> Any:
 
 def _case(row: tuple, names: list[str]) -> dict[str, Any]:
     data = {name: _iso(value) for name, value in zip(names, row, strict=True)}
-    data["grid"], data["reporter"], data["assignee"] = data.pop("grid_id"), data.pop("reporter_id"), data.pop("assignee_id")
+    data["grid"], data["reporter"], data["assignee"] = (
+        data.pop("grid_id"),
+        data.pop("reporter_id"),
+        data.pop("assignee_id"),
+    )
     data["workflow"] = data.pop("workflow_name")
     data["source"] = data.pop("source_client") or data.pop("source_channel")
     data.pop("source_channel", None)
@@ -286,7 +292,9 @@ def what_if() -> FastAPI:
         if source_hash is None:
             source_hash = hashes.get(workflow_id)
             if source_hash is None:
-                found = session.scalar(select(WorkflowDefinition.source_hash).where(WorkflowDefinition.id == workflow_id))
+                found = session.scalar(
+                    select(WorkflowDefinition.source_hash).where(WorkflowDefinition.id == workflow_id)
+                )
                 if found is not None:
                     hashes[workflow_id] = source_hash = found
         return real(session, workflow_id, source_hash)
