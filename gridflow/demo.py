@@ -3,8 +3,8 @@ empty gridflow through the real engine, so that every listing has something true
 
 :func:`load` makes the quarter's plan (:mod:`gridflow.demo_plan`: several hundred cases, seeded)
 and plays it on a virtual clock, in time order: each step is :meth:`Gridflow.fire` with the step's
-past time (a backfilled step: the history says it was typed in now) — a report is the engine's own
-``report`` with the demo's channel, since :meth:`Gridflow.report` takes none; before each step,
+past time (a backfilled step: the history says it was typed in now), a report is :meth:`Gridflow.report`
+with the demo's channel; before each step,
 :meth:`Gridflow.sweep` fires the SLA timers due by then, each at its due time (so reminders, breaches
 and escalations fire as they would have); on the first of each month at 01:00 the monthly scoring
 job runs, on the first day after the quarter at 03:00 the quarterly posting job, both through
@@ -36,13 +36,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from engine import cases, sla
 from engine import jobs as engine_jobs
+from engine import sla
 from engine.calendar import WorkCalendar
 from engine.definitions.model import WorkflowDef
 from engine.errors import CommandRejected, ConcurrentUpdate, ConfigError, ContractError, PeriodNotOver
@@ -54,9 +54,12 @@ from engine.scoring import runs
 from engine.store import case_repo, demo_repo, workflow_repo
 from engine.store.demo_repo import DEMO_CHANNEL, LABEL, Holdings
 from engine.store.models import ScoreRun
-from gridflow.app import Gridflow, not_after_now
+from gridflow.app.base import not_after_now
 from gridflow.demo_plan import DEFAULT_SIZE, SEED, CasePlan, Limits, Plan, Step, make_plan, township
 from notifications import dispatch
+
+if TYPE_CHECKING:  # the application calls this module (gridflow.app.runtime): it is not imported back
+    from gridflow.app import Gridflow
 
 WORKER = "gridflow demo"  # who ran the demo's period jobs (job_run.worker)
 SETTING = "`demo` (GRIDFLOW_DEMO, or demo: in config/gridflow.yaml)"
@@ -76,7 +79,7 @@ TRIGGERS = {
     "verify",
     "void",
 }
-Progress = Callable[[int, int], None]  # (done, total)
+Progress = Callable[[int, int], None]  # (done, total); (0, 0) when loading begins, before the plan is made
 
 
 # -- periods ----------------------------------------------------------------------------------------
@@ -205,6 +208,8 @@ def load(
             return Loaded(found)
         _check_free(session, quarter, gf.tz)
         definition, org = _workflow(session, gf.settings.default_workflow)
+    if progress is not None:
+        progress(0, 0)
     office = gf.calendars[str(definition.extras.get("calendar", sla.DEFAULT_CALENDAR))]
     plan = make_plan(township(org), limits(definition, gf.calendars, gf.tz), office, quarter, now, gf.tz, size)
     result = Loaded(found, fresh=True, plan=plan)
@@ -342,37 +347,18 @@ def _catch_up(gf: Gridflow, until: datetime, due: datetime | None, fired: Counte
 def _take(gf: Gridflow, codes: dict[int, str], case: CasePlan, step: Step) -> datetime | None:
     """One step of the plan at its past time (a backfilled step: the history says it was typed in now);
     the next timer due after it."""
-    if step.trigger == "report":
-        done = _report(gf, case, step)
-        codes[case.number] = done.case.code
+    fields = dict(step.fields)
+    if step.trigger == "report":  # the demo's channel marks it in the transaction that logs it (and its notices)
+        done = gf.report(grid_id=case.grid, actor_id=step.actor, fields=fields, at=step.at, channel=DEMO_CHANNEL)
+        codes[case.number] = done["case"]["code"]
     else:
-        fields = dict(step.fields)
         done = gf.fire(codes[case.number], step.trigger, actor_id=step.actor, fields=fields, at=step.at)
-    if done.case.status != step.to_state:
+    if done["case"]["status"] != step.to_state:
         raise ContractError(
-            f"demo case {done.case.code}: {step.trigger} led to {done.case.status}, the plan expected "
+            f"demo case {done['case']['code']}: {step.trigger} led to {done['case']['status']}, the plan expected "
             f"{step.to_state}; has the workflow changed?"
         )
     return _next_timer(gf)
-
-
-def _report(gf: Gridflow, case: CasePlan, step: Step) -> cases.StepResult:
-    """:meth:`Gridflow.report` with a past ``at``, as the engine's own report with the demo's channel: the
-    case is marked demo in the transaction that logs it, so no notice of it is ever unmarked."""
-    now = gf.clock()
-    with gf.transaction() as session:
-        return cases.report(
-            session,
-            grid_id=case.grid,
-            actor_id=step.actor,
-            fields=dict(step.fields),
-            at=not_after_now(step.at, now),
-            workflow=gf.settings.default_workflow,
-            channel=DEMO_CHANNEL,
-            tz=gf.tz,
-            calendars=gf.calendars,
-            entry=cases.Entry(received_at=max(now, step.at), entered_by=step.actor),
-        )
 
 
 def _labelled(real: dict[str, Body]) -> dict[str, Body]:

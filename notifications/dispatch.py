@@ -200,6 +200,26 @@ def suppress_demo(session: Session, ids: list[int] | None = None) -> list[int]:
     return list(session.execute(stmt, execution_options={"synchronize_session": False}).scalars())
 
 
+def requeue_failed(session: Session, at: datetime, notice_id: int | None = None) -> int:
+    """Send failed notices again (``gridflow notices retry``): the failed notice ``notice_id``, or every
+    failed one, back to ``pending`` and ready at ``at``, every channel available again, no lease. How many."""
+    stmt = update(Outbox).where(Outbox.status == "failed")
+    if notice_id is not None:
+        stmt = stmt.where(Outbox.id == notice_id)
+    result = session.execute(
+        stmt.values(
+            status="pending",
+            next_attempt_at=require_aware(at),
+            exhausted=[],
+            channel=None,
+            channel_attempts=0,
+            lease_until=None,
+            claimed_by=None,
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def _load(
     session: Session, ids: list[int], at: datetime, config: NoticeConfig
 ) -> tuple[list[_Notice], dict[str, _Person]]:

@@ -6,42 +6,41 @@ from datetime import timedelta
 from typing import Any
 
 from notifications.channels.base import mask_phones
-from notifications.dispatch import dispatch as dispatch_outbox
 from tasks.runtime import Runtime, log
 
 
 def dispatch(task: Any) -> dict[str, int]:
     runtime: Runtime = task.app.gridflow_runtime
-    gf, settings = runtime.gridflow, runtime.settings
-    report = dispatch_outbox(
-        gf.transaction,
-        runtime.clock,
-        gf.worker_id,
-        runtime.notices,
-        runtime.renderer,
+    settings = runtime.settings
+    report = runtime.gridflow.dispatch_notices(
         batch=settings.dispatch_batch,
         lease=timedelta(seconds=max(60, settings.task_time_limit_s)),
         budget=timedelta(seconds=settings.dispatch_budget_s),
     )
-    if report.sent or report.failed or report.retried:
+    if report["messages"] or report["failed"] or report["retrying"]:
         log.info(
             "notices: %d message(s) sent (%d notice(s), %d digest(s)), %d deferred, %d to retry, %d failed",
-            report.sent,
-            report.delivered,
-            report.digests,
-            report.deferred,
-            report.retried,
-            len(report.failed),
+            report["messages"],
+            report["delivered"],
+            report["digests"],
+            report["deferred"],
+            report["retrying"],
+            report["failed"],
         )
     # No follow-up task when the budget runs out (unlike the sweep): the next tick, two seconds on,
     # carries on, so a storm of notices never multiplies into chains that crowd out the firing.
-    for channel, error in report.misconfigured.items():
+    for channel, error in report["misconfigured"].items():
         log.error(
             "channel %r is misconfigured: %s. Its notices go to each person's next channel; fix "
             "config/notifications.yaml or its secrets, then `gridflow notices retry --all-failed`",
             channel,
             mask_phones(error),
         )
-    for notice_id, error in report.failed:
-        log.warning("notice %d failed: %s", notice_id, error)
-    return {"claimed": report.claimed, "sent": report.sent, "delivered": report.delivered, "failed": len(report.failed)}
+    for failure in report["failures"]:
+        log.warning("notice %d failed: %s", failure["id"], failure["error"])
+    return {
+        "claimed": report["claimed"],
+        "sent": report["messages"],
+        "delivered": report["delivered"],
+        "failed": report["failed"],
+    }

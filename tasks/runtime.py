@@ -10,14 +10,10 @@ import logging
 import os
 import threading
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from config.settings import Settings
 from gridflow.app import Clock, Gridflow
-from notifications.config import NoticeConfig, default_config
-from notifications.config import load as load_notice_config
-from notifications.render import Renderer
 
 log = logging.getLogger("gridflow")
 
@@ -49,15 +45,3 @@ class Runtime:
             if self._gridflow is not None and self._pid == os.getpid():
                 self._gridflow.close()
             self._gridflow = None
-
-    @cached_property
-    def notices(self) -> NoticeConfig:
-        """Channels and rules: ``settings.notifications_file`` if it exists, else the console alone."""
-        path = self.settings.notifications_path
-        if path is None:
-            return default_config(self.settings.notices_path)
-        return load_notice_config(path, self.settings.notices_path)
-
-    @cached_property
-    def renderer(self) -> Renderer:
-        return Renderer(self.tz, override=self.notices.templates)

@@ -14,7 +14,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from engine import sweep as engine_sweep
 from engine.errors import ConcurrentUpdate
 from tasks.runtime import Runtime, log
 
@@ -37,10 +36,7 @@ def sweep(task: Any) -> dict[str, int]:
     horizon = timedelta(seconds=settings.precise_horizon_s)
     if horizon:
         token = f"{gf.worker_id}:{task.request.id or 'local'}"[:64]
-        with gf.transaction() as session:
-            claimed = engine_sweep.claim_ahead(
-                session, runtime.clock(), horizon, token, batch=settings.sweep_batch * 4, lease=PRECISE_LEASE
-            )
+        claimed = gf.claim_timers_ahead(horizon, token, batch=settings.sweep_batch * 4, lease=PRECISE_LEASE)
         for ids, fire_at in buckets(claimed):
             eta = on_machine_clock(runtime, fire_at)
             task.app.tasks["gridflow.sla.fire"].apply_async(args=[ids, token], eta=eta, expires=eta + PRECISE_LEASE)
@@ -84,15 +80,12 @@ def fire(task: Any, ids: list[int], token: str) -> dict[str, int]:
         early = (datetime.fromisoformat(eta).astimezone(UTC) - datetime.now(UTC)).total_seconds()
         if 0 < early < 5:
             _time.sleep(early)
-    gf = runtime.gridflow
     try:
-        with gf.transaction() as session:
-            results = engine_sweep.fire_batch(session, ids, token, runtime.clock())
+        done = runtime.gridflow.fire_claimed_timers(ids, token)
     except ConcurrentUpdate as exc:  # a user step moved a case meanwhile: try again, the claim still holds
         raise task.retry(exc=exc, countdown=0.2, max_retries=10) from exc
-    fired = [r.__dict__ for r in results if not r.stale]
-    _log_fired(fired, sum(r.stale for r in results))
-    return {"fired": len(fired), "stale": len(results) - len(fired)}
+    _log_fired(done["fired"], done["stale"])
+    return {"fired": len(done["fired"]), "stale": done["stale"]}
 
 
 def _log_fired(fired: list[dict], stale: int) -> None:

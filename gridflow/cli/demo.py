@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import typer
@@ -12,10 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from engine.errors import InputError
-from engine.jobs import Period, parse_period
-from engine.store.demo_repo import LABEL
+from engine.jobs import parse_period
 from gridflow import present
-from gridflow.app import Gridflow, not_after_now, parse_at
+from gridflow.app import Gridflow, parse_at
 from gridflow.cli import views
 from gridflow.cli.common import emit_json, handled, open_gridflow, out
 from gridflow.demo_plan import DEFAULT_SIZE
@@ -23,7 +22,7 @@ from gridflow.lazy import lazy_module
 
 app = typer.Typer()  # this module's commands; gridflow.cli.build merges them into the root
 
-demo = lazy_module("gridflow.demo")  # loaded when a demo command runs, not for every command
+demo = lazy_module("gridflow.demo")  # its LABEL and SETTING, read when a demo command prints them
 
 FIGURES = (  # each month's township figures printed after loading
     ("reported", "上报数 reported"),
@@ -66,39 +65,36 @@ def demo_command(
             raise InputError("--json goes with --status")
         gf = open_gridflow()
         if show_status:
-            _print_status(gf, demo.status(gf), as_json)
+            _print_status(gf, gf.demo_status(), as_json)
         elif clear:
-            _clear(gf)
+            _clear(gf.clear_demo())
         else:
             _load(gf, quarter, at, cases, if_empty)
 
 
 def _load(gf: Gridflow, quarter: str | None, at: str | None, size: int, if_empty: bool) -> None:
-    if if_empty and not gf.settings.demo:
+    when = parse_at(at, gf.tz, gf.clock()) if at else None
+    progress, tasks = _progress(), []
+
+    def tick(done: int, total: int) -> None:  # the bar shows once loading begins (after the checks)
+        if not tasks:
+            progress.start()
+            tasks.append(progress.add_task("演示数据 loading", total=None))
+        progress.update(tasks[0], completed=done, total=total or None)
+
+    try:
+        result = gf.load_demo(quarter=quarter, at=when, size=size, if_empty=if_empty, progress=tick)
+    finally:
+        progress.stop()
+    if result["outcome"] == "off":
         out.print(f"demo data is off here (setting {demo.SETTING} is false); no demo loaded", markup=False)
-        return
-    if if_empty and (held := demo.cases_here(gf)):
-        found = demo.status(gf)
-        if not found.loaded:
-            out.print(f"the database holds {held} case(s); no demo loaded (`gridflow demo` says why)", markup=False)
-            return
-    now = gf.clock()
-    when = not_after_now(parse_at(at, gf.tz, now), now)
-    target = parse_period("quarter", quarter) if quarter else None
-    demo.require_enabled(gf)
-    with _progress() as progress:
-        task = progress.add_task("演示数据 loading", total=None)
-        result = demo.load(
-            gf,
-            quarter=target,
-            now=when,
-            size=size,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
-        )
-    if not result.fresh:
-        _already(gf, result.status)
-        return
-    _print_loaded(gf, result)
+    elif result["outcome"] == "not_empty":
+        held = result["cases_here"]
+        out.print(f"the database holds {held} case(s); no demo loaded (`gridflow demo` says why)", markup=False)
+    elif result["outcome"] == "already":
+        _already(result["status"])
+    else:
+        _print_loaded(gf, result)
 
 
 def _progress() -> Progress:
@@ -114,43 +110,42 @@ def _progress() -> Progress:
     )
 
 
-def _period_text(period: Period) -> str:
+def _period_text(key: str) -> str:
+    period = parse_period("quarter", key)
     last = period.end.toordinal() - 1
     return f"{period.key} ({period.start:%Y-%m-%d} – {date.fromordinal(last):%Y-%m-%d})"
 
 
-def _already(gf: Gridflow, found: demo.Status) -> None:
-    assert found.quarter is not None
-    state = "loaded" if found.complete else "loaded only in part (stopped before the posting)"
+def _already(found: dict[str, Any]) -> None:
+    state = "loaded" if found["complete"] else "loaded only in part (stopped before the posting)"
     out.print(
-        f"{LABEL} demo: {_period_text(found.quarter)} is {state} already, {found.holdings.cases} cases; "
+        f"{demo.LABEL} demo: {_period_text(found['quarter'])} is {state} already, {found['cases']} cases; "
         "nothing changed. `gridflow demo --status` shows it, `gridflow demo --clear` removes it",
         markup=False,
         soft_wrap=True,
     )
 
 
-def _print_loaded(gf: Gridflow, result: demo.Loaded) -> None:
-    plan = result.plan
-    assert plan is not None
-    states, categories = demo.labels(gf)
-    fired = ", ".join(f"{result.fired.get(k, 0)} {label}" for k, label in FIRED)
+def _print_loaded(gf: Gridflow, result: dict[str, Any]) -> None:
+    labels = gf.demo_labels()
+    fired = ", ".join(f"{result['fired'].get(k, 0)} {label}" for k, label in FIRED)
     out.print(
-        f"{LABEL} demo: {_period_text(plan.quarter)} loaded in {result.seconds:.1f} s — {len(plan.cases)} cases "
-        f"(seed {plan.seed}), {plan.steps} steps through the engine at their past times; "
-        f"SLA timers fired: {fired}",
+        f"{demo.LABEL} demo: {_period_text(result['quarter'])} loaded in {result['seconds']:.1f} s — "
+        f"{result['cases']} cases (seed {result['seed']}), {result['steps']} steps through the engine at their "
+        f"past times; SLA timers fired: {fired}",
         markup=False,
         soft_wrap=True,
     )
-    out.print(_months_table(result.months))
-    _print_holdings(result.status, states, categories, brief=True)
-    if result.posting:
-        period, version = result.posting
+    months = result["months"]
+    out.print(_months_table(months))
+    _print_holdings(result["status"], labels["states"], labels["categories"], brief=True)
+    if result["posting"]:
+        period, version = result["posting"]["period"], result["posting"]["version"]
         out.print(f"公示 posting   quarterly {period} v{version} (演示数据 watermark)", markup=False, soft_wrap=True)
-    for path in result.files:
+    for path in result["files"]:
         out.print(f"  written: {path}", markup=False, soft_wrap=True)
-    last = plan.quarter.key
-    month = result.months[-1][0] if result.months else last
+    last = result["quarter"]
+    month = months[-1]["period"] if months else last
     out.print(
         f"look: gridflow case list · gridflow sla due · gridflow score show --period {month} · "
         f"gridflow publish show --quarter {last} · gridflow notices list · gridflow jobs list",
@@ -159,13 +154,13 @@ def _print_loaded(gf: Gridflow, result: demo.Loaded) -> None:
     )
 
 
-def _months_table(months: list[tuple[str, dict[str, Any]]]) -> Table:
+def _months_table(months: list[dict[str, Any]]) -> Table:
     table = Table(title="全乡关键指标 township (演示数据)", title_justify="left")
     table.add_column("指标 indicator")
-    for key, _ in months:
-        table.add_column(key, justify="right")
+    for month in months:
+        table.add_column(month["period"], justify="right")
     for name, label in FIGURES:
-        views.row(table, label, *(_figure(summary.get(name) or {}, name) for _, summary in months))
+        views.row(table, label, *(_figure(month["summary"].get(name) or {}, name) for month in months))
     return table
 
 
@@ -177,51 +172,56 @@ def _figure(item: dict[str, Any], name: str) -> str:
     return f"{item['value'] * 100:.2f}% {int(item['numerator'])}/{item['denominator']}"
 
 
-def _print_holdings(found: demo.Status, states: dict[str, str], categories: dict[str, str], brief: bool) -> None:
-    h = found.holdings
-    by_state = " · ".join(f"{states.get(s, s)} {s} {n}" for s, n in _largest(h.by_status))
+def _print_holdings(found: dict[str, Any], states: dict[str, str], categories: dict[str, str], brief: bool) -> None:
+    by_state = " · ".join(f"{states.get(s, s)} {s} {n}" for s, n in _largest(found["by_status"]))
     out.print(f"状态 states    {by_state}", markup=False, soft_wrap=True)
     if not brief:
-        by_category = " · ".join(f"{categories.get(c, c)} {n}" for c, n in _largest(h.by_category))
+        by_category = " · ".join(f"{categories.get(c, c)} {n}" for c, n in _largest(found["by_category"]))
         out.print(f"类别 categories {by_category}", markup=False, soft_wrap=True)
-        timers = ", ".join(f"{n} {s}" for s, n in _largest(h.timers))
-        out.print(f"时限 SLA       {h.events} events, {h.clocks} clocks; timers {timers}", markup=False, soft_wrap=True)
-    notices = ", ".join(f"{n} {s}" for s, n in _largest(h.notices)) or "none"
+        timers = ", ".join(f"{n} {s}" for s, n in _largest(found["timers"]))
+        out.print(
+            f"时限 SLA       {found['events']} events, {found['clocks']} clocks; timers {timers}",
+            markup=False,
+            soft_wrap=True,
+        )
+    notices = ", ".join(f"{n} {s}" for s, n in _largest(found["notices"])) or "none"
     out.print(
         f"通知 notices   {notices} (演示: never sent to anyone; `gridflow notices list`)", markup=False, soft_wrap=True
     )
     if not brief:
-        out.print(f"评分 scores    {', '.join(h.score_runs) or 'none'}", markup=False, soft_wrap=True)
-        pubs = ", ".join(f"{k} {p} v{v}" for k, p, v in h.postings) or "none"
+        out.print(f"评分 scores    {', '.join(found['score_runs']) or 'none'}", markup=False, soft_wrap=True)
+        pubs = ", ".join(f"{p['kind']} {p['period']} v{p['version']}" for p in found["postings"]) or "none"
         out.print(f"公示 postings  {pubs}", markup=False, soft_wrap=True)
-        out.print(f"任务 jobs      {', '.join(h.job_runs) or 'none'}", markup=False, soft_wrap=True)
+        out.print(f"任务 jobs      {', '.join(found['job_runs']) or 'none'}", markup=False, soft_wrap=True)
 
 
 def _largest(counts: dict[str, int]) -> list[tuple[str, int]]:
     return Counter(counts).most_common()
 
 
-def _print_status(gf: Gridflow, found: demo.Status, as_json: bool) -> None:
+def _local(iso: str | None, gf: Gridflow) -> str:
+    return present.local_text(datetime.fromisoformat(iso), gf.tz) if iso else ""
+
+
+def _print_status(gf: Gridflow, found: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        emit_json(_status_json(found, gf))
+        emit_json(found)
         return
-    if not found.loaded:
-        enabled = "" if gf.settings.demo else f"; demo data is off here (setting {demo.SETTING} is false)"
+    if not found["loaded"]:
+        enabled = "" if found["enabled"] else f"; demo data is off here (setting {demo.SETTING} is false)"
         out.print(f"no demo data here{enabled}", markup=False, soft_wrap=True)
         return
-    assert found.quarter is not None
-    h = found.holdings
     state = (
-        "complete" if found.complete else "incomplete: stopped before the posting; `gridflow demo --clear` and again"
+        "complete" if found["complete"] else "incomplete: stopped before the posting; `gridflow demo --clear` and again"
     )
     out.print(
-        f"{LABEL} demo: {_period_text(found.quarter)}, {h.cases} cases reported "
-        f"{present.local_text(h.first_reported, gf.tz)} – {present.local_text(h.last_reported, gf.tz)}; {state}",
+        f"{demo.LABEL} demo: {_period_text(found['quarter'])}, {found['cases']} cases reported "
+        f"{_local(found['first_reported'], gf)} – {_local(found['last_reported'], gf)}; {state}",
         markup=False,
         soft_wrap=True,
     )
-    states, categories = demo.labels(gf)
-    _print_holdings(found, states, categories, brief=False)
+    labels = gf.demo_labels()
+    _print_holdings(found, labels["states"], labels["categories"], brief=False)
     out.print(
         "demo cases: source_channel demo, titles 【演示】…; remove all of it: gridflow demo --clear",
         markup=False,
@@ -229,40 +229,16 @@ def _print_status(gf: Gridflow, found: demo.Status, as_json: bool) -> None:
     )
 
 
-def _status_json(found: demo.Status, gf: Gridflow) -> dict[str, Any]:
-    h = found.holdings
-    return {
-        "loaded": found.loaded,
-        "complete": found.complete,
-        "enabled": gf.settings.demo,
-        "quarter": found.quarter.key if found.quarter else None,
-        "cases": h.cases,
-        "first_reported": present.iso(h.first_reported),
-        "last_reported": present.iso(h.last_reported),
-        "by_status": h.by_status,
-        "by_category": h.by_category,
-        "events": h.events,
-        "clocks": h.clocks,
-        "timers": h.timers,
-        "notices": h.notices,
-        "deliveries": h.deliveries,
-        "score_runs": h.score_runs,
-        "postings": [{"kind": k, "period": p, "version": v} for k, p, v in h.postings],
-        "job_runs": h.job_runs,
-        "objections": h.objections,
-    }
-
-
-def _clear(gf: Gridflow) -> None:
-    result = demo.clear(gf)
-    if result.quarter is None:
+def _clear(result: dict[str, Any]) -> None:
+    if result["quarter"] is None:
         out.print("no demo data here; nothing changed", markup=False)
         return
-    removed = ", ".join(f"{n} {what}" for what, n in result.removed.items() if n)
+    removed = ", ".join(f"{n} {what}" for what, n in result["removed"].items() if n)
     out.print(
-        f"{LABEL} demo of {_period_text(result.quarter)} removed: {removed}; {len(result.files)} posting file(s)",
+        f"{demo.LABEL} demo of {_period_text(result['quarter'])} removed: {removed}; "
+        f"{len(result['files'])} posting file(s)",
         markup=False,
         soft_wrap=True,
     )
-    for path in result.files:
+    for path in result["files"]:
         out.print(f"  deleted: {path}", markup=False, soft_wrap=True)
