@@ -87,11 +87,18 @@ LIST_AFTER = (
 
 
 class Pool:
-    """Idle connections, last in first out; a request takes one or opens one (the threadpool bounds them)."""
+    """Idle connections, last in first out; a request takes one or opens one (the threadpool bounds them). At
+    most ``keep`` stay open when idle, as SQLAlchemy's pool (size 5) keeps them for the API."""
 
-    def __init__(self, dsn: str):
-        self.dsn = dsn
+    def __init__(self, dsn: str, keep: int = 5):
+        self.dsn, self.keep = dsn, keep
         self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue()
+
+    def _give_back(self, conn: psycopg.Connection) -> None:
+        if self._idle.qsize() >= self.keep:
+            conn.close()
+        else:
+            self._idle.put(conn)
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection]:
@@ -106,9 +113,9 @@ class Pool:
             if conn.broken:
                 conn.close()
                 raise
-            self._idle.put(conn)
+            self._give_back(conn)
             raise
-        self._idle.put(conn)
+        self._give_back(conn)
 
 
 class Rules:
