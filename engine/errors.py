@@ -31,7 +31,7 @@ drawing against the classes)::
     │   ├── PersonNotFound
     │   ├── HouseholdNotFound         (engine.archive.store)
     │   ├── CalendarNotFound          (gridflow.app.sla)
-    │   ├── NoticeNotFound            (gridflow.cli.notices)
+    │   ├── NoticeNotFound            (gridflow.app.notices)
     │   └── WebhookNotFound           (gridflow.app.webhooks)
     ├── CommandRejected               a command that must change nothing
     │   ├── TriggerNotAllowed         trigger unknown or not allowed in this state
