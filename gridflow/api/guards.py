@@ -1,7 +1,7 @@
 """What every request passes before a route: a size limit, the content type, and security headers.
 
 Everything from a browser or a phone is hostile until checked: a body over :data:`MAX_BODY` bytes is
-refused (413) before it is read into memory, a write to ``/api/v1/`` must be JSON (415), and every
+refused (413) before it is read into memory, a write with a body to ``/api/v1/`` must be JSON (415), and every
 answer says not to sniff types or be framed.
 """
 
@@ -50,7 +50,8 @@ class Guard:
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             await _answer(scope, receive, secured, _too_large(self.max_body))
             return
-        if method in ("POST", "PUT", "PATCH") and path.startswith("/api/v1/"):
+        has_body = (length is not None and length != "0") or "transfer-encoding" in headers
+        if method in ("POST", "PUT", "PATCH") and path.startswith("/api/v1/") and has_body:
             kind = headers.get("content-type", "").split(";")[0].strip().lower()
             if kind not in JSON_TYPES:
                 await _answer(scope, receive, secured, _unsupported(kind))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -307,6 +307,32 @@ def validate_workflow(body: schemas.WorkflowIn, request: Request, who: Viewer) -
 def publish_workflow(body: schemas.WorkflowIn, request: Request, who: Viewer) -> dict[str, Any]:
     """Publish a workflow's YAML as a new version (the centre only); a YAML with problems is 422."""
     return app_of(request).publish_workflow_text(who, body.yaml, body.file)
+
+
+# -- notices ----------------------------------------------------------------------------------------------
+
+
+@router.get("/notices", responses=ERRORS, tags=["notices"])
+def list_notices(
+    request: Request,
+    who: Viewer,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """Notices newest first, why each waiting one waits (the centre: all; anyone else: their own)."""
+    return app_of(request).notices_for(who, status=status, limit=limit)
+
+
+@router.get("/notices/{notice_id}", responses=ERRORS, tags=["notices"])
+def show_notice(notice_id: Annotated[int, Path(ge=1, le=2**62)], request: Request, who: Viewer) -> dict[str, Any]:
+    """One notice, its parameters and every delivery attempt (the phone masked)."""
+    return app_of(request).notice_for(who, notice_id)
+
+
+@router.post("/notices/{notice_id}/retry", responses=ERRORS, tags=["notices"])
+def retry_notice(notice_id: Annotated[int, Path(ge=1, le=2**62)], request: Request, who: Viewer) -> dict[str, Any]:
+    """Send a failed notice again, on every channel (the centre only)."""
+    return app_of(request).retry_notice_as(who, notice_id)
 
 
 def dump(data: Any) -> str:

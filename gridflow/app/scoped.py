@@ -178,6 +178,30 @@ class ScopedCaseUseCases(Base):
                 person.pop("wecom", None)
         return chart
 
+    # -- notices ------------------------------------------------------------------------------------------
+
+    def notices_for(self, viewer: access.Viewer, *, status: str | None = None, limit: int = 50) -> dict[str, Any]:
+        """The centre sees every notice; anyone else the notices sent to them."""
+        to = None if viewer.is_admin else viewer.person_id
+        return self.list_notices(status=status, to=to, limit=limit).data  # type: ignore[attr-defined,no-any-return]
+
+    def notice_for(self, viewer: access.Viewer, notice_id: int) -> dict[str, Any]:
+        """One notice with its attempts; someone else's notice does not exist for anyone but the centre."""
+        from engine.errors import NotFound
+
+        data: dict[str, Any] = self.show_notice(notice_id).data  # type: ignore[attr-defined]
+        if not viewer.is_admin and data.get("to") != viewer.person_id:
+            raise NotFound(f"no notice {notice_id} that you can see")
+        return data
+
+    def retry_notice_as(self, viewer: access.Viewer, notice_id: int) -> dict[str, Any]:
+        """Send a failed notice again (the centre only)."""
+        from engine.errors import PermissionDenied
+
+        if not viewer.is_admin:
+            raise PermissionDenied(f"{viewer.name} ({viewer.person_id}) may not retry notices: the centre does")
+        return {"notice": notice_id, **self.retry_notice(notice_id)}  # type: ignore[attr-defined]
+
     # -- workflows sent as text (the API's upload) ---------------------------------------------------------
 
     def validate_workflow_text(self, text: str, file: str = "upload.yaml") -> dict[str, Any]:

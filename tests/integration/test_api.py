@@ -503,3 +503,17 @@ def test_the_org_chart_masks_contacts_except_for_the_centre_and_workflows_and_cl
     clocks = api.client.get(f"/api/v1/cases/{code}/sla", headers=api.auth(WORKER)).json()
     assert clocks["case"] == code and clocks["clocks"] and clocks["clocks"][0]["due_at"]
     assert problem(api.client.get(f"/api/v1/cases/{code}/sla", headers=api.auth(OTHER_WORKER)), 404)
+
+
+def test_notices_the_centre_sees_all_and_retries_others_see_their_own(api: Api) -> None:
+    code = api.report(person=CENTRE, title="notice me")["code"]  # its receipt goes to the centre
+    assert code
+    every = api.client.get("/api/v1/notices", headers=api.auth(CENTRE), params={"limit": 500}).json()["notices"]
+    mine = api.client.get("/api/v1/notices", headers=api.auth(WORKER), params={"limit": 500}).json()["notices"]
+    assert every and {n["to"] for n in mine} <= {WORKER}
+    someone_elses = next(n for n in every if n["to"] != WORKER)
+    assert problem(api.client.get(f"/api/v1/notices/{someone_elses['id']}", headers=api.auth(WORKER)), 404)
+    shown = api.client.get(f"/api/v1/notices/{someone_elses['id']}", headers=api.auth(CENTRE)).json()
+    assert shown["id"] == someone_elses["id"] and "history" in shown
+    assert problem(api.client.post(f"/api/v1/notices/{someone_elses['id']}/retry", headers=api.auth(WORKER)), 403)
+    assert problem(api.client.get("/api/v1/notices", headers=api.auth(CENTRE), params={"status": "nope"}), 422)
