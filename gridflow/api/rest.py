@@ -8,7 +8,6 @@ that no longer matches gets 412 and the case as it is now. Every POST that chang
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -24,7 +23,7 @@ from engine.errors import GridflowError
 from gridflow.api import schemas
 from gridflow.api.problems import PROBLEM, Problem, for_error
 from gridflow.app import Gridflow
-from gridflow.app.idempotency import Answer, body_digest, dumps
+from gridflow.app.idempotency import Answer, body_digest
 from gridflow.app.scoped import StaleVersion
 
 router = APIRouter(prefix="/api/v1")
@@ -333,10 +332,3 @@ def show_notice(notice_id: Annotated[int, Path(ge=1, le=2**62)], request: Reques
 def retry_notice(notice_id: Annotated[int, Path(ge=1, le=2**62)], request: Request, who: Viewer) -> dict[str, Any]:
     """Send a failed notice again, on every channel (the centre only)."""
     return app_of(request).retry_notice_as(who, notice_id)
-
-
-def dump(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False)
-
-
-__all__ = ["router", "dumps"]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -126,10 +125,3 @@ class ProblemOut(Out):
     status: int
     detail: str
     code: str
-
-
-def when(at: datetime | None) -> datetime | None:
-    return at
-
-
-Json = dict[str, Any]

@@ -112,7 +112,7 @@ class AccountUseCases(Base):
     def _send_code(self, recipient: Any, code: str) -> None:
         from notifications.channels.base import Message
 
-        config = self._notice_config()
+        config = self.notice_config  # type: ignore[attr-defined]
         names = [n for n in config.order if n.startswith("sms")] + [n for n in config.order if n == "console"]
         for name in names:
             channel = config.channels[name]
@@ -134,15 +134,6 @@ class AccountUseCases(Base):
             "no SMS channel could send the sign-in code; configure an sms_* channel in config/notifications.yaml "
             "(or sign in with a password)"
         )
-
-    def _notice_config(self) -> Any:
-        from notifications.config import default_config
-        from notifications.config import load as load_notice_config
-
-        path = self.settings.notifications_path
-        if path is None:
-            return default_config(self.settings.notices_path)
-        return load_notice_config(path, self.settings.notices_path)
 
     def viewer_for_token(self, token: str, address: str) -> access.Viewer:
         """The person behind a bearer token, as access sees them; :class:`accounts.NotSignedIn` if none."""

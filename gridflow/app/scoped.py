@@ -8,7 +8,7 @@ grid again, in the step's transaction. ``version`` is each case's ETag.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -161,9 +161,6 @@ class ScopedCaseUseCases(Base):
         with self.transaction(write=False) as session:
             found = self._visible(session, viewer, ref)
         return self.explain_sla(found.code)  # type: ignore[attr-defined,no-any-return]
-
-    def breaching_window(self, hours: float | None) -> timedelta | None:
-        return timedelta(hours=hours) if hours is not None else None
 
     def org_for(self, viewer: access.Viewer, village: str | None = None) -> dict[str, Any]:
         """The org chart; phones and e-mail addresses masked unless the viewer may see personal data."""

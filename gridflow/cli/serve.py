@@ -21,8 +21,7 @@ def serve(
     """Serve the HTTP API with uvicorn (production: several workers behind a reverse proxy)."""
     with handled():
         gf = open_gridflow()
-        with gf.transaction(write=False):
-            pass  # the schema is current (else: run `gridflow init`), before any worker starts
+        gf.require_current_schema()  # before any worker starts (else: run `gridflow init`)
         s = gf.settings
         host, port, workers = host or s.api_host, port if port is not None else s.api_port, workers or s.api_workers
         gf.close()

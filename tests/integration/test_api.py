@@ -378,19 +378,12 @@ def test_the_openapi_and_its_page_are_served_without_the_internet(api: Api) -> N
 @pytest.fixture(scope="module")
 def served(api: Api) -> Iterator[str]:
     """The same application under a real uvicorn on a loopback port."""
-    import uvicorn
+    from gridflow.api.embedded import EmbeddedApi
 
-    server = uvicorn.Server(uvicorn.Config(create_app(api.gf), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = datetime.now(UTC) + timedelta(seconds=30)
-    while not server.started and datetime.now(UTC) < deadline and thread.is_alive():
-        threading.Event().wait(0.05)
-    assert server.started, "uvicorn did not start within 30 s"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    server = EmbeddedApi(api.gf, "127.0.0.1", 0)  # what `gridflow up` runs: a bounded wait until it listens
+    server.start()
+    yield server.url
+    server.stop()
 
 
 def test_over_real_http_a_worker_reports_and_the_centre_classifies(api: Api, served: str) -> None:

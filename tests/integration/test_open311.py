@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -547,19 +546,12 @@ def test_client_commands_add_list_and_revoke_and_keep_only_the_keys_hash(o: Door
 
 @pytest.fixture(scope="module")
 def served(door: Door) -> Iterator[str]:
-    import uvicorn
+    from gridflow.api.embedded import EmbeddedApi
 
-    server = uvicorn.Server(uvicorn.Config(create_app(door.gf), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = datetime.now(UTC) + timedelta(seconds=30)
-    while not server.started and datetime.now(UTC) < deadline and thread.is_alive():
-        threading.Event().wait(0.05)
-    assert server.started, "uvicorn did not start within 30 s"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    server = EmbeddedApi(door.gf, "127.0.0.1", 0)  # what `gridflow up` runs: a bounded wait until it listens
+    server.start()
+    yield server.url
+    server.stop()
 
 
 def test_over_real_http_the_georeport_client_reads_what_a_form_post_made(
