@@ -278,33 +278,3 @@ def create() -> FastAPI:
         return JSONResponse({"items": items, "next_cursor": following})
 
     return app
-
-
-def what_if() -> FastAPI:
-    """The real API (``gridflow.api.asgi.create``) with the fix ``bench/api.py`` proposes applied in this process
-    only, no file changed: ``engine.store.workflow_repo.compiled`` called without a source hash looks the hash
-    up once per workflow version id instead of once per call (a published version never changes, and one
-    process serves one database, so the id alone names it). Every case a listing shows, and every step's
-    answer, cost one SELECT of that hash before."""
-    from sqlalchemy import select
-
-    from engine.store import workflow_repo
-    from engine.store.models import WorkflowDefinition
-    from gridflow.api.asgi import create as create_api
-
-    real = workflow_repo.compiled
-    hashes: dict[int, str] = {}
-
-    def compiled(session: Any, workflow_id: int, source_hash: str | None = None) -> Any:
-        if source_hash is None:
-            source_hash = hashes.get(workflow_id)
-            if source_hash is None:
-                found = session.scalar(
-                    select(WorkflowDefinition.source_hash).where(WorkflowDefinition.id == workflow_id)
-                )
-                if found is not None:
-                    hashes[workflow_id] = source_hash = found
-        return real(session, workflow_id, source_hash)
-
-    workflow_repo.compiled = compiled  # type: ignore[assignment]
-    return create_api()

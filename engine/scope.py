@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.store.models import OrgMeta, Person, Place, RoleAssignment
+from engine.store.org_repo import SNAPSHOT_SEEN
 
 
 @dataclass(frozen=True)
@@ -137,3 +138,23 @@ SNAPSHOTS = _SnapshotCache()
 
 def snapshot(session: Session, token: str | None) -> OrgSnapshot:
     return SNAPSHOTS.get(session, token)
+
+
+_CURRENT = SNAPSHOT_SEEN  # Session.info: (transaction, the snapshot it read)
+
+
+def current(session: Session) -> OrgSnapshot:
+    """The org chart as this transaction sees it: its token read once per transaction, not once per
+    question (a request that checks scope, masks and lists the allowed steps asks three times).
+    A transaction that changes the chart calls :func:`forget` so that it reads its own change."""
+    transaction = session.get_transaction()
+    kept = session.info.get(_CURRENT)
+    if kept is not None and kept[0] is transaction:
+        return kept[1]  # type: ignore[no-any-return]
+    found = snapshot(session, session.scalar(select(token_query())))
+    session.info[_CURRENT] = (transaction, found)
+    return found
+
+
+def forget(session: Session) -> None:
+    session.info.pop(_CURRENT, None)

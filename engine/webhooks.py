@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from engine import scope
 from engine.errors import InputError
 from engine.store.models import OrgMeta, Outbox, WebhookSubscription
 
@@ -120,6 +121,7 @@ def changed(session: Session) -> None:
     at its next step (and reloads its copy of the org chart, once)."""
     session.execute(update(OrgMeta).where(OrgMeta.id == 1).values(token=uuid.uuid4().hex))
     session.info.pop(_SESSION_KEY, None)
+    scope.forget(session)
 
 
 # -- staging -------------------------------------------------------------------------------------

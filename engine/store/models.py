@@ -166,6 +166,14 @@ class Case(Base):
         Index("ix_cases_status", "status"),
         Index("ix_cases_grid_status", "grid_id", "status"),
         Index("ix_cases_assignee", "assignee_id"),
+        Index("ix_cases_reported", "reported_at", "id"),  # pages newest first (migration 0009)
+        Index(
+            "ix_cases_overdue_reported",
+            "reported_at",
+            "id",
+            postgresql_where=text("overdue"),
+            sqlite_where=text("overdue"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -60,8 +60,12 @@ def apply_org_chart(session: Session, chart: OrgChart, at: datetime) -> OrgLoadR
     return result
 
 
+SNAPSHOT_SEEN = "gridflow.org_snapshot"  # Session.info: the chart a transaction read (engine.scope.current)
+
+
 def _stamp(session: Session, changed: bool, at: datetime) -> None:
     """A new token whenever the org chart changed, so in-memory copies are replaced."""
+    session.info.pop(SNAPSHOT_SEEN, None)
     meta = session.get(OrgMeta, 1)
     if meta is None:
         session.add(OrgMeta(id=1, token=uuid.uuid4().hex, changed_at=at))

@@ -81,17 +81,32 @@ def list_versions(session: Session) -> list[WorkflowDefinition]:
     )
 
 
+HASHES_SEEN = "gridflow.workflow_hashes"  # Session.info: (transaction, {version id: source hash} it read)
+
+
 def compiled(session: Session, workflow_id: int, source_hash: str | None = None) -> CompiledWorkflow:
     """The compiled machine of a published version, cached by (row id, source hash).
 
     Published versions never change, but one process may talk to several databases
     (tests, tools) whose row ids coincide: the hash tells them apart. Callers on the hot
-    path pass the hash they read with the case; others let it be looked up here.
+    path pass the hash they read with the case; others let it be looked up here, once per version id
+    and transaction (a page of 50 cases costs one SELECT, not 50: the session's ``info`` keeps what
+    this transaction read, and a version's hash never changes).
     """
     if source_hash is None:
-        source_hash = session.scalar(select(WorkflowDefinition.source_hash).where(WorkflowDefinition.id == workflow_id))
+        transaction = session.get_transaction()
+        kept = session.info.get(HASHES_SEEN)
+        if kept is None or kept[0] is not transaction:
+            kept = session.info[HASHES_SEEN] = (transaction, {})
+        seen: dict[int, str] = kept[1]
+        source_hash = seen.get(workflow_id)
         if source_hash is None:
-            raise WorkflowNotFound(f"workflow version id {workflow_id} does not exist")
+            source_hash = session.scalar(
+                select(WorkflowDefinition.source_hash).where(WorkflowDefinition.id == workflow_id)
+            )
+            if source_hash is None:
+                raise WorkflowNotFound(f"workflow version id {workflow_id} does not exist")
+            seen[workflow_id] = source_hash
 
     def build() -> CompiledWorkflow:
         row = session.get(WorkflowDefinition, workflow_id)

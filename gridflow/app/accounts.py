@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import access, accounts
 from engine.errors import ConfigError, NotFound
-from engine.scope import snapshot, token_query
+from engine.scope import current
 from gridflow import present
 from gridflow.app.base import Base
 
@@ -145,9 +145,8 @@ class AccountUseCases(Base):
             return self._viewer(session, person_id)
 
     def _viewer(self, session: Session, person_id: str) -> access.Viewer:
-        from sqlalchemy import select
 
-        org = snapshot(session, session.scalar(select(token_query())))
+        org = current(session)
         found = access.viewer_of(org, person_id)
         if found is None:
             raise NotFound(f"no active person {person_id!r}; see `gridflow org show`")

@@ -129,26 +129,44 @@ class CaseUseCases(Base):
         check runs again; with it the conflict is the answer. Returns ``{"case": …, "event": …}``."""
         attempts = 1 if expected_version is not None else 3
         for attempt in range(1, attempts + 1):
-            now = self.clock()
             try:
                 with self.transaction() as session:
-                    result = cases.fire(
-                        session,
-                        case_ref,
-                        trigger,
-                        actor_id=actor_id,
-                        fields=dict(fields),
-                        at=now if at is None else not_after_now(at, now, self.tz),
-                        expected_version=expected_version,
-                        tz=self.tz,
-                        calendars=self.calendars,
-                        entry=_entry(at, now, entered_by or actor_id),
-                    )
+                    result = self._fire_in(
+                        session, case_ref, trigger, actor_id=actor_id, fields=fields,
+                        expected_version=expected_version, at=at, entered_by=entered_by,
+                    )  # fmt: skip
                     return _step_dict(session, result)
             except ConcurrentUpdate:
                 if attempt == attempts:
                     raise
         raise AssertionError("unreachable")
+
+    def _fire_in(
+        self,
+        session: Session,
+        case_ref: str,
+        trigger: str,
+        *,
+        actor_id: str,
+        fields: dict[str, Any],
+        expected_version: int | None = None,
+        at: datetime | None = None,
+        entered_by: str | None = None,
+    ) -> cases.StepResult:
+        """:meth:`fire`'s step inside the caller's transaction (one attempt)."""
+        now = self.clock()
+        return cases.fire(
+            session,
+            case_ref,
+            trigger,
+            actor_id=actor_id,
+            fields=dict(fields),
+            at=now if at is None else not_after_now(at, now, self.tz),
+            expected_version=expected_version,
+            tz=self.tz,
+            calendars=self.calendars,
+            entry=_entry(at, now, entered_by or actor_id),
+        )
 
     def show_case(self, ref: str) -> dict[str, Any]:
         """One case (code or id) with the triggers allowed in its state, as ``case show --json``."""

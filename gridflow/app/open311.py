@@ -37,7 +37,7 @@ from engine.accounts import audit, digest
 from engine.archive.mask import mask_name, mask_phone
 from engine.durations import parse_duration
 from engine.errors import CommandRejected, ConfigError, InputError, NotFound, PermissionDenied
-from engine.scope import snapshot, token_query
+from engine.scope import current
 from engine.sla import CaseFacts, calendar_for, limit_for
 from engine.store import workflow_repo
 from engine.store.models import ApiClient, Case, CaseEvent, IdempotencyRecord, Person, SlaClock
@@ -262,7 +262,7 @@ class Open311UseCases(Base):
         """The service discovery document: this endpoint, its formats, whom to ask for a key."""
         with self.transaction(write=False) as session:
             row, _ = self._flow(session)
-            org = snapshot(session, session.scalar(select(token_query())))
+            org = current(session)
         township = next((p.name for p in org.places.values() if p.kind == "township"), "乡镇")
         changed = _w3c(row.published_at, self.tz)
         return {
@@ -303,7 +303,7 @@ class Open311UseCases(Base):
         """The attributes a request of service ``code`` takes: the workflow's report fields and the grid cell."""
         with self.transaction(write=False) as session:
             _, d = self._flow(session)
-            org = snapshot(session, session.scalar(select(token_query())))
+            org = current(session)
         if code not in _categories(d):
             raise NotFound(f"service_code {code!r} was not found; services.json lists them")
         grids = {p.id: p.name for p in sorted(org.places.values(), key=lambda p: p.id) if p.kind == "grid" and p.active}
@@ -337,7 +337,7 @@ class Open311UseCases(Base):
         viewer: access.Viewer = self.viewer(client.person_id)  # type: ignore[attr-defined]
         with self.transaction(write=False) as session:
             _, d = self._flow(session)
-            org = snapshot(session, session.scalar(select(token_query())))
+            org = current(session)
         categories = _categories(d)
         code = (sent.service_code or "").strip()
         if not code:
@@ -419,7 +419,7 @@ class Open311UseCases(Base):
         now = self.clock()
         with self.transaction(write=False) as session:
             _, d = self._flow(session)
-            org = snapshot(session, session.scalar(select(token_query())))
+            org = current(session)
             q = select(Case).where(Case.source_client == client.id)
             grids = access.grids_seen(org, viewer)
             if grids is not None:
@@ -450,7 +450,7 @@ class Open311UseCases(Base):
         client = self.open311_client(api_key)
         viewer: access.Viewer = self.viewer(client.person_id)  # type: ignore[attr-defined]
         with self.transaction(write=False) as session:
-            org = snapshot(session, session.scalar(select(token_query())))
+            org = current(session)
             row = session.scalar(select(Case).where(Case.code == code, Case.source_client == client.id))
             if row is None or not access.sees_grid(org, viewer, row.grid_id):
                 raise NotFound(f"service_request_id {code!r} was not found among the requests this api_key sent")
@@ -481,10 +481,18 @@ class Open311UseCases(Base):
                 )
             )
         }
-        return [self._request(session, org, viewer, r, due.get(r.id), last.get(r.id)) for r in rows]
+        promises: dict[tuple[Any, ...], str] = {}  # a page of cases shares a few promised limits
+        return [self._request(session, org, viewer, r, due.get(r.id), last.get(r.id), promises) for r in rows]
 
     def _request(
-        self, session: Any, org: Any, viewer: access.Viewer, case: Case, due: datetime | None, last: CaseEvent | None
+        self,
+        session: Any,
+        org: Any,
+        viewer: access.Viewer,
+        case: Case,
+        due: datetime | None,
+        last: CaseEvent | None,
+        promises: dict[tuple[Any, ...], str],
     ) -> dict[str, Any]:
         d = workflow_repo.compiled(session, case.workflow_id).definition
         resident, lines = split(case.description)
@@ -501,6 +509,9 @@ class Open311UseCases(Base):
             notes += f"（{said}于{present.local_text(last.at, self.tz)}）"
         lat, _, long = lines.get("坐标", "").partition(",")
         month = case.reported_at.astimezone(self.tz).month
+        promised = (case.workflow_id, case.category, case.priority, month)
+        if promised not in promises:
+            promises[promised] = self._promise(d, case.category, case.priority, month)
         return {
             "service_request_id": case.code,
             "status": "closed" if case.closed_at else "open",
@@ -509,7 +520,7 @@ class Open311UseCases(Base):
             "service_code": case.category,
             "description": resident or None,
             "agency_responsible": agency,
-            "service_notice": self._promise(d, case.category, case.priority, month),
+            "service_notice": promises[promised],
             "requested_datetime": _w3c(case.reported_at, self.tz),
             "updated_datetime": _w3c(case.closed_at or case.updated_at, self.tz),
             "expected_datetime": _w3c(due, self.tz) if due and not case.closed_at else None,

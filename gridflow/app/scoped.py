@@ -2,7 +2,7 @@
 
 A case outside the viewer's scope does not exist for them (:class:`CaseNotFound`, the same answer
 as for a code nobody has), so nobody learns which codes exist in other grids. Steps go through
-:meth:`gridflow.app.base.Base.fire` with the viewer as the actor: the engine checks the roles and the
+:meth:`gridflow.app.cases.CaseUseCases.fire` with the viewer as the actor: the engine checks the roles and the
 grid again, in the step's transaction. ``version`` is each case's ETag.
 """
 
@@ -11,15 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from engine import access, case_search, cases
 from engine.errors import CaseNotFound, ConcurrentUpdate
-from engine.scope import snapshot, token_query
+from engine.scope import current
 from engine.store import workflow_repo
 from engine.store.models import Case
 from gridflow import present
-from gridflow.app.base import Base
+from gridflow.app.cases import CaseUseCases
 from gridflow.app.open311 import CHANNEL, mask_text
 
 
@@ -27,11 +25,11 @@ def not_found(ref: str) -> CaseNotFound:
     return CaseNotFound(f"no case {ref!r} that you can see; check the code, or list your cases")
 
 
-class ScopedCaseUseCases(Base):
+class ScopedCaseUseCases(CaseUseCases):
     """Cases for a viewer: find, show, report, step, history, SLA, the steps they may take."""
 
     def _org(self, session: Any) -> Any:
-        return snapshot(session, session.scalar(select(token_query())))
+        return current(session)
 
     def _visible(self, session: Any, viewer: access.Viewer, ref: str) -> Case:
         try:
@@ -130,16 +128,23 @@ class ScopedCaseUseCases(Base):
     ) -> dict[str, Any]:
         """Fire ``trigger`` on a case ``viewer`` sees; with ``expected_version`` a stale version is
         :class:`StaleVersion` carrying the case as it is now."""
-        with self.transaction(write=False) as session:
-            found = self._visible(session, viewer, ref)
-            if expected_version is not None and found.version != expected_version:
-                raise StaleVersion(found.code, expected_version, self._case_view(session, viewer, found))
-        try:
-            self.fire(found.code, trigger, actor_id=viewer.person_id, fields=fields,
-                      expected_version=expected_version, at=at)  # fmt: skip
-        except ConcurrentUpdate:
-            raise StaleVersion(found.code, expected_version, self.case_for(viewer, found.code)) from None
-        return self.case_for(viewer, found.code)
+        attempts = 1 if expected_version is not None else 3
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.transaction() as session:  # one transaction: scope, version, the step, the answer
+                    found = self._visible(session, viewer, ref)
+                    if expected_version is not None and found.version != expected_version:
+                        raise StaleVersion(found.code, expected_version, self._case_view(session, viewer, found))
+                    self._fire_in(session, found.code, trigger, actor_id=viewer.person_id, fields=fields,
+                                  expected_version=expected_version, at=at)  # fmt: skip
+                    session.refresh(found)  # the step wrote through the engine's own statements
+                    return self._case_view(session, viewer, found)
+            except StaleVersion:
+                raise
+            except ConcurrentUpdate:
+                if attempt == attempts:
+                    raise StaleVersion(ref, expected_version, self.case_for(viewer, ref)) from None
+        raise AssertionError("unreachable")
 
     def history_for(self, viewer: access.Viewer, ref: str) -> dict[str, Any]:
         """The audit trail of a case ``viewer`` sees."""

@@ -510,3 +510,67 @@ def test_notices_the_centre_sees_all_and_retries_others_see_their_own(api: Api) 
     assert shown["id"] == someone_elses["id"] and "history" in shown
     assert problem(api.client.post(f"/api/v1/notices/{someone_elses['id']}/retry", headers=api.auth(WORKER)), 403)
     assert problem(api.client.get("/api/v1/notices", headers=api.auth(CENTRE), params={"status": "nope"}), 422)
+
+
+# -- round trips ------------------------------------------------------------------------------------------
+
+
+class Statements:
+    """Counts the SQL statements the application sends while the block runs (both engines)."""
+
+    def __init__(self, gf: Gridflow):
+        self.engines = {gf.engine, gf._read_engine}
+        self.seen: list[str] = []  # the statements, and "BEGIN" for each transaction begun
+
+    def _count(self, conn, cursor, statement, *args) -> None:  # noqa: ANN001 - SQLAlchemy's event signature
+        self.seen.append(statement)
+
+    def _begin(self, conn) -> None:  # noqa: ANN001
+        self.seen.append("BEGIN")
+
+    def __enter__(self) -> list[str]:
+        from sqlalchemy import event
+
+        for engine in self.engines:
+            event.listen(engine, "before_cursor_execute", self._count)
+            event.listen(engine, "begin", self._begin)
+        return self.seen
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import event
+
+        for engine in self.engines:
+            event.remove(engine, "before_cursor_execute", self._count)
+            event.remove(engine, "begin", self._begin)
+
+
+def test_a_page_of_cases_costs_the_same_statements_whatever_its_length(api: Api) -> None:
+    for n in range(12):
+        api.report(title=f"page {n}")
+    headers = api.auth(CENTRE)
+    api.client.get("/api/v1/cases", headers=headers, params={"limit": 1})  # warm: token audited, org read
+    counts = {}
+    for limit in (1, 12):
+        with Statements(api.gf) as seen:
+            answer = api.client.get("/api/v1/cases", headers=headers, params={"limit": limit})
+        assert answer.status_code == 200 and len(answer.json()["items"]) == limit
+        counts[limit] = len(seen)
+    assert counts[1] == counts[12], counts  # no statement per listed case (it was one SELECT each)
+
+
+def test_a_step_is_one_transaction_and_its_answer_is_the_case_after_it(api: Api) -> None:
+    case = api.report(title="one transaction")
+    headers = api.auth(CENTRE)
+    api.client.get("/api/v1/me", headers=headers)  # warm: the token's use audited once a minute
+    with Statements(api.gf) as seen:
+        answer = api.client.post(
+            f"/api/v1/cases/{case['code']}/steps",
+            headers={**headers, "If-Match": f'"v{case["version"]}"'},
+            json={"trigger": "classify", "fields": {"category": "water_supply", "priority": "normal"}},
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["version"] == case["version"] + 1 and answer.json()["status"] == "classified"
+    assert answer.headers["etag"] == f'"v{case["version"] + 1}"'
+    transactions = seen.count("BEGIN")
+    assert transactions == 2, seen  # the token (its use audited), then scope, version, step and answer in one
+    assert len(seen) <= 30, "\n".join(seen)
