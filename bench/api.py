@@ -855,15 +855,18 @@ Check = Callable[[Request, httpx.Response], str | None]
 
 
 async def _drive(base: str, warm: Iterable[Request], timed: Iterable[Request], clients: int, seconds: float, check: Check,
-                 server: Server) -> Run:  # fmt: skip
+                 server: Server, rate: float | None = None) -> Run:  # fmt: skip
+    """``clients`` keep-alive clients send the requests; flat out (each the next as soon as it is answered),
+    or with ``rate`` paced: request k of client i is due at ``i / rate + k * clients / rate`` and its latency
+    counts from when it was due, so a server that falls behind pays for the wait (no coordinated omission)."""
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     run = Run()
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=REQUEST_TIMEOUT_S) as client:
 
-        async def one(req: Request, timed_run: bool) -> None:
+        async def one(req: Request, timed_run: bool, due: float | None = None) -> None:
             started = time.perf_counter()
             answer = await client.request(req.method, req.url, headers=req.headers, json=req.body)
-            took = time.perf_counter() - started
+            took = time.perf_counter() - (started if due is None else due)
             problem = check(req, answer)
             if problem:
                 run.errors.append(problem)
@@ -877,6 +880,17 @@ async def _drive(base: str, warm: Iterable[Request], timed: Iterable[Request], c
                     return
                 await one(req, timed_run)
 
+        async def paced(items: Iterator[Request], start: float, deadline: float, index: int, pace: float) -> None:
+            due = start + index / pace
+            for req in items:
+                if due >= deadline:
+                    return
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await one(req, True, due)
+                due += clients / pace
+
         shared = iter(warm)  # the warm-up: its requests, or half the time budget, whichever ends first
         warm_until = time.perf_counter() + seconds / 2
         await asyncio.gather(*(worker(shared, warm_until, False) for _ in range(clients)))
@@ -884,15 +898,18 @@ async def _drive(base: str, warm: Iterable[Request], timed: Iterable[Request], c
         cpu, server_cpu = time.process_time(), server.cpu_s()
         started = time.perf_counter()
         deadline = started + seconds
-        await asyncio.gather(*(worker(shared, deadline, True) for _ in range(clients)))
+        if rate:
+            await asyncio.gather(*(paced(shared, started, deadline, i, rate) for i in range(clients)))
+        else:
+            await asyncio.gather(*(worker(shared, deadline, True) for _ in range(clients)))
         run.seconds = time.perf_counter() - started
         run.client_cpu_s, run.server_cpu_s = time.process_time() - cpu, server.cpu_s() - server_cpu
     return run
 
 
 def drive(base: str, warm: Iterable[Request], timed: Iterable[Request], clients: int, seconds: float, check: Check,
-          server: Server) -> Run:  # fmt: skip
-    return asyncio.run(_drive(base, warm, timed, clients, seconds, check, server))
+          server: Server, rate: float | None = None) -> Run:  # fmt: skip
+    return asyncio.run(_drive(base, warm, timed, clients, seconds, check, server, rate))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -1281,6 +1298,8 @@ def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str,
         # the reported cases: half for each side, a share per round (its warm-up included)
         kept = len(setup.reported) // 5 if args.profile else 0  # for the profiled worker, afterwards
         pool, profile_codes = setup.reported[kept:], setup.reported[:kept]
+        held = len(pool) // 6 if args.paced else 0  # for the paced round, afterwards
+        pool, paced_codes = pool[held:], pool[:held]
         names = ["api", "reference"]
         halves = {side: pool[i :: len(names)] for i, side in enumerate(names)}
         per_round = {side: len(codes) // args.rounds for side, codes in halves.items()}
@@ -1308,6 +1327,25 @@ def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str,
                         f"{run.seconds:5.1f} s = {run.rate:7.1f}/s, p99 {1000 * percentile(run.latencies_s, 99):6.1f} ms"
                         + (f", {len(run.errors)} WRONG: {run.errors[0]}" if run.errors else "")
                     )
+        if args.paced:  # one more round per part and side at a fixed rate: latency below capacity
+            for part in parts:
+                sides = ["api"] if part == "open311" else names
+                for i, side in enumerate(sides):
+                    if part == "step":
+                        requests = iter(step_requests(setup, paced_codes[i :: len(sides)], side, SEED + 99))
+                    elif part == "list":
+                        requests = list_requests(setup, side)
+                    else:
+                        requests = open311_requests(setup)
+                    warm_up = list(itertools.islice(requests, warm))
+                    run = drive(servers[side].base, warm_up, itertools.islice(requests, cap), args.clients,
+                                args.seconds, checkers[part], servers[side], args.paced)  # fmt: skip
+                    runs[part].setdefault(f"{side}_paced", []).append(run)
+                    say(
+                        f"paced {args.paced:g}/s {part:7} {side:9}: {len(run.latencies_s):6,} requests in "
+                        f"{run.seconds:5.1f} s = {run.rate:7.1f}/s, p99 {1000 * percentile(run.latencies_s, 99):6.1f} ms"
+                        + (f", {len(run.errors)} WRONG: {run.errors[0]}" if run.errors else "")
+                    )
         parts_out: dict[str, Any] = {}
         for part in parts:
             parts_out[part] = {side: summary(rs) for side, rs in runs[part].items() if rs}
@@ -1320,7 +1358,8 @@ def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str,
     result["machine"]["load"] = os.getloadavg()
     result["sizes"] = {k: getattr(args, k) for k in DEFAULTS}
     result["smoke"] = args.smoke
-    result["targets"] = verdicts(result["parts"])
+    result["paced"] = args.paced
+    result["targets"] = verdicts(result["parts"], args.paced)
     result["checks"] = checks.items
     result["seconds_total"] = round(time.perf_counter() - started, 1)
     return result
@@ -1386,7 +1425,7 @@ def _masked(rows: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def verdicts(parts: dict[str, Any]) -> list[dict[str, Any]]:
+def verdicts(parts: dict[str, Any], paced: float | None = None) -> list[dict[str, Any]]:
     out = []
     step = parts.get("step", {})
     if step.get("api") and step.get("reference"):
@@ -1408,6 +1447,12 @@ def verdicts(parts: dict[str, Any]) -> list[dict[str, Any]]:
     if o311.get("api"):
         out.append({"target": "Open311 GET p99 ≤ 50 ms", "value": o311["api"]["p99_ms"], "limit": TARGETS["open311_p99_ms"],
                     "met": o311["api"]["p99_ms"] <= TARGETS["open311_p99_ms"]})  # fmt: skip
+    for part, key, name in (("step", "step_p99_ms", "step"), ("list", "list_p99_ms", "list"),
+                            ("open311", "open311_p99_ms", "Open311 GET")):  # fmt: skip
+        x = parts.get(part, {}).get("api_paced")
+        if x:
+            out.append({"target": f"{name} p99 ≤ {TARGETS[key]:g} ms, paced at {paced:g} req/s", "value": x["p99_ms"],
+                        "limit": TARGETS[key], "met": x["p99_ms"] <= TARGETS[key]})  # fmt: skip
     return out
 
 
@@ -1419,6 +1464,11 @@ ROW_NAMES = {
     ("list", "api"): "list: GET /api/v1/cases?village&overdue",
     ("list", "reference"): "list: reference (plain SELECT)",
     ("open311", "api"): "Open311: GET /open311/v2/requests.json",
+    ("step", "api_paced"): "step: API, paced",
+    ("step", "reference_paced"): "step: reference, paced",
+    ("list", "api_paced"): "list: API, paced",
+    ("list", "reference_paced"): "list: reference, paced",
+    ("open311", "api_paced"): "Open311: API, paced",
 }
 
 
@@ -1448,7 +1498,7 @@ def print_report(res: dict[str, Any]) -> None:
                 "server CPU ms/req", "rounds req/s"):  # fmt: skip
         table.add_column(col, justify="left" if col == "side" else "right")
     for part, sides in res["parts"].items():
-        for side in ("api", "reference"):
+        for side in ("api", "reference", "api_paced", "reference_paced"):
             x = sides.get(side)
             if not isinstance(x, dict):
                 continue
@@ -1493,6 +1543,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--smoke", action="store_true", help="tiny: everything answers correctly (the test suite)")
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     p.add_argument("--profile", action="store_true", help="also profile one API worker (cProfile) per part")
+    p.add_argument(
+        "--paced",
+        type=float,
+        default=None,
+        metavar="R",
+        help="also one round per part at R requests/s in all (latency below capacity; counted from when due)",
+    )
     p.add_argument("--admin-url", help="admin URL of the PostgreSQL server (default: local postgres)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     p.add_argument("--json-out", type=Path, help="also write the JSON object to this file")
@@ -1504,6 +1561,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         lo, hi = LIMITS[key]
         if not lo <= getattr(args, key) <= hi:
             p.error(f"--{key} must be between {lo:g} and {hi:g}")
+    if args.paced is not None and not 1 <= args.paced <= 10_000:
+        p.error("--paced must be between 1 and 10000 requests/s")
     return args
 
 

@@ -299,6 +299,14 @@ def _when(text: str | None, name: str, gf: Gridflow) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=gf.tz)
 
 
+@router.get("/openapi.json")
+def openapi_document() -> Response:
+    """The OpenAPI document of these endpoints' JSON forms (:mod:`gridflow.api.open311_spec`)."""
+    from gridflow.api.open311_spec import document
+
+    return render("json", "openapi", document())
+
+
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
 def nothing_here(rest: str, request: Request) -> Response:
     fmt = "xml" if rest.endswith(".xml") else "json"

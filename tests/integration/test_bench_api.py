@@ -26,7 +26,7 @@ def test_the_api_bench_smoke_answers_right_on_both_sides(pg_server, tmp_path: Pa
     out = tmp_path / "bench-api.json"
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "bench.api", "--smoke", "--json-out", str(out)],
+            [sys.executable, "-m", "bench.api", "--smoke", "--paced", "100", "--json-out", str(out)],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False,
         )  # fmt: skip
     except subprocess.TimeoutExpired as exc:
@@ -48,6 +48,9 @@ def test_the_api_bench_smoke_answers_right_on_both_sides(pg_server, tmp_path: Pa
             assert row["requests"] > 0 and row["errors"] == 0, (part, side, row)
             assert row["req_per_s"] > 0 and 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
         assert parts[part]["ratio_throughput"] > 0
+        assert parts[part]["api_paced"]["requests"] > 0 and parts[part]["api_paced"]["errors"] == 0, parts[part]
+        assert parts[part]["reference_paced"]["errors"] == 0
+    assert "step: API, paced" in table and "paced at 100 req/s" in table
     if "open311" in parts:
         assert parts["open311"]["api"]["requests"] > 0 and parts["open311"]["api"]["errors"] == 0
         assert "Open311: GET /open311/v2/requests.json" in table
