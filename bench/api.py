@@ -1307,45 +1307,38 @@ def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str,
             raise BenchError(f"too few reported cases for the step part: {per_round} a round; load more (--cases)")
         runs: dict[str, dict[str, list[Run]]] = {p: {side: [] for side in names} for p in parts}
         checkers: dict[str, Check] = {"step": check_step, "list": list_checker(setup), "open311": check_open311}
+
+        def one_run(part: str, side: str, codes: list[str], seed: int, rate: float | None, label: str) -> Run:
+            if part == "step":
+                requests: Iterator[Request] = iter(step_requests(setup, codes, side, seed))
+            elif part == "list":
+                requests = list_requests(setup, side)
+            else:
+                requests = open311_requests(setup)
+            warm_up = list(itertools.islice(requests, warm))
+            run = drive(servers[side].base, warm_up, itertools.islice(requests, cap), args.clients, args.seconds,
+                        checkers[part], servers[side], rate)  # fmt: skip
+            say(
+                f"{label} {part:7} {side:9}: {len(run.latencies_s):6,} requests in "
+                f"{run.seconds:5.1f} s = {run.rate:7.1f}/s, p99 {1000 * percentile(run.latencies_s, 99):6.1f} ms"
+                + (f", {len(run.errors)} WRONG: {run.errors[0]}" if run.errors else "")
+            )
+            return run
+
         for r in range(args.rounds):
             for part in parts:
                 sides = [n for n in names if n != "reference"] if part == "open311" else names
                 for side in sides[r % len(sides) :] + sides[: r % len(sides)]:
-                    if part == "step":
-                        share = halves[side][r * per_round[side] : (r + 1) * per_round[side]]
-                        requests: Iterator[Request] = iter(step_requests(setup, share, side, SEED + r))
-                    elif part == "list":
-                        requests = list_requests(setup, side)
-                    else:
-                        requests = open311_requests(setup)
-                    warm_up = list(itertools.islice(requests, warm))
-                    run = drive(servers[side].base, warm_up, itertools.islice(requests, cap), args.clients,
-                                args.seconds, checkers[part], servers[side])  # fmt: skip
-                    runs[part][side].append(run)
-                    say(
-                        f"round {r + 1}/{args.rounds} {part:7} {side:9}: {len(run.latencies_s):6,} requests in "
-                        f"{run.seconds:5.1f} s = {run.rate:7.1f}/s, p99 {1000 * percentile(run.latencies_s, 99):6.1f} ms"
-                        + (f", {len(run.errors)} WRONG: {run.errors[0]}" if run.errors else "")
-                    )
+                    share = halves[side][r * per_round[side] : (r + 1) * per_round[side]]
+                    runs[part][side].append(one_run(part, side, share, SEED + r, None, f"round {r + 1}/{args.rounds}"))
         if args.paced:  # one more round per part and side at a fixed rate: latency below capacity
             for part in parts:
                 sides = ["api"] if part == "open311" else names
                 for i, side in enumerate(sides):
-                    if part == "step":
-                        requests = iter(step_requests(setup, paced_codes[i :: len(sides)], side, SEED + 99))
-                    elif part == "list":
-                        requests = list_requests(setup, side)
-                    else:
-                        requests = open311_requests(setup)
-                    warm_up = list(itertools.islice(requests, warm))
-                    run = drive(servers[side].base, warm_up, itertools.islice(requests, cap), args.clients,
-                                args.seconds, checkers[part], servers[side], args.paced)  # fmt: skip
-                    runs[part].setdefault(f"{side}_paced", []).append(run)
-                    say(
-                        f"paced {args.paced:g}/s {part:7} {side:9}: {len(run.latencies_s):6,} requests in "
-                        f"{run.seconds:5.1f} s = {run.rate:7.1f}/s, p99 {1000 * percentile(run.latencies_s, 99):6.1f} ms"
-                        + (f", {len(run.errors)} WRONG: {run.errors[0]}" if run.errors else "")
+                    run = one_run(
+                        part, side, paced_codes[i :: len(sides)], SEED + 99, args.paced, f"paced {args.paced:g}/s"
                     )
+                    runs[part].setdefault(f"{side}_paced", []).append(run)
         parts_out: dict[str, Any] = {}
         for part in parts:
             parts_out[part] = {side: summary(rs) for side, rs in runs[part].items() if rs}
