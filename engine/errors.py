@@ -17,6 +17,7 @@ drawing against the classes)::
     │   │   ├── StoreFileInvalid      a points store file failed validation (engine.points.store)
     │   │   ├── ArchiveInvalid        a household archive file failed validation (engine.archive.load)
     │   │   └── NotificationsInvalid  config/notifications.yaml failed validation (notifications.config)
+    │   ├── TemplateRefused           a notice template broke its limits or does not compile (engine.sandbox)
     │   ├── CalendarError             a calendar cannot answer (engine.calendar)
     │   │   └── UnknownYear           a deadline falls into a year no schedule covers (engine.calendar)
     │   └── ChannelConfigError        a notification channel's settings are wrong (notifications.channels.base)

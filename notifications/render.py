@@ -22,11 +22,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateNotFound
-from jinja2.sandbox import SandboxedEnvironment
+
+from engine.sandbox import BudgetedEnvironment, Limits, TemplateRefused
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MARKS = {"yellow_card": "黄牌", "red_card": "红牌", "supervision_order": "督办"}
 PARTS = {"text": "txt", "sms": "sms.txt", "subject": "subject.txt", "html": "html", "markdown": "md"}
+# The most a part may be, in characters, as its channel can carry it: an SMS of at most 5 billed parts
+# (67 characters each once split), an e-mail subject on one line, WeCom's 4,096 bytes of markdown
+# (checked in UTF-8 bytes after the render), a plain text and an HTML part of reasonable size.
+CAPS = {"text": 20_000, "sms": 5 * 67, "subject": 200, "html": 100_000, "markdown": 4_096}
+MARKDOWN_BYTES = 4_096
 
 
 @dataclass(frozen=True)
@@ -40,18 +46,44 @@ class Rendered:
 
 
 class Renderer:
-    def __init__(self, tz: ZoneInfo, locale: str = "zh-CN", override: Path | None = None, directory: Path = TEMPLATES):
+    def __init__(
+        self,
+        tz: ZoneInfo,
+        locale: str = "zh-CN",
+        override: Path | None = None,
+        directory: Path = TEMPLATES,
+        limits: Limits | None = None,
+    ):
         self.tz = tz
         self._events: frozenset[str] | None = None
-        search = [FileSystemLoader(override / locale)] if override else []
-        self.env = SandboxedEnvironment(
+        self.override = override / locale if override else None
+        search = [FileSystemLoader(self.override)] if self.override else []
+        self.env = BudgetedEnvironment(
             loader=ChoiceLoader([*search, FileSystemLoader(directory / locale)]),
             undefined=StrictUndefined,
             autoescape=lambda name: bool(name and name.endswith(".html")),
             keep_trailing_newline=False,
             trim_blocks=True,
             lstrip_blocks=True,
+            trusted=directory,  # the built-in templates are the team's code; an override is the township's input
+            **({"limits": limits} if limits else {}),
         )
+
+    def check_overrides(self) -> list[str]:
+        """The override templates, each checked at load (size, syntax); raises TemplateRefused for the first bad."""
+        if self.override is None or not self.override.is_dir():
+            return []
+        names = []
+        for path in sorted(self.override.iterdir()):
+            if path.is_file() and not path.name.startswith("."):
+                size = path.stat().st_size
+                if size > self.env.limits.source_bytes:
+                    raise TemplateRefused(
+                        f"template {path.name} is {size:,} bytes (at most {self.env.limits.source_bytes:,})"
+                    )
+                self.env.check_source(path.name, path.read_text(encoding="utf-8", errors="replace"))
+                names.append(path.name)
+        return names
 
     def events(self) -> list[str]:
         """Every event that has templates."""
@@ -73,11 +105,21 @@ class Renderer:
         return self._one(event, "txt", self.context(params, name))
 
     def _one(self, event: str, suffix: str, context: dict[str, Any]) -> str:
+        name = f"{event}.{suffix}"
+        part = next(p for p, s in PARTS.items() if s == suffix)
         try:
-            template = self.env.get_template(f"{event}.{suffix}")
+            text = self.env.render(name, context, cap=CAPS[part] * 4).strip()  # surrounding blanks are stripped
         except TemplateNotFound:
-            raise LookupError(f"no notice template {event}.{suffix} (notifications/templates/zh-CN/)") from None
-        return template.render(**context).strip()
+            raise LookupError(f"no notice template {name} (notifications/templates/zh-CN/)") from None
+        if len(text) > CAPS[part]:
+            raise TemplateRefused(
+                f"template {name} makes {len(text):,} characters; a {part} part carries {CAPS[part]:,}"
+            )
+        if part == "markdown" and len(text.encode()) > MARKDOWN_BYTES:
+            raise TemplateRefused(
+                f"template {name} makes {len(text.encode()):,} bytes; WeCom carries {MARKDOWN_BYTES:,}"
+            )
+        return text
 
     def context(self, params: dict[str, Any], name: str) -> dict[str, Any]:
         due = params.get("due_at")

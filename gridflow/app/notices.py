@@ -111,6 +111,9 @@ def _notice_dict(outbox: Outbox, code: str | None, name: str | None, waits: _Wai
         "created_at": present.iso(outbox.created_at),
         "hold": {"reason": hold.reason, "until": present.iso(hold.until)} if hold else None,
         "note": waits.text(hold),
+        "role": outbox.role,
+        # the centre told in place of roles nobody holds for the case's grid (engine.notices.rung_recipients)
+        "instead_of": list((outbox.params or {}).get("instead_of") or []) if outbox.role == "center" else [],
     }
 
 
@@ -235,18 +238,27 @@ class NoticeUseCases(Base):
             return {"queued": rules.requeue_failed(session, now)}
 
     def notice_events(self) -> list[str]:
-        """The events that have notice templates, sorted."""
-        from notifications.render import Renderer
+        """The events that have notice templates (the override directory's and the built-in), sorted."""
+        return self.notice_renderer.events()
 
-        return Renderer(self.tz).events()
+    def notice_template_problems(self) -> list[str]:
+        """Why an override template cannot be used (too large, does not compile), one line each; [] if none.
+
+        A bad override fails only the notices that use it: the dispatcher goes on with the others."""
+        from engine.sandbox import TemplateRefused
+
+        try:
+            self.notice_renderer.check_overrides()
+        except TemplateRefused as exc:
+            return [str(exc)]
+        return []
 
     def preview_notice(self, event: str, channel: str = "all") -> dict[str, Any]:
         """An event's notice rendered with sample values, as each channel (or one of them) would send it."""
         from notifications.channels.base import sms_parts
-        from notifications.render import Renderer
         from notifications.samples import SAMPLE_NAME, SAMPLES
 
-        renderer = Renderer(self.tz)
+        renderer = self.notice_renderer  # the override directory first, as the dispatcher renders
         events = renderer.events()
         if event not in events:
             close = difflib.get_close_matches(event, events, n=1)

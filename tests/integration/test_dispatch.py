@@ -13,11 +13,13 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from engine.store.models import Delivery, Outbox, Person
+from notifications.channels import wecom as wecom_channel
 from notifications.channels.base import SendResult
 from notifications.channels.memory import MemoryChannel
 from notifications.config import NoticeConfig, Retry
 from notifications.dispatch import backoff, dispatch, in_quiet_hours, quiet_end
 from notifications.render import Renderer
+from tests.wecom_robot import WecomRobot
 
 SH = ZoneInfo("Asia/Shanghai")
 LEADER, CENTRE = "p-peng-li", "p-chen-jia"
@@ -231,6 +233,34 @@ def test_a_template_that_cannot_render_fails_its_notice_alone(db):
     assert [m.recipient.id for m in sms.sent] == [CENTRE]
 
 
+@pytest.mark.parametrize(
+    "bomb",
+    [
+        "{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}",
+        "{{ 'a' * 10**8 }}",
+        "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+        "{{ title }}" + "超时" * 400,
+    ],
+    ids=["loops", "repeat", "recursion", "long-sms"],
+)
+def test_an_overridden_template_that_runs_away_fails_its_notices_and_the_others_go_out(db, tmp_path, bomb):
+    (tmp_path / "zh-CN").mkdir()
+    (tmp_path / "zh-CN" / "sla_breach.sms.txt").write_text(bomb, encoding="utf-8")
+    stage(db)  # sla_breach: the overridden event
+    stage(db, to=CENTRE, event="sla_reminder")
+    sms = MemoryChannel("sms")
+    start = datetime.now(UTC)  # a duration, not a time the test depends on
+    report = dispatch(db.sessions.begin, lambda: NOON, "d", config(sms), Renderer(SH, override=tmp_path))
+    took = (datetime.now(UTC) - start).total_seconds()
+    assert took < 5, took
+    assert [m.recipient.id for m in sms.sent] == [CENTRE]
+    assert report.failed and all("template sla_breach.sms.txt" in why for _id, why in report.failed)
+    assert statuses(db) == {"failed": 1, "sent": 1}
+    with db.sessions.begin() as s:
+        errors = s.scalars(select(Outbox.error).where(Outbox.status == "failed")).all()
+    assert errors and all("sla_breach.sms.txt" in (e or "") and len(e or "") < 600 for e in errors)
+
+
 def test_two_dispatchers_at_once_send_each_notice_once(pg_db):
     import threading
 
@@ -332,3 +362,27 @@ def test_a_misconfigured_channel_is_reported_and_its_notices_fall_back(db):
     assert [m.recipient.id for m in email.sent] == [LEADER]
     with db.sessions.begin() as s:
         assert [d.outcome for d in s.scalars(select(Delivery).order_by(Delivery.id))] == ["config", "sent"]
+
+
+@pytest.mark.parametrize(
+    ("errcode", "errmsg"),
+    [
+        (40058, "invalid parameter, url: {url}"),  # the webhook URL echoed: key=… in it
+        (93000, "invalid webhook url, hint: [robot {key} removed], from ip: 127.0.0.1"),  # the bare key
+        (-1, "system busy; retry robot key:{key} later"),  # a temporary failure, retried
+    ],
+)
+def test_a_robot_key_in_a_providers_error_is_masked_in_the_history(db, errcode, errmsg):
+    with WecomRobot() as robot:
+        key = robot.keys["shengli"]
+        channel = wecom_channel.from_config("wecom", {"webhook": robot.webhook("shengli"), "timeout_s": 5})
+        robot.errcode(errcode, errmsg=errmsg)
+        stage(db)
+        report = run(db, NoticeConfig({"wecom": channel}, ("wecom",)), NOON)
+        assert robot.requests == 1
+    with db.sessions.begin() as s:
+        errors = [s.scalar(select(Delivery.error)), s.scalar(select(Outbox.error))]
+    shown = [*errors, repr(report)]
+    assert all(e and str(errcode) in e for e in errors), errors
+    assert all(key not in e and key[:8] not in e for e in shown), shown
+    assert all("****" in e for e in errors), errors

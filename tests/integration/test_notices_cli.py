@@ -39,6 +39,21 @@ def test_preview_renders_every_event_on_every_channel(tmp_path):
     assert unknown.returncode == 3 and "sla_breach" in unknown.stderr
 
 
+def test_preview_renders_the_override_and_a_runaway_one_is_refused_with_its_name(tmp_path):
+    templates = tmp_path / "templates" / "zh-CN"
+    templates.mkdir(parents=True)
+    (templates / "sla_breach.sms.txt").write_text("【本乡】{{ title }} 已超时，请速办", encoding="utf-8")
+    config = tmp_path / "notifications.yaml"
+    config.write_text(f"channels:\n  console: {{kind: console}}\ntemplates: {templates.parent}\n", encoding="utf-8")
+    env = rt.environment(tmp_path / "home", "", "", now=T0, GRIDFLOW_NOTIFICATIONS_FILE=str(config))
+    shown = rt.cli(["notices", "preview", "sla_breach", "--channel", "sms"], env)
+    assert shown.returncode == 0 and "【本乡】" in shown.stdout and "已超时，请速办" in shown.stdout
+    (templates / "sla_breach.sms.txt").write_text("{{ 'a' * 10**8 }}", encoding="utf-8")
+    bomb = rt.cli(["notices", "preview", "sla_breach", "--channel", "sms"], env)
+    assert bomb.returncode != 0 and "template sla_breach.sms.txt stopped" in bomb.stderr, bomb.stderr
+    assert "Traceback" not in bomb.stderr
+
+
 def test_a_bad_notifications_file_is_reported_with_its_place_and_sends_nothing(tmp_path):
     bad = tmp_path / "notifications.yaml"
     bad.write_text("channels:\n  sms: {kind: carrier_pigeon}\norder: [sms, fax]\nquiet_hours: late\n", encoding="utf-8")
