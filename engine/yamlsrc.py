@@ -35,6 +35,8 @@ Path_ = tuple[str | int, ...]
 MAX_NODES = 100_000
 MAX_DEPTH = 64  # mappings and lists inside each other; real files nest fewer than ten
 MAX_SHOWN = 80  # characters of a value shown in a message (see brief)
+MAX_BYTES = 128 * 1024  # a file: the township's largest (the org chart) is 27 kB; PyYAML reads 128 kB in 0.3 s
+MAX_SCALAR = 10_000  # characters of one value; titles and labels are far shorter and checked further
 TOO_DEEP = f"values nested more than {MAX_DEPTH} levels deep, so the file was not read further; flatten it"
 
 _STR = "tag:yaml.org,2002:str"
@@ -168,6 +170,8 @@ class Source:
 def load_file(path: str | Path) -> Source:
     p = Path(path)
     try:
+        if (size := p.stat().st_size) > MAX_BYTES:
+            return _unreadable(str(p), _too_large(size))
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         return _unreadable(str(p), "file not found; check the path")
@@ -184,7 +188,16 @@ def _unreadable(file: str, message: str) -> Source:
     return src
 
 
+def _too_large(size: int) -> str:
+    return (
+        f"the file is {size:,} bytes, more than the {MAX_BYTES:,} a configuration file may hold, so it was not read; "
+        "is it the right file? split it or shorten it"
+    )
+
+
 def load_text(text: str, file: str = "<string>") -> Source:
+    if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        return _unreadable(file, _too_large(len(text.encode("utf-8", "surrogatepass"))))
     src = Source(file=file, data=None, text=text)
     try:
         node = yaml.compose(text, Loader=_CoreLoader)
@@ -279,6 +292,9 @@ class _Builder:
             self.src.rejected.add(path)
 
     def _scalar(self, node: yaml.ScalarNode, path: Path_) -> Any:
+        if len(node.value) > MAX_SCALAR:
+            self._problem(node, path, f"a value of {len(node.value):,} characters (at most {MAX_SCALAR:,}); shorten it")
+            return None
         if node.tag not in _SCALAR_TAGS:
             self._problem(node, path, f"tag {brief(node.tag)} is not allowed; write plain values only")
             return None

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.definitions.model import BUILTIN_FIELDS, FieldDef, ReportDef, StateDef, TriggerDef, WorkflowDef
-from engine.definitions.schema import check_structure
+from engine.definitions.schema import check_structure, schema
 from engine.definitions.validate import check_semantics
 from engine.errors import WorkflowInvalid
 from engine.yamlsrc import Source, load_file, load_text
@@ -45,8 +45,24 @@ def check_source(src: Source, calendars: Mapping[str, Any] | None = None) -> Non
     if not isinstance(src.data, dict):
         src.problem((), "a workflow file must be a mapping with workflow, title, states and triggers")
         return
+    if _too_many(src):
+        return  # checked before the schema, which would take seconds over thousands of states
     check_structure(src)
     check_semantics(src, calendars)
+
+
+def _too_many(src: Source) -> bool:
+    """A problem for each of states, triggers and fields with more entries than the schema allows."""
+    over = False
+    for key in ("states", "triggers", "fields"):
+        value, most = src.data.get(key), schema()["properties"][key]["maxProperties"]
+        if isinstance(value, dict) and len(value) > most:
+            src.problem(
+                (key,),
+                f"{len(value):,} {key} (at most {most}); a workflow this large cannot be run by people, split it",
+            )
+            over = True
+    return over
 
 
 def _finish(src: Source, calendars: Mapping[str, Any] | None) -> LoadedWorkflow:

@@ -62,6 +62,11 @@ def _report(src: Source, error: ValidationError) -> None:
         src.problem(path, "'stay' can only be true; to move the case write 'to: <state>' instead")
     elif kind == "const":
         src.problem(path, f"must be {error.validator_value!r}")
+    elif kind == "maxLength":
+        shown = brief(error.instance)  # which ends with the length of a long value
+        src.problem(path, f"{shown} is too long: at most {error.validator_value} characters; shorten it")
+    elif kind == "maxProperties":
+        src.problem(path, f"{len(error.instance):,} entries, at most {error.validator_value}", at_key=True)
     else:
         src.problem(path, _message(error))
 

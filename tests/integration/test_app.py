@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,8 @@ from config.settings import Settings
 from engine.errors import OrgChartInvalid, WorkflowInvalid
 from gridflow.app import Gridflow
 from tests.support import FIXTURES, ORG_FILE, Clock, Database
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -110,3 +113,25 @@ def test_the_case_use_cases_answer_plain_values(db, app):
     ]
     json.dumps(answers)  # raises on anything that is not a plain value
     assert app.workflow_graph("grid_case").startswith("---")
+
+
+def _grid_case(tmp_path, name: str, **changes) -> Path:
+    import yaml
+
+    doc = yaml.safe_load((ROOT / "workflows" / "grid_case.yaml").read_text("utf-8"))
+    doc.update(changes)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, width=10**9), encoding="utf-8")
+    return path
+
+
+def test_a_title_at_its_limit_publishes_on_both_back_ends_and_one_past_it_is_refused_before(db, app, tmp_path):
+    """The schema's limits are the database's columns: what validates, publishes on SQLite and PostgreSQL."""
+    at_limit = app.publish_workflow(_grid_case(tmp_path, "a.yaml", title="题" * 200))
+    assert at_limit["created"]
+    before = db.snapshot()
+    with pytest.raises(WorkflowInvalid, match=r"\[title\].*201 characters\) is too long: at most 200"):
+        app.publish_workflow(_grid_case(tmp_path, "b.yaml", title="题" * 201))
+    with pytest.raises(WorkflowInvalid, match=r"too long: at most 32 characters"):
+        app.publish_workflow(_grid_case(tmp_path, "c.yaml", workflow="w" * 33))
+    assert db.snapshot() == before
