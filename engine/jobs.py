@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import InputError, NotFound
 from engine.store.models import JobRun, WorkflowDefinition
-from engine.timeutil import require_aware
+from engine.timeutil import in_years, require_aware
 
 Kind = Literal["day", "month", "quarter", "year"]
 Body = Callable[[Session, "Period", datetime], dict[str, Any]]
@@ -91,6 +91,7 @@ def parse_period(kind: Kind, key: str) -> Period:
     except ValueError as exc:
         example = {"day": "2026-11-27", "month": "2026-11", "quarter": "2026Q4", "year": "2026"}[kind]
         raise InputError(f"bad {kind} period {key!r}: write it like {example}") from exc
+    in_years(day, f"{kind} period", key)
     period = period_of(kind, day)
     if period.key != key.upper():
         raise InputError(f"bad {kind} period {key!r}: write it like {period.key}")

@@ -25,6 +25,7 @@ from config.settings import Settings
 from engine.errors import DatabaseError, InputError, NotYet
 from engine.store import migrate
 from engine.store.db import create_db_engine, session_factory, sqlite_file_missing
+from engine.timeutil import in_years
 
 if TYPE_CHECKING:  # loaded where used: a command that needs no calendar or template does not wait for them
     from engine.calendar import WorkCalendar
@@ -161,12 +162,14 @@ def not_after_now(at: datetime, now: datetime, tz: tzinfo = UTC) -> datetime:
     return at
 
 
-def parse_at(text: str | None, tz: ZoneInfo, now: datetime) -> datetime:
-    """``--at``: an ISO time, local when it has no offset (``2026-03-02T10:00``), or now."""
+def parse_at(text: str | None, tz: ZoneInfo, now: datetime, what: str = "--at") -> datetime:
+    """``--at`` (or the option named ``what``): an ISO time, local when it has no offset
+    (``2026-03-02T10:00``), or now; a year outside 2000–2099 is refused."""
     if not text:
         return now
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
         raise InputError(f"bad time {text!r}: write it like 2026-03-02T10:00 (local) or with an offset") from exc
+    in_years(value, what)
     return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(UTC)

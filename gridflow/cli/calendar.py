@@ -71,7 +71,7 @@ def calendar_due(
             limit = parse_duration(duration)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
-        when = parse_at(start, gf.tz, gf.clock())
+        when = parse_at(start, gf.tz, gf.clock(), what="START")
         reckoning = gf.calendar_due(when, limit, name)
         if as_json:
             emit_json(reckoning.as_dict())
