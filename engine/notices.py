@@ -35,6 +35,35 @@ def recipients(org: OrgSnapshot, case: CaseRecord, roles: tuple[str, ...] | list
     return found
 
 
+FALLBACK_ROLE = "center"  # who is told in place of a role nobody holds for the case's grid
+CASE_ROLES = ("assignee", "reporter")
+
+
+def rung_recipients(
+    org: OrgSnapshot, case: CaseRecord, roles: tuple[str, ...] | list[str], per_role: bool = True
+) -> tuple[dict[str, str], list[str]]:
+    """Who an SLA rung (a reminder, a breach, a rung of the ladder) tells, and the roles told through the centre.
+
+    An org role nobody holds for the case's grid (a unit grid has no village secretary) would make an
+    escalation reach no one above the handler; the centre is told in its place, and the role is listed
+    so that ``sla explain`` and ``notices list`` can say so. ``per_role=False`` (reminders) falls back
+    only when nobody at all is told."""
+    found = recipients(org, case, roles)
+    grid = org.places.get(case.grid_id)
+    if per_role:
+        missing = [r for r in roles if r not in CASE_ROLES and r != FALLBACK_ROLE and not _held(org, r, grid)]
+    else:
+        missing = [r for r in roles if r not in CASE_ROLES] if not found else []
+    if missing and grid is not None:
+        for person in org.holders(FALLBACK_ROLE, grid):
+            found.setdefault(person, FALLBACK_ROLE)
+    return found, missing
+
+
+def _held(org: OrgSnapshot, role: str, grid: Any) -> bool:
+    return grid is not None and bool(org.holders(role, grid))
+
+
 PHASES = {"report": "reported", "resolve": "resolved", "assign": "assigned", "verify": "verified"}
 
 
@@ -61,8 +90,10 @@ def outbox_rows(
     at: datetime,
     key: str,
     urgent: bool = False,
+    found: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One pending outbox row per person holding ``roles`` for the case; ``key:<person>`` is unique."""
+    """One pending outbox row per person holding ``roles`` for the case (or per person of ``found``,
+    already resolved); ``key:<person>`` is unique."""
     urgent = urgent or case.priority in URGENT_PRIORITIES
     return [
         {
@@ -79,7 +110,7 @@ def outbox_rows(
             "created_at": at,
             "dedupe_key": f"{key}:{person}"[:150],
         }
-        for person, role in recipients(org, case, roles).items()
+        for person, role in (found if found is not None else recipients(org, case, roles)).items()
     ]
 
 

@@ -299,7 +299,7 @@ def _effects(session: Session, batch: _Batch, at: datetime) -> tuple[list[Fired]
                 case.workflow_version,
             )
         )
-        notices = _notices(timer.id, case, org, roles, template, payload, at)
+        notices = _notices(timer.id, case, org, roles, template, payload, at, per_role=timer.kind != "reminder")
         batch.notices.extend(notices)
         batch.notices.extend(webhooks.timer_rows(session, org.token, timer.kind, timer.id, case, payload, at))
         fired.append(Fired(timer.id, case.code, timer.kind, timer.level, EVENT[timer.kind], len(notices)))
@@ -339,11 +339,22 @@ def _effect(timer: Any, case: CaseRecord, policy: Policy) -> tuple[tuple, str, d
 
 
 def _notices(
-    timer_id: int, case: CaseRecord, org: OrgSnapshot, roles: tuple, template: str, payload: dict, at: datetime
+    timer_id: int,
+    case: CaseRecord,
+    org: OrgSnapshot,
+    roles: tuple,
+    template: str,
+    payload: dict,
+    at: datetime,
+    per_role: bool = True,
 ) -> list[dict]:
-    """One outbox row per recipient, resolved from the org chart now; unique per timer and person."""
+    """One outbox row per recipient, resolved from the org chart now; unique per timer and person. A role
+    nobody holds for the case's grid is told through the centre (``instead_of`` in the notice's params)."""
+    found, missing = notices.rung_recipients(org, case, roles, per_role)
     params = notices.case_params(org, case, **payload)
-    return notices.outbox_rows(org, case, roles, template, params, at, key=f"timer:{timer_id}")
+    if missing:
+        params["instead_of"] = missing
+    return notices.outbox_rows(org, case, roles, template, params, at, key=f"timer:{timer_id}", found=found)
 
 
 # -- one sweep ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from engine import cases
 from engine.durations import Duration
 from engine.errors import DatabaseError, NotFound
 from engine.store.db import sqlite_file_missing
-from engine.store.models import Case, SlaClock, SlaTimer
+from engine.store.models import Case, Outbox, SlaClock, SlaTimer
 from gridflow.app.base import Base
 from gridflow.present import iso
 
@@ -126,7 +126,9 @@ class SlaUseCases(Base):
         """Every clock of a case: started, paused, resumed, extended, stopped; deadlines and timers."""
         with self.transaction(write=False) as session:
             found = cases.get_case(session, ref)
-            return {"case": found.code, "clocks": timeline(session, found.id)}
+            clocks = timeline(session, found.id)
+            _add_recipients(session, found, clocks)
+            return {"case": found.code, "clocks": clocks}
 
     # -- the calendars -----------------------------------------------------------------------------
 
@@ -233,8 +235,52 @@ def timeline(session: Session, case_id: int) -> list[dict[str, Any]]:
     ]
 
 
+def _add_recipients(session: Session, case: Case, clocks: list[dict[str, Any]]) -> None:
+    """Who each timer tells (a pending one: as the org chart stands now), and the roles the centre is
+    told in place of because nobody holds them for the case's grid (``instead_of``)."""
+    from engine import notices, scope
+    from engine.sla import Policy
+
+    org = scope.current(session)
+    policies = {
+        c.id: Policy.from_json(c.policy)
+        for c in session.scalars(select(SlaClock).where(SlaClock.case_id == case.id))
+        if c.policy
+    }
+    sent: dict[str, list[Any]] = {}  # timer id → its notices, for the timers that fired
+    for o in session.scalars(select(Outbox).where(Outbox.case_id == case.id, Outbox.dedupe_key.like("timer:%"))):
+        sent.setdefault(o.dedupe_key.split(":")[1], []).append(o)
+    for clock in clocks:
+        policy = policies.get(clock["clock"])
+        for t in clock["timers"]:
+            roles = _rung_roles(policy, t["kind"], t["level"]) if policy else ()
+            t["roles"] = list(roles)
+            if t["status"] == "fired":  # who was told, as the notices were staged
+                rows = sent.get(str(t["id"]), [])
+                found = {o.recipient_id: o.role for o in rows}
+                missing = next((list(o.params.get("instead_of") or []) for o in rows if o.params), [])
+            elif t["status"] == "pending":  # who would be told, as the org chart stands now
+                found, missing = notices.rung_recipients(org, case, roles, per_role=t["kind"] != "reminder")  # type: ignore[arg-type]
+            else:
+                continue
+            t["to"] = [{"person": p, "name": getattr(org.people.get(p), "name", p), "as": r} for p, r in found.items()]
+            t["instead_of"] = missing
+
+
+def _rung_roles(policy: Any, kind: str, level: int) -> tuple[str, ...]:
+    try:
+        if kind == "reminder":
+            return tuple(policy.reminders[level - 1].notify)
+        if kind == "breach":
+            return tuple(policy.breach_notify)
+        return tuple(policy.ladder[level - 1].notify)
+    except IndexError:
+        return ()
+
+
 def _timer_dict(t: SlaTimer) -> dict[str, Any]:
     return {
+        "id": t.id,
         "kind": t.kind,
         "level": t.level,
         "generation": t.generation,

@@ -34,7 +34,8 @@ def _local(iso: str | None, tz: ZoneInfo) -> str:
 
 def _note(row: dict[str, Any]) -> str:
     """Why it waits, then the last error; for a notice folded into a digest, the digest's key."""
-    parts = [row["note"], row["error"] or ""]
+    instead = f"中心代 instead of {', '.join(row['instead_of'])}" if row.get("instead_of") else ""
+    parts = [instead, row["note"], row["error"] or ""]
     if row["status"] == "sent" and row["digest"]:
         parts.append(f"digest {row['digest']}")
     text = " · ".join(p for p in parts if p)

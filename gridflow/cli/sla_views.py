@@ -98,11 +98,24 @@ def timeline_tables(code: str, clocks: list[dict[str, Any]], tz: ZoneInfo) -> li
                 table,
                 when,
                 what,
-                f"{t['status']}{': ' + t['note'] if t['note'] else ''}",
+                f"{t['status']}{': ' + t['note'] if t['note'] else ''}{_told(t)}",
                 style=None if t["status"] == "fired" else "dim",
             )
         tables.append(table)
     return tables
+
+
+def _told(timer: dict[str, Any]) -> str:
+    """`` → 张三, 李四`` and, when the centre stands in for a role nobody holds, which role."""
+    if "to" not in timer:
+        return ""
+    names = ", ".join(p["name"] for p in timer["to"]) or "无人 no one"
+    instead = (
+        f" (中心代 centre told instead of {', '.join(timer['instead_of'])}: nobody holds it for this grid)"
+        if timer.get("instead_of")
+        else ""
+    )
+    return f" → {names}{instead}"
 
 
 # -- calendar show -----------------------------------------------------------------------------

@@ -753,3 +753,41 @@ def test_a_reminder_at_57_percent(db):
     with db.session() as s:
         share = sla_events(s, case_id)[0].payload["share"]
     assert (reminder_at, share) == (sh(2026, 3, 2, 14, 59, 24), "57%")
+
+
+def test_a_rung_whose_role_nobody_holds_for_the_grid_tells_the_centre_and_says_so(db, tmp_path):
+    """A unit grid (乡机关单元格) has no village: its yellow card would reach the handler alone and its
+    red card only the centre; the centre is told in the village secretary's place, and the notice,
+    ``sla explain`` and ``notices list`` say so (issue 19, finding 8)."""
+    from config.settings import Settings
+    from engine import cases
+    from gridflow.app import Gridflow
+    from tests.integration.test_sla import calendars
+    from tests.support import Clock
+
+    worker = "p-ren-kaixue"  # the centre's staff member who is also the grid worker of unit-01
+    with db.sessions.begin() as s:
+        case = cases.report(
+            s, grid_id="unit-01", actor_id=worker, fields={"title": "乡机关门前路灯不亮"}, at=T0, calendars=calendars()
+        ).case
+        step(s, case.id, "classify", CENTER, T0, category="water_supply", priority="urgent")
+        step(s, case.id, "assign", CENTER, T0, assignee=worker)
+        step(s, case.id, "accept", worker, T0)
+    run(db, sh(2026, 3, 3, 9))  # breach and the yellow card
+    with db.session() as s:
+        yellow = timer_row(s, case.id, "in_progress", "escalation", 1)
+        assert outbox(s, yellow.id) == {**CENTRE, worker: "assignee"}
+        rows = s.scalars(select(Outbox).where(Outbox.dedupe_key.like(f"timer:{yellow.id}:%"))).all()
+        assert {tuple(r.params["instead_of"]) for r in rows} == {("village_secretary",)}
+    gf = Gridflow(Settings(home=tmp_path, database_url=db.url), clock=Clock())
+    try:
+        explained = gf.explain_sla(case.code)
+        handling = next(c for c in explained["clocks"] if c["state"] == "in_progress")
+        rung = next(t for t in handling["timers"] if (t["kind"], t["level"]) == ("escalation", 1))
+        assert rung["instead_of"] == ["village_secretary"] and {p["as"] for p in rung["to"]} == {"assignee", "center"}
+        red = next(t for t in handling["timers"] if (t["kind"], t["level"]) == ("escalation", 2))
+        assert red["status"] == "pending" and red["instead_of"] == ["village_secretary"]
+        listed = gf.list_notices(to=CENTER).data["notices"]
+        assert any(n["instead_of"] == ["village_secretary"] for n in listed)
+    finally:
+        gf.close()
