@@ -40,6 +40,23 @@ def gridflow(env: dict[str, str], *args: str):
 
 
 CASES = [
+    *[
+        pytest.param(
+            [*command, *at],
+            8,
+            [f"{what} {shown} is outside the years gridflow keeps (2000–2099); check the year you typed"],
+            id=f"year-{'-'.join(command[:2])}",
+        )
+        for command, at, what, shown in [
+            (["sla", "due"], ["--at", "0001-01-01T00:00"], "--at", "0001-01-01T00:00:00"),
+            (["sla", "sweep"], ["--at", "0001-01-01T00:00"], "--at", "0001-01-01T00:00:00"),
+            (["jobs", "run"], ["--at", "0001-01-01T00:00"], "--at", "0001-01-01T00:00:00"),
+            (["sla", "due"], ["--at", "9999-12-31T23:59"], "--at", "9999-12-31T23:59:00"),
+            (["calendar", "due"], ["0001-01-01T00:00", "2d"], "START", "0001-01-01T00:00:00"),
+            (["score", "run"], ["--period", "0001-01"], "month period", "0001-01"),
+            (["publish", "run"], ["--quarter", "1999Q1"], "quarter period", "1999Q1"),
+        ]
+    ],
     pytest.param(
         ["score", "run", "--period", "2026-12"],
         9,
