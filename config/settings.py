@@ -8,8 +8,10 @@ then the defaults below. The engine never reads settings; callers pass values in
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
@@ -22,9 +24,46 @@ from pydantic_settings import (
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG_FILE = ROOT / "config" / "gridflow.yaml"
 
+# scheme://user:password@  and  ?password=…  in a URL (SQLAlchemy, redis-py and kombu take both forms)
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@?#]*):[^@]*@")
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&](?:password|passwd|pwd)=)[^&#]*", re.IGNORECASE)
+_NETLOC = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://(?P<netloc>[^/?#]*)")
+URL_SETTINGS = {  # the URL settings whose port is checked, and an example of each
+    "database_url": "postgresql://USER:PASSWORD@HOST:5432/DB (or empty for the embedded SQLite database)",
+    "broker_url": "redis://:PASSWORD@HOST:6379/0 (or empty for the embedded broker)",
+    "redis_url": "redis://:PASSWORD@HOST:6379/1 (or empty for the broker's Redis)",
+}
+
+
+def mask_url_password(url: str) -> str:
+    """The URL with its password shown as ``***`` (in ``user:password@`` and in ``?password=``)."""
+    masked = _URL_PASSWORD.sub(lambda m: f"{m['head']}:***@", url)
+    return _QUERY_PASSWORD.sub(lambda m: f"{m['head']}***", masked)
+
+
+def _port_problem(url: str) -> str | None:
+    """What is wrong with the port of ``url`` (None: no port, or a good one), read as SQLAlchemy and
+    redis-py read it: after the host (``[v6]`` or a name) and a colon, before the path."""
+    found = _NETLOC.match(url)
+    if not found:
+        return None
+    host_port = found["netloc"].rpartition("@")[2]
+    if host_port.startswith("["):
+        port = host_port.partition("]")[2].removeprefix(":")
+    else:
+        port = host_port.partition(":")[2]
+    if not port:
+        return None
+    if not (port.isascii() and port.isdigit()):
+        return f"port {port!r} is not a number"
+    if not 1 <= int(port) <= 65535:
+        return f"port {int(port)} is out of range"
+    return None
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GRIDFLOW_", extra="forbid")
+    # hide_input_in_errors: a refused value (a URL with its password) is not echoed by pydantic's errors
+    model_config = SettingsConfigDict(env_prefix="GRIDFLOW_", extra="forbid", hide_input_in_errors=True)
 
     home: Path = Field(ROOT / "var", description="Where the embedded database, logs and outbox files live.")
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite at <home>/gridflow.db.")
@@ -115,6 +154,23 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}; use an IANA name like Asia/Shanghai") from exc
         return value
+
+    @field_validator("database_url", "broker_url", "redis_url")
+    @classmethod
+    def _port_in_range(cls, value: str, info: Any) -> str:
+        problem = _port_problem(value)
+        if problem:
+            name = info.field_name
+            raise ValueError(
+                f"GRIDFLOW_{name.upper()} {mask_url_password(value)}: {problem}; write the port as a "
+                f"number from 1 to 65535, like {URL_SETTINGS[name]}"
+            )
+        return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """What ``repr()`` and ``str()`` show: every field, with passwords in URLs masked."""
+        for name, value in super().__repr_args__():
+            yield name, mask_url_password(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _timeouts_fit(self) -> Settings:

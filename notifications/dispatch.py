@@ -43,7 +43,15 @@ from engine.store.models import Case, Delivery, OrgMeta, Outbox, Person, Webhook
 from engine.timeutil import require_aware
 from engine.webhooks import PREFIX as WEBHOOK
 from notifications.channels import webhook
-from notifications.channels.base import Channel, Message, Recipient, SendResult, mask_phones
+from notifications.channels.base import (
+    Channel,
+    Message,
+    Recipient,
+    SendResult,
+    channel_secrets,
+    mask_phones,
+    mask_secrets,
+)
 from notifications.config import NoticeConfig
 from notifications.render import Renderer
 
@@ -527,6 +535,8 @@ def _send(send: _Send) -> tuple[SendResult, int]:
         result = send.channel.send(send.message)
     except Exception as exc:  # noqa: BLE001 - a channel bug is a failed attempt, not a lost notice
         result = SendResult.failed(f"{exc.__class__.__name__}: {exc}")
+    if result.error:  # what a provider answered, an exception's text: stored, logged, reported, never a secret
+        result = replace(result, error=mask_secrets(result.error, channel_secrets(send.channel)))
     return result, int((_time.monotonic() - started) * 1000)
 
 

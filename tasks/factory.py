@@ -25,7 +25,9 @@ from celery.signals import worker_ready
 
 from config.settings import Settings
 from engine.errors import DatabaseError
-from tasks import jobs, notices, sla
+from engine.store.db import ensure_sqlite_directory
+from engine.store.private import private_dir
+from tasks import beat, jobs, notices, sla
 from tasks.runtime import Runtime
 
 SWEEP, FIRE, DISPATCH, RUN_DUE = (
@@ -86,8 +88,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_max_loop_interval": 5,
         "beat_schedule_filename": str(settings.home / "celerybeat-schedule"),
     }
-    if settings.beat_scheduler == "default":  # beat keeps its last-run times in a file under home
-        settings.home.mkdir(parents=True, exist_ok=True)
+    if settings.beat_scheduler == "default":  # beat keeps its last-run times in a file under home, 0600
+        private_dir(settings.home)
+        config["beat_scheduler"] = beat.NAME
+    if settings.embedded_broker:  # kombu's SQLite file, made 0600 before SQLite would make it 0644
+        ensure_sqlite_directory(settings.broker)
     if settings.beat_scheduler == "redbeat":
         config.update(
             {

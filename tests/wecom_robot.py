@@ -10,9 +10,10 @@
 ``POST /cgi-bin/webhook/send?key=KEY`` with a known key records the JSON body and answers
 ``{"errcode":0,"errmsg":"ok"}``; an unknown key gets errcode 93000 (invalid webhook url), as the
 real robot does. Faults, for every robot or one, optionally only the next ``times`` posts:
-``errcode(45009)``, ``http_status(500)``, ``delay(seconds)`` (past the client's timeout; the post
-is recorded first, as a robot that posted but answered late), ``drop()`` (close without a reply),
-and ``refuse()``: a ``with`` block during which nothing listens on the port.
+``errcode(45009)`` (``errmsg=`` what the reply says then, ``{key}`` the robot's key), ``http_status(500)``,
+``delay(seconds)`` (past the client's timeout; the post is recorded first, as a robot that posted but
+answered late), ``drop()`` (close without a reply), and ``refuse()``: a ``with`` block during which
+nothing listens on the port.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Post:
 class _Fault:
     group: str | None
     errcode: int | None = None
+    errmsg: str | None = None  # {key} and {url}: the robot's key and the URL posted to
     status: int | None = None
     delay: float = 0.0
     drop: bool = False
@@ -127,9 +129,12 @@ class WecomRobot:
 
     # -- faults ------------------------------------------------------------------------------
 
-    def errcode(self, code: int, *, group: str | None = None, times: int | None = None) -> None:
-        """Answer HTTP 200 with this errcode (45009: rate limited, 93000: invalid key, …)."""
-        self._add(_Fault(group, errcode=code, times=times))
+    def errcode(
+        self, code: int, *, group: str | None = None, times: int | None = None, errmsg: str | None = None
+    ) -> None:
+        """Answer HTTP 200 with this errcode (45009: rate limited, 93000: invalid key, …); ``errmsg``, if
+        given, is the reply's errmsg with ``{key}`` and ``{url}`` filled in (a reply that echoes the key)."""
+        self._add(_Fault(group, errcode=code, errmsg=errmsg, times=times))
 
     def http_status(self, status: int, *, group: str | None = None, times: int | None = None) -> None:
         self._add(_Fault(group, status=status, times=times))
@@ -204,9 +209,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         fault = robot._match(group)
         if fault is not None and fault.errcode is not None:
-            self._reply(
-                200, {"errcode": fault.errcode, "errmsg": "api freq out of limit" if fault.errcode == 45009 else "err"}
-            )
+            errmsg = "api freq out of limit" if fault.errcode == 45009 else "err"
+            if fault.errmsg is not None:
+                errmsg = fault.errmsg.format(key=key, url=f"http://{HOST}:{robot.port}{self.path}")
+            self._reply(200, {"errcode": fault.errcode, "errmsg": errmsg})
             return
         if fault is not None and fault.status is not None:
             self._reply(fault.status, {"errcode": -1, "errmsg": "system error"})

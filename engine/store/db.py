@@ -7,6 +7,7 @@ half-way with "database is locked".
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -15,8 +16,14 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import ConfigError
+from engine.store.private import private_dir, private_file
 
 SQLITE_BUSY_TIMEOUT_S = 30
+_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@?#]*):[^@]*@")
+
+
+POOL_SIZE = 10  # connections each process keeps open to PostgreSQL
+POOL_OVERFLOW = 20  # and opens beyond those under a burst, closed again when returned
 
 
 def normalize_url(url: str) -> str:
@@ -34,8 +41,12 @@ def create_db_engine(url: str, echo: bool = False, immediate: bool = True) -> En
     try:
         parsed = make_url(normalize_url(url))
         backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
-    except (ArgumentError, NoSuchModuleError) as exc:
-        raise ConfigError(f"bad database URL {url!r}: {exc}; use sqlite:///PATH or postgresql://USER@HOST/DB") from exc
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:  # ValueError: a port that is not a number
+        shown = _PASSWORD.sub(lambda m: f"{m['head']}:***@", url)
+        reason = str(exc).replace(url, shown)
+        raise ConfigError(
+            f"bad database URL {shown!r}: {reason}; use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:5432/DB"
+        ) from exc
     if backend == "sqlite":
         return _sqlite_engine(parsed.render_as_string(hide_password=False), immediate)
     if backend != "postgresql" or driver != "psycopg":
@@ -46,19 +57,35 @@ def create_db_engine(url: str, echo: bool = False, immediate: bool = True) -> En
         )
     # No pre-ping: it costs a round trip per checkout. Connections are recycled hourly; a
     # connection that died with its server fails its transaction and is dropped from the pool.
-    return create_engine(parsed, echo=echo, pool_recycle=3600)
+    # Ten kept open: SQLAlchemy's five made an API worker under 8 concurrent requests open and close
+    # a connection (a PostgreSQL backend forked and torn down) for every other request.
+    return create_engine(parsed, echo=echo, pool_recycle=3600, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of an SQLite database URL (``sqlite:///…``, ``sqla+sqlite:///…``); None for another
+    database, an in-memory one or a ``file:`` URI."""
+    parsed = make_url(normalize_url(url.removeprefix("sqla+")))
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
 
 
 def ensure_sqlite_directory(url: str) -> None:
-    """Create the directory of an SQLite database file (only `gridflow init` creates files)."""
-    database = make_url(normalize_url(url)).database
-    if make_url(normalize_url(url)).get_backend_name() == "sqlite" and database and database != ":memory:":
-        try:
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot create {Path(database).parent}: {exc.strerror}; set GRIDFLOW_HOME to a directory you can write"
-            ) from exc
+    """Create the directory (0700) and the empty file (0600) of an SQLite database, unless they are there
+    (only `gridflow init` creates the database). SQLite gives its -wal, -shm and journal files the database
+    file's mode, so they are private too; SQLite itself would make the file 0644."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    try:
+        private_dir(path.parent)
+        private_file(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create {path}: {exc.strerror}; set GRIDFLOW_HOME to a directory you can write"
+        ) from exc
 
 
 def sqlite_file_missing(url: str) -> bool:

@@ -11,10 +11,13 @@ import logging
 import traceback
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from engine import jobs as engine_jobs
 from engine.jobs import parse_period
+from engine.store.db import sqlite_path
+from engine.store.private import exposed
 from gridflow import present
 from gridflow.app.base import Base, not_after_now
 from gridflow.lazy import lazy_module
@@ -61,6 +64,16 @@ class RuntimeUseCases(Base):
         """The database is there and its schema is current (else: run ``gridflow init``)."""
         with self.transaction(write=False):
             pass
+
+    def exposed_files(self) -> list[dict[str, str]]:
+        """The home (and what is directly in it) and gridflow's files elsewhere (an SQLite database,
+        ``notices.log``) that group or other users may read, write or enter: ``path`` and ``mode``
+        (``drwxr-xr-x``). gridflow creates them 0700 and 0600; one made before, or widened since, shows here."""
+        s = self.settings
+        files = [sqlite_path(s.db_url), sqlite_path(s.broker) if s.embedded_broker else None, s.notices_path]
+        outside = [p for p in files if p is not None and not p.is_relative_to(s.home)]
+        paths = [s.home, *outside, *(Path(f"{p}{suffix}") for p in outside for suffix in ("-wal", "-shm"))]
+        return [{"path": str(path), "mode": mode} for path, mode in exposed(paths)]
 
     # -- period jobs -------------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ def init(
         out.print("[bold]现有 now[/]  " + ", ".join(f"{v} {k}" for k, v in report.counts.items()))
         _where(gf)
         out.print(NEXT_STEPS, highlight=False, soft_wrap=True)
+        _warn_exposed(gf)  # last, where it is seen
 
 
 NEXT_STEPS = """[bold]next[/]
@@ -61,6 +62,29 @@ NEXT_STEPS = """[bold]next[/]
   .venv/bin/gridflow up                                  # run it: deadlines fire, notices go out (Ctrl-C stops)
   .venv/bin/gridflow notices list
   .venv/bin/gridflow --help"""
+
+
+def _warn_exposed(gf: Gridflow) -> None:
+    """A home (or a file of gridflow's) made before, or widened since, that other users can read: say which,
+    and the ``chmod`` that closes it. Not an error: the operator decides (a group may be meant to read)."""
+    found = gf.exposed_files()
+    if not found:
+        return
+    shown = "; ".join(f"{f['path']} ({f['mode']})" for f in found[:MAX_EXPOSED_SHOWN])
+    more = f"; and {len(found) - MAX_EXPOSED_SHOWN} more" if len(found) > MAX_EXPOSED_SHOWN else ""
+    home = gf.settings.home
+    outside = sorted({f["path"] for f in found if not Path(f["path"]).is_relative_to(home)})
+    fix = f"chmod -R go-rwx {home}" + "".join(f" && chmod go-rwx {p}" for p in outside)
+    out.print(
+        f"[yellow]warning:[/] 家目录可被其他用户读取 the home can be read by other users of this machine "
+        f"(residents' ID numbers and phones are in the database): {escape(shown)}{more}. "
+        f"gridflow creates its files 0600 and directories 0700; close these with: {escape(fix)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+MAX_EXPOSED_SHOWN = 8
 
 
 def _where(gf: Gridflow) -> None:

@@ -15,14 +15,17 @@ validation only, no I/O — which raises :class:`ChannelConfigError` listing eve
   after the request was sent): the retry reuses ``message.idempotency_key`` where the provider
   has a field for it.
 
-``repr(channel)`` masks every secret.
+``repr(channel)`` masks every secret; a channel may name its secrets (``secrets()``, see
+:func:`channel_secrets`), and the dispatcher stores every error through :func:`mask_secrets`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
 from engine.errors import ConfigError
 
@@ -107,6 +110,78 @@ def mask_secret(value: str | None) -> str:
     if not value:
         return ""
     return value[:2] + "****" if len(value) > 6 else "****"
+
+
+# -- secrets in error texts ------------------------------------------------------------------
+
+MIN_SECRET = 6  # a configured value shorter than this is not hunted for in texts (it would mask words)
+_SECRET_NAME = (
+    r"[A-Za-z0-9_.\-]*(?:key|token|secret|signature|password|passwd|pwd|credential)s?"
+    r"|sign|sig|authorization"
+)
+_MASK = "****"
+# name=value (a query, a form, a header's parameters) and name: value, after an optional Bearer or Basic
+_NAMED = re.compile(
+    rf"(?P<head>\b(?:{_SECRET_NAME})(?:=|:[ \t]*)(?:(?:Bearer|Basic)[ \t]+)?)"
+    rf"(?P<value>(?!\*\*\*\*|(?:Bearer|Basic)[ \t])[^\s&,;\"'<>)\]}}]+)",
+    re.IGNORECASE,
+)
+_QUOTED = re.compile(rf"(?P<head>\"(?:{_SECRET_NAME})\"[ \t]*:[ \t]*\")(?P<value>[^\"]*)", re.IGNORECASE)
+_BEARER = re.compile(r"(?P<head>\b(?:Bearer|Basic)[ \t]+)(?P<value>(?!\*\*\*\*)[A-Za-z0-9._~+/=\-]{6,})")
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):(?P<value>[^@\s/]+)@")
+
+
+def mask_secrets(text: str | None, secrets: Iterable[str | None] = ()) -> str | None:
+    """``text`` (a provider's error, an exception's message) with every secret in it masked: values of
+    ``key=``, ``access_token=``, ``secret=``, ``Signature=``, ``password:`` and the like (also as JSON
+    and after ``Bearer``), the password of a URL (``user:****@``), and each of ``secrets`` — the channel's
+    own, :func:`channel_secrets` — wherever it appears verbatim or URL-encoded (as :func:`mask_secret`
+    shows it: ``69****``). The one function every stored delivery error goes through."""
+    if not text:
+        return text
+    for secret in sorted({s for s in secrets if s and len(s) >= MIN_SECRET}, key=len, reverse=True):
+        shown = mask_secret(secret)
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            text = re.sub(re.escape(form), lambda _, shown=shown: shown, text, flags=re.IGNORECASE)
+    text = _USERINFO.sub(lambda m: f"{m['head']}:{_MASK}@", text)
+    text = _QUOTED.sub(lambda m: f"{m['head']}{_MASK}", text)
+    text = _BEARER.sub(lambda m: f"{m['head']}{_MASK}", text)
+    return _NAMED.sub(lambda m: f"{m['head']}{_MASK}", text)
+
+
+# attributes that hold a channel's secrets, for channels that do not name them with secrets()
+_SECRET_ATTRIBUTES = ("_secret", "_secret_key", "_token", "password", "access_key_id", "secret_id")
+_URL_ATTRIBUTES = ("url", "endpoint", "webhook")
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The secrets a URL carries: its password and every query value (a robot's ``key=``, a ``token=``)."""
+    if not url:
+        return []
+    try:
+        parts = urlsplit(url)
+        found = [parts.password or ""]
+    except ValueError:
+        return []
+    return found + [value for _, value in parse_qsl(parts.query, keep_blank_values=False)]
+
+
+def channel_secrets(channel: Any) -> list[str]:
+    """Every secret ``channel`` was configured with: what its ``secrets()`` names, else its credential
+    attributes (``_secret``, ``password``, …) and the secrets of its URLs (``url``, ``endpoint``,
+    ``webhook``, each of ``groups``)."""
+    named = getattr(channel, "secrets", None)
+    if callable(named):
+        return [s for s in named() if s]
+    found = [getattr(channel, name, None) for name in _SECRET_ATTRIBUTES]
+    urls = [getattr(channel, name, None) for name in _URL_ATTRIBUTES]
+    groups = getattr(channel, "groups", None)
+    if isinstance(groups, dict):
+        urls.extend(groups.values())
+    for url in urls:
+        if isinstance(url, str):
+            found.extend(url_secrets(url))
+    return [s for s in found if isinstance(s, str) and s]
 
 
 def mask_phone(phone: str | None) -> str:

@@ -1,5 +1,6 @@
 """The embedded default channel: each message printed to the console and appended, as one JSON
-line, to a file (``<home>/notices.log``) that a person or a test can read back."""
+line, to a file (``<home>/notices.log``) that a person or a test can read back. The file holds
+the notices' texts (names, cases, places): it is created 0600, its directory 0700."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
+from engine.store.private import open_private
 from notifications.channels.base import ChannelConfigError, Message, Recipient, SendResult
 
 STDOUT: Any = object()  # the process's standard output as it is when a message is written
@@ -42,8 +44,7 @@ class ConsoleChannel:
         }
         try:
             with self._lock:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as fh:
+                with open_private(self.path, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(record, ensure_ascii=False) + "\n")
                 stream = sys.stdout if self.stream is STDOUT else self.stream  # not the one at import time
                 if stream is not None:

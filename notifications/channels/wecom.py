@@ -36,10 +36,19 @@ import ssl
 import threading
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from notifications.channels.base import ChannelConfigError, Message, Recipient, SendResult, mask_secret
+from notifications.channels.base import (
+    ChannelConfigError,
+    Message,
+    Recipient,
+    SendResult,
+    mask_secret,
+    mask_secrets,
+    url_secrets,
+)
 
 KEYS = {"groups", "webhook", "mention", "timeout_s", "urgent_only"}
 MAX_MARKDOWN_BYTES = 4096  # the robot's limit for markdown.content (UTF-8)
@@ -85,6 +94,10 @@ class WecomChannel:
         webhook = f", webhook={mask_url(self.webhook)!r}" if self.webhook else ""
         return f"WecomChannel({self.name!r}, groups={groups!r}{webhook}, mention={self.mention})"
 
+    def secrets(self) -> list[str]:
+        """The robots' keys (the ``key=`` of each webhook URL): masked wherever an error shows them."""
+        return [s for url in [*self.groups.values(), self.webhook] for s in url_secrets(url)]
+
     # -- addressing --------------------------------------------------------------------------
 
     def target(self, recipient: Recipient) -> tuple[str, str] | None:
@@ -126,8 +139,8 @@ class WecomChannel:
         label, url = found
         first, *rest = self.payloads(message)
         failure = self._post(label, url, first)
-        if failure is not None:
-            return failure
+        if failure is not None:  # a robot's reply or an exception may carry the key: never shown
+            return replace(failure, error=mask_secrets(failure.error, self.secrets()))
         for extra in rest:  # the @-mention: best effort, the notice is already in the group
             self._post(label, url, extra)
         return SendResult.sent(message.idempotency_key)
@@ -155,7 +168,7 @@ class WecomChannel:
         except (TimeoutError, OSError, ValueError) as exc:  # sent, then no (whole) reply
             what = "timed out" if isinstance(exc, TimeoutError) else f"{exc.__class__.__name__}: {exc}"
             return SendResult.failed(f"{label}: no reply ({what}); the robot may have posted it", unknown=True)
-        return _reply(label, raw)
+        return _reply(label, raw, self.secrets())
 
     def _opener(self, url: str) -> urllib.request.OpenerDirector:
         with self._lock:  # made at the first send: loading the CA store is I/O
@@ -184,15 +197,17 @@ def _http_failure(label: str, status: int, retry_after: str | None) -> SendResul
     return SendResult.failed(f"{label}: HTTP {status}: check the webhook URL", permanent=True)
 
 
-def _reply(label: str, raw: bytes) -> SendResult | None:
+def _reply(label: str, raw: bytes, secrets: list[str] | tuple[str, ...] = ()) -> SendResult | None:
+    """What the robot answered; its text is masked (:func:`mask_secrets`) before it is cut to fit."""
     try:
         reply = json.loads(raw.decode("utf-8"))
         errcode = int(reply.get("errcode"))
     except (ValueError, TypeError, AttributeError):
-        return SendResult.failed(f"{label}: unexpected reply {raw[:200]!r}")
+        shown = mask_secrets(raw.decode("utf-8", "replace"), secrets) or ""
+        return SendResult.failed(f"{label}: unexpected reply {shown[:200]!r}")
     if errcode == 0:
         return None
-    errmsg = " ".join(str(reply.get("errmsg", "")).split())[:200]
+    errmsg = (mask_secrets(" ".join(str(reply.get("errmsg", "")).split()), secrets) or "")[:200]
     if errcode == RATE_LIMITED:
         return SendResult.failed(
             f"{label}: errcode {errcode} (over 20 messages a minute for this robot) {errmsg}", retry_after=RATE_WINDOW_S

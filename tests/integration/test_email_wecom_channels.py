@@ -582,6 +582,24 @@ def test_wecom_repr_and_errors_never_show_a_key(robot: WecomRobot) -> None:
         assert key not in (result.error or "")
 
 
+@pytest.mark.parametrize(
+    "errmsg",
+    [
+        "invalid parameter, url: {url}",
+        "robot {key} is over its quota",
+        "x" * 190 + " robot {key}",  # the key straddles the cut to 200 characters: masked before the cut
+    ],
+)
+def test_wecom_a_reply_that_echoes_the_key_is_masked(robot: WecomRobot, errmsg: str) -> None:
+    robot.errcode(40058, errmsg=errmsg)
+    channel = wecom_channel.from_config("wecom", wecom_config(robot))
+    result = channel.send(message())
+    error = result.error or ""
+    assert not result.ok and result.permanent and "40058" in error
+    key = robot.keys["mayingtai"]
+    assert key not in error and key[:8] not in error and key[-8:] not in error, error
+
+
 # -- wecom: sending ------------------------------------------------------------------------------------
 
 
