@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from engine import scope
 from engine.archive.mask import mask_phone
 from engine.errors import CommandRejected, InputError, NotFound
 from engine.store.models import ApiToken, AuthEvent, Credential, Person, SignInCode
@@ -253,8 +254,15 @@ def issue(
 
 def authenticate(session: Session, plain: str, address: str, at: datetime) -> ApiToken:
     """The live token for ``plain`` (its person active), its use audited; else :class:`NotSignedIn`."""
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(plain)))
-    person = session.get(Person, row.person_id) if row is not None else None
+    # one statement: the token, whether its person is active, and the org chart's token for scope
+    found = session.execute(
+        select(ApiToken, Person.active, scope.token_query())
+        .outerjoin(Person, Person.id == ApiToken.person_id)
+        .where(ApiToken.token_hash == digest(plain))
+    ).first()
+    row, active = (found[0], found[1]) if found is not None else (None, None)
+    if found is not None:
+        scope.prime(session, found[2])
     why = (
         "unknown token"
         if row is None
@@ -263,7 +271,7 @@ def authenticate(session: Session, plain: str, address: str, at: datetime) -> Ap
         else "expired token"
         if row.expires_at is not None and row.expires_at <= at
         else "the token's person is not active"
-        if person is None or not person.active
+        if not active
         else None
     )
     if why is not None:

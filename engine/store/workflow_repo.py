@@ -93,12 +93,14 @@ def compiled(session: Session, workflow_id: int, source_hash: str | None = None)
     and transaction (a page of 50 cases costs one SELECT, not 50: the session's ``info`` keeps what
     this transaction read, and a version's hash never changes).
     """
-    if source_hash is None:
-        transaction = session.get_transaction()
-        kept = session.info.get(HASHES_SEEN)
-        if kept is None or kept[0] is not transaction:
-            kept = session.info[HASHES_SEEN] = (transaction, {})
-        seen: dict[int, str] = kept[1]
+    transaction = session.get_transaction()
+    kept = session.info.get(HASHES_SEEN)
+    if kept is None or kept[0] is not transaction:
+        kept = session.info[HASHES_SEEN] = (transaction, {})
+    seen: dict[int, str] = kept[1]
+    if source_hash is not None:
+        seen[workflow_id] = source_hash  # a caller read it with the case: later questions need not ask
+    else:
         source_hash = seen.get(workflow_id)
         if source_hash is None:
             source_hash = session.scalar(

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm.attributes import set_committed_value
+
 from engine import access, case_search, cases
 from engine.errors import CaseNotFound, ConcurrentUpdate
 from engine.scope import current
@@ -23,6 +25,13 @@ from gridflow.app.open311 import CHANNEL, mask_text
 
 def not_found(ref: str) -> CaseNotFound:
     return CaseNotFound(f"no case {ref!r} that you can see; check the code, or list your cases")
+
+
+def _as_written(found: Case, written: Any) -> None:
+    """Make the ORM row say what the engine's step wrote (its record holds every column a step can
+    change), instead of reading the row back: one SELECT less per step."""
+    for name in written.as_dict():
+        set_committed_value(found, name, getattr(written, name))
 
 
 class ScopedCaseUseCases(CaseUseCases):
@@ -135,9 +144,9 @@ class ScopedCaseUseCases(CaseUseCases):
                     found = self._visible(session, viewer, ref)
                     if expected_version is not None and found.version != expected_version:
                         raise StaleVersion(found.code, expected_version, self._case_view(session, viewer, found))
-                    self._fire_in(session, found.code, trigger, actor_id=viewer.person_id, fields=fields,
-                                  expected_version=expected_version, at=at)  # fmt: skip
-                    session.refresh(found)  # the step wrote through the engine's own statements
+                    done = self._fire_in(session, found.code, trigger, actor_id=viewer.person_id, fields=fields,
+                                         expected_version=expected_version, at=at)  # fmt: skip
+                    _as_written(found, done.case)  # the step wrote through the engine's own statements
                     return self._case_view(session, viewer, found)
             except StaleVersion:
                 raise

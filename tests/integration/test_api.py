@@ -574,3 +574,16 @@ def test_a_step_is_one_transaction_and_its_answer_is_the_case_after_it(api: Api)
     transactions = seen.count("BEGIN")
     assert transactions == 2, seen  # the token (its use audited), then scope, version, step and answer in one
     assert len(seen) <= 30, "\n".join(seen)
+    clean = [s for s in seen if not s.startswith("BEGIN IMMEDIATE")]  # SQLite's own BEGIN statement
+    second = clean.index("BEGIN", 1)
+    # the token's transaction: one SELECT for the token, its person and the org chart's token
+    assert clean[0] == "BEGIN" and len(clean[1:second]) == 1, clean[:second]
+    flat = [" ".join(s.split()) for s in seen]
+    # the case read for scope (and, on SQLite, by the engine: PostgreSQL's step runs on psycopg directly),
+    # never again for the answer, which is what the step wrote
+    read_back = api.client.get(f"/api/v1/cases/{case['code']}", headers=headers)
+    assert read_back.json() == answer.json()  # the answer built from what was written is the row as read
+    reads = 1 if api.gf.engine.dialect.name == "postgresql" else 2
+    assert sum(s.startswith("SELECT cases.id") for s in flat) == reads, flat
+    asked_again = ("SELECT (SELECT org_meta.token", "SELECT workflow_definition.source_hash")
+    assert not [s for s in flat if s.startswith(asked_again)]
