@@ -3,17 +3,27 @@
 Every problem with the fields of one command is reported in one FieldError:
 unknown fields, missing required fields, and malformed values. Values come
 back normalised (text stripped, durations canonical, integers parsed).
+
+Text goes through the one text check of :mod:`engine.text`: no control, bidirectional or invisible
+format characters, a field stored in a column of the case (``title`` varchar(200), and the short
+``category``, ``priority``, ``satisfaction``) is one line and at most as long as its column, any other
+text field may have several lines; without a ``max_length`` of its own a text field holds at most
+:data:`MAX_TEXT` characters (the API's bound of a field's value).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from engine.definitions.model import ROLE_LABELS, FieldDef, WorkflowDef
 from engine.durations import parse_duration
 from engine.errors import FieldError
 from engine.scope import OrgSnapshot, PlaceInfo
+from engine.text import text_problem
+
+MAX_TEXT = 4000
+# Text fields that land in a column of ``cases`` (engine.cases.CASE_COLUMNS): one line, at most the column.
+COLUMN_LENGTHS = {"title": 200, "category": 64, "priority": 32, "satisfaction": 32}
 
 
 def check(
@@ -63,22 +73,20 @@ def _value(org: OrgSnapshot, spec: FieldDef, raw: Any, grid: PlaceInfo) -> tuple
     return check_one[spec.type](spec, raw)
 
 
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-
-
 def _text(spec: FieldDef, raw: Any) -> tuple[Any, str | None]:
     if not isinstance(raw, str):
         return None, f"{spec.name} ({spec.label}) must be text"
-    bad = _UNPRINTABLE.search(raw)
-    if bad:
-        return None, (
-            f"{spec.name} ({spec.label}) contains an unprintable character "
-            f"(U+{ord(bad.group()):04X}); remove it or check the terminal's encoding (UTF-8)"
-        )
-    value = raw.strip()
-    if spec.max_length and len(value) > spec.max_length:
-        return None, f"{spec.name} ({spec.label}) is {len(value)} characters long; at most {spec.max_length}"
-    return value, None
+    column = COLUMN_LENGTHS.get(spec.name)
+    limit = min(filter(None, (spec.max_length, column))) if column else spec.max_length or MAX_TEXT
+    sent = raw.replace("\r\n", "\n") if column is None else raw
+    name, multiline = f"{spec.name} ({spec.label})", column is None
+    # the characters as sent (positions as typed), the length as stored (stripped)
+    problem = text_problem(sent, name, len(sent), multiline=multiline) or text_problem(
+        sent.strip(), name, limit, multiline=multiline
+    )
+    if problem:
+        return None, problem
+    return sent.strip(), None
 
 
 def _enum(spec: FieldDef, raw: Any) -> tuple[Any, str | None]:

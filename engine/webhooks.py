@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from engine import scope
 from engine.errors import InputError
 from engine.store.models import OrgMeta, Outbox, WebhookSubscription
+from engine.text import text_problem
 
 if TYPE_CHECKING:
     from engine.store.case_repo import CaseRecord, EventRecord
@@ -266,8 +267,11 @@ def _iso(value: datetime | None) -> str | None:
 def check_subscription(name: str, url: str, events: list[str]) -> tuple[str, str, list[str]]:
     """The name, URL and events cleaned, or an :class:`InputError` naming every problem."""
     problems: list[str] = []
+    bad = text_problem(name or "", "the name", len(name or ""))
     name = (name or "").strip()
-    if not name:
+    if bad:
+        problems.append(bad)
+    elif not name:
         problems.append("a name is required (who receives them, e.g. 通江县综治平台)")
     elif len(name) > MAX_NAME:
         problems.append(f"the name is {len(name)} characters long; at most {MAX_NAME}")

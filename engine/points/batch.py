@@ -10,6 +10,10 @@ one bulk ``INSERT`` of the entries and one ``UPDATE`` of the balances. On Postgr
 as one array parameter (``= ANY``, ``unnest``), so each statement stays short whatever the sheet's size;
 elsewhere as ``IN`` lists, a multi-row ``INSERT`` and one ``UPDATE`` per household (executemany).
 
+Every item's day obeys the dating window of :mod:`engine.points.ledger` (counted from ``now``, the
+clock's time, default ``at``): an item dated before it is a bad item like any other, and a sheet recorded
+at a time before it is refused as a whole (:class:`PointsRejected`, even with ``skip_bad``).
+
 An item whose key was used before (by an entry, or by an earlier item of the batch) is a duplicate:
 it records nothing and reports that entry, as ``record`` does. A bad item (no such household, rule
 or case, a role the recorder does not hold, a day in the future, a limit reached, a key of another
@@ -35,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import GridflowError, NotFound
 from engine.jobs import period_of
-from engine.points.ledger import PointsRejected, derived_key, org, require_role, store_rules
+from engine.points.ledger import PointsRejected, Window, check_time, derived_key, org, require_role, store_rules
 from engine.points.rules import PointsRules, Rule
 from engine.scope import OrgSnapshot
 from engine.store.models import Case, Household, HouseholdBalance, PointsApproval, PointsEntry
@@ -119,15 +123,18 @@ def record_many(
     rules: PointsRules,
     tz: ZoneInfo,
     skip_bad: bool = False,
+    now: datetime | None = None,
 ) -> BatchResult:
-    """Record ``items`` at ``at``, in the caller's transaction, as ``record`` would one after the other."""
+    """Record ``items`` at ``at``, in the caller's transaction, as ``record`` would one after the other;
+    ``now`` (default ``at``) is the clock's time, which the dating window is counted from."""
     at = require_aware(at)
     sheet = [item if isinstance(item, Item) else Item(*item) for item in items]
     if not sheet:
         return BatchResult((), ())
+    window = check_time(session, at, now, tz, rules, "the time the sheet is recorded (at)")
     sql = _Sql.of(session)
     known = _Known.read(sql, sheet, rules)
-    decided = _Decider(known, rules, at.astimezone(tz).date()).decide(sheet)
+    decided = _Decider(known, rules, at.astimezone(tz).date(), window).decide(sheet)
     if (decided.refused or decided.key_of_another) and not skip_bad:
         raise BatchRefused(decided.all_refused(lambda i: f"item #{i} of this batch"), len(sheet))
     ids = _write(sql, decided, rules, at)
@@ -361,10 +368,11 @@ def _key_taken(key: str, by: str) -> PointsRejected:
 
 
 class _Decider:
-    def __init__(self, known: _Known, rules: PointsRules, today: date):
+    def __init__(self, known: _Known, rules: PointsRules, today: date, window: Window):
         self.known = known
         self.rules = rules
         self.today = today
+        self.window = window
         self.used = Counter(known.used)
         self.taken: dict[str, _New] = {}  # keys of the items accepted so far
 
@@ -389,6 +397,7 @@ class _Decider:
             raise PointsRejected(
                 f"{item.on_date} is in the future (today is {self.today}); record a deed on or after its day"
             )
+        self.window.check(item.on_date, "the day of the deed (on)")
         counted = self._within_limit(home.id, rule, item.on_date)
         case_id = self._case(item.case_code)
         new = _New(index, item, rule, key, case_id)

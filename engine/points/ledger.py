@@ -1,12 +1,20 @@
 """The points ledger (日记录): record, approve, correct — append-only, in the caller's transaction.
 
 - :func:`record` checks the household, the rule, the recorder's role over the household's grid,
-  the day (not in the future) and the rule's limit per period, then appends one entry. Its
-  ``key`` (given by the form, or derived from what was submitted) makes a double submission
-  record once: the second returns the first entry.
+  the day (not in the future, not before the dating window) and the rule's limit per period, then
+  appends one entry. Its ``key`` (given by the form, or derived from what was submitted) makes a
+  double submission record once: the second returns the first entry.
 - An entry whose rule needs approval counts only once a second person approves it
   (:func:`approve`); the decision is its own row, the entry never changes.
 - :func:`correct` appends the reversing entry of a mistaken one (never an edit).
+
+**The dating window** (:func:`dating_window`): the day of a deed and the time an entry, an approval or
+a correction is recorded lie in the open month — this month, and the month before until its scoring
+run freezes it (``backdate: open_month`` in ``config/points.yaml``, the default) — or in this month only
+(``backdate: current_month``). A limit counts per period by the day of the deed, so without the window
+every past month would give a fresh limit; and a month that has been scored (a ``score_run`` of it, its
+quarter or its year) keeps its limits and figures. "Now" is the clock (``now``), not ``at``: a write
+dated in the past does not move the window with it.
 
 The redeemable balance (``household_balance``) moves with the ledger in the same transaction:
 awards add to it, their corrections take it back, redemptions spend it (:mod:`engine.points.store`).
@@ -18,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, or_, select, update
@@ -35,11 +43,12 @@ from engine.store.models import (
     OrgMeta,
     PointsApproval,
     PointsEntry,
+    ScoreRun,
 )
 from engine.store.models import (
     PointsRules as RulesRow,
 )
-from engine.timeutil import require_aware
+from engine.timeutil import DEFAULT_TZ, require_aware
 
 KEY_LENGTH = 100  # points_entry.key
 
@@ -53,6 +62,76 @@ class Recorded:
     entry: PointsEntry
     created: bool  # False: the same form was submitted before; this is that entry
     pending: bool  # waiting for a second person's approval
+
+
+# -- the dating window ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """The days an entry may be dated on now: ``start`` to ``today``, both included (local dates)."""
+
+    start: date
+    today: date
+    backdate: str  # the setting of the points rules
+    rules_file: str
+    closed_month: str | None = None  # the month before, when a scoring run has frozen it
+    closed_by: str | None = None  # the period of that run: the month, its quarter or its year
+
+    def check(self, day: date, what: str, shown: str | None = None) -> None:
+        """Refuse ``day`` before the window: ``what`` names it (e.g. ``the day of the deed (on)``)."""
+        if day >= self.start:
+            return
+        month = f"{day:%Y-%m}" if day.year >= 1000 else day.isoformat()[:7]
+        if month == self.closed_month:
+            why = (
+                f"{what} {shown or day} falls in {month}: {self.closed_by} has been scored "
+                f"(`gridflow score history --period {self.closed_by}`), so its limits and figures are frozen"
+            )
+        else:
+            why = f"{what} {shown or day} is outside the days points may be dated on now"
+        raise PointsRejected(
+            f"{why}; points may be dated {self.start} to {self.today} ({self._allowed()}; backdate: {self.backdate} "
+            f"in {self.rules_file}). Record a deed of an earlier day in the open month (leave the day out) and say "
+            "in the evidence when it happened"
+        )
+
+    def _allowed(self) -> str:
+        if self.backdate == "current_month":
+            return "this month only"
+        if self.closed_month is not None:
+            return f"this month; {self.closed_month} is scored"
+        return f"this month, and {self.start:%Y-%m} until it is scored"
+
+
+def scored(session: Session, day: date) -> str | None:
+    """The period of a scoring run that covers ``day`` (its month, quarter or year), or None."""
+    keys = [period_of(kind, day).key for kind in ("month", "quarter", "year")]  # type: ignore[arg-type]
+    return session.scalar(select(ScoreRun.period).where(ScoreRun.period.in_(keys)).order_by(ScoreRun.id).limit(1))
+
+
+def dating_window(session: Session, now: datetime, tz: ZoneInfo, rules: PointsRules) -> Window:
+    """The days points may be dated on at ``now`` (the clock): see the module's docstring."""
+    today = require_aware(now).astimezone(tz).date()
+    start = today.replace(day=1)
+    file = rules.source_file or "config/points.yaml"
+    if rules.backdate != "open_month":
+        return Window(start, today, rules.backdate, file)
+    before = (start - timedelta(days=1)).replace(day=1)
+    closed_by = scored(session, before)
+    if closed_by is not None:
+        return Window(start, today, rules.backdate, file, f"{before:%Y-%m}", closed_by)
+    return Window(before, today, rules.backdate, file)
+
+
+def check_time(
+    session: Session, at: datetime, now: datetime | None, tz: ZoneInfo, rules: PointsRules, what: str
+) -> Window:
+    """Refuse a write dated ``at`` before the window of ``now`` (default ``at``); the window."""
+    window = dating_window(session, now or at, tz, rules)
+    local = at.astimezone(tz)
+    window.check(local.date(), what, f"{local:%Y-%m-%d %H:%M}")
+    return window
 
 
 # -- the rules, by version -------------------------------------------------------------------------
@@ -126,7 +205,10 @@ def record(
     evidence: str | None = None,
     case_code: str | None = None,
     key: str | None = None,
+    now: datetime | None = None,
 ) -> Recorded:
+    """Record ``rule_code`` for a household at ``at``, the deed done ``on_date``; ``now`` (default ``at``) is
+    the clock's time, which the dating window is counted from."""
     at = require_aware(at)
     rule = rules.rule(rule_code)
     key = (key or derived_key(household_id, rule_code, on_date, recorder_id, evidence))[:KEY_LENGTH]
@@ -140,6 +222,8 @@ def record(
     today = at.astimezone(tz).date()
     if on_date > today:
         raise PointsRejected(f"{on_date} is in the future (today is {today}); record a deed on or after its day")
+    window = check_time(session, at, now, tz, rules, "the time it is recorded (at)")
+    window.check(on_date, "the day of the deed (on)")
     _check_limit(session, home.id, rule, on_date)
     case_id = None
     if case_code:
@@ -239,8 +323,11 @@ def approve(
     at: datetime,
     rules: PointsRules,
     note: str | None = None,
+    tz: ZoneInfo | None = None,
+    now: datetime | None = None,
 ) -> PointsEntry:
-    """The second person's decision on an entry that needs one: once, never by the recorder."""
+    """The second person's decision on an entry that needs one: once, never by the recorder. An approved
+    entry counts from ``at``, so ``at`` lies in the dating window of ``now`` (default ``at``) in ``tz``."""
     at = require_aware(at)
     entry = _entry(session, entry_id)
     if not entry.needs_approval:
@@ -251,6 +338,7 @@ def approve(
         raise PointsRejected(f"entry #{entry_id} needs a second person: {approver_id} recorded it")
     home = household(session, entry.household_id, lock=True)
     require_role(org(session), approver_id, home.grid_id or home.village_id, rules.approvers, "approve points")
+    check_time(session, at, now, tz or DEFAULT_TZ, rules, "the time of the decision (at)")
     session.add(PointsApproval(entry_id=entry_id, approved=approved, by_id=approver_id, at=at, note=note))
     session.flush()
     if approved:
@@ -273,8 +361,18 @@ def counts(session: Session, entry: PointsEntry) -> bool:
     return decision is not None and decision.approved
 
 
-def correct(session: Session, entry_id: int, by_id: str, reason: str, at: datetime, rules: PointsRules) -> PointsEntry:
-    """Append the reversing entry of a mistaken award or deduction."""
+def correct(
+    session: Session,
+    entry_id: int,
+    by_id: str,
+    reason: str,
+    at: datetime,
+    rules: PointsRules,
+    tz: ZoneInfo | None = None,
+    now: datetime | None = None,
+) -> PointsEntry:
+    """Append the reversing entry of a mistaken award or deduction; it counts from ``at``, which lies in
+    the dating window of ``now`` (default ``at``) in ``tz``."""
     at = require_aware(at)
     if not reason.strip():
         raise PointsRejected("say why (--reason): a correction needs a reason")
@@ -297,6 +395,7 @@ def correct(session: Session, entry_id: int, by_id: str, reason: str, at: dateti
     rule = rules.rules.get(entry.rule or "")
     roles = rule.roles if rule else ("village_secretary", "center")
     require_role(org(session), by_id, home.grid_id or home.village_id, tuple({*roles, *rules.approvers}), "correct")
+    check_time(session, at, now, tz or DEFAULT_TZ, rules, "the time of the correction (at)")
     if entry.points > 0:
         ensure_balance(session, home.id)
         balance = session.get(HouseholdBalance, home.id)

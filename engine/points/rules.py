@@ -2,7 +2,8 @@
 
 Each rule: a label, a category (孝道, 环境卫生 …), points (negative for a deduction), an optional
 limit per household per period, the roles that may record it, and whether a second person must
-approve it. Stars and the red/black list sizes drive the monthly evaluation.
+approve it. Stars and the red/black list sizes drive the monthly evaluation. ``backdate`` says how far
+back an entry may be dated (:data:`BACKDATE`; :func:`engine.points.ledger.dating_window`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ class PointsRulesInvalid(SourceError):
 
 
 PERIODS = ("month", "quarter", "year")
-_TOP = {"version", "title", "rules", "approvers", "stars", "lists"}
+# How far back the day of a deed and the time it is recorded may lie: the open month — this month, and
+# the month before until its scoring run freezes it (the default) — or the current month only.
+BACKDATE = ("open_month", "current_month")
+MAX_POINTS = 10_000  # points of one rule, either way: the ledger's columns are 32-bit integers on PostgreSQL
+MAX_TIMES = 1_000  # a rule's limit per period
+MAX_COUNT = 1_000_000  # a star's minimum, the list sizes and black_below, either way
+_TOP = {"version", "title", "rules", "approvers", "stars", "lists", "backdate"}
 _RULE_KEYS = {"label", "category", "points", "limit", "roles", "approval"}
 
 
@@ -60,6 +67,7 @@ class PointsRules:
     red: int
     black: int
     black_below: int
+    backdate: str = "open_month"
     source_text: str = ""
     source_file: str = ""
 
@@ -93,8 +101,11 @@ def _parse(src: Source) -> PointsRules:
         if key not in _TOP:
             src.problem((key,), f"unknown key {key!r}; keys are: {', '.join(sorted(_TOP))}", at_key=True)
     version = data.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        src.problem(("version",), f"version: needs a whole number ≥ 1 (bump it when a rule changes), not {version!r}")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_COUNT:
+        src.problem(
+            ("version",),
+            f"version: needs a whole number from 1 to {MAX_COUNT:,} (bump it when a rule changes), not {version!r}",
+        )
         version = 1
     rules = _rules(src, data.get("rules"))
     approvers = _roles(src, data.get("approvers", ["center", "township_leader"]), ("approvers",))
@@ -103,21 +114,29 @@ def _parse(src: Source) -> PointsRules:
     lists = data.get("lists") or {}
     red, black, below = (
         _int(src, lists.get(k, d), ("lists", k), lo)
-        for k, d, lo in (("red", 10, 0), ("black", 10, 0), ("black_below", 0, -10_000))
+        for k, d, lo in (("red", 10, 0), ("black", 10, 0), ("black_below", 0, -MAX_COUNT))
     )
+    backdate = data.get("backdate", BACKDATE[0])
+    if backdate not in BACKDATE:
+        src.problem(
+            ("backdate",),
+            f"backdate: how far back an entry may be dated, one of {', '.join(BACKDATE)} "
+            f"(open_month: this month, and the month before until it is scored), not {backdate!r}",
+        )
     if src.problems:
         raise PointsRulesInvalid(src.problems)
     return PointsRules(
-        version,
-        str(data.get("title") or "户档积分管理办法"),
-        rules,
-        tuple(approvers),
-        stars,
-        red,
-        black,
-        below,
-        src.text,
-        src.file,
+        version=version,
+        title=str(data.get("title") or "户档积分管理办法"),
+        rules=rules,
+        approvers=tuple(approvers),
+        stars=stars,
+        red=red,
+        black=black,
+        black_below=below,
+        backdate=backdate,
+        source_text=src.text,
+        source_file=src.file,
     )
 
 
@@ -137,8 +156,11 @@ def _rules(src: Source, raw: Any) -> dict[str, Rule]:
                     (*path, key), f"unknown key {key!r}; keys are: {', '.join(sorted(_RULE_KEYS))}", at_key=True
                 )
         points = spec.get("points")
-        if isinstance(points, bool) or not isinstance(points, int) or points == 0:
-            src.problem((*path, "points"), f"points must be a whole number, positive or negative, not {points!r}")
+        if isinstance(points, bool) or not isinstance(points, int) or points == 0 or abs(points) > MAX_POINTS:
+            src.problem(
+                (*path, "points"),
+                f"points must be a whole number from -{MAX_POINTS:,} to {MAX_POINTS:,}, not 0, and not {points!r}",
+            )
             points = 0
         for key in ("label", "category"):
             if not isinstance(spec.get(key), str) or not spec.get(key):
@@ -167,8 +189,8 @@ def _limit(src: Source, raw: Any, path: tuple) -> Limit | None:
         src.problem(path, f"limit: {{period: {'|'.join(PERIODS)}, times: N}}")
         return None
     times = raw.get("times")
-    if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-        src.problem((*path, "times"), f"times must be a whole number ≥ 1, not {times!r}")
+    if isinstance(times, bool) or not isinstance(times, int) or not 1 <= times <= MAX_TIMES:
+        src.problem((*path, "times"), f"times must be a whole number from 1 to {MAX_TIMES:,}, not {times!r}")
         return None
     return Limit(raw["period"], times)
 
@@ -203,7 +225,7 @@ def _stars(src: Source, raw: Any, categories: set[str]) -> tuple[Star, ...]:
 
 
 def _int(src: Source, raw: Any, path: tuple, minimum: int) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < minimum:
-        src.problem(path, f"expected a whole number ≥ {minimum}, not {raw!r}")
+    if isinstance(raw, bool) or not isinstance(raw, int) or not minimum <= raw <= MAX_COUNT:
+        src.problem(path, f"expected a whole number from {minimum:,} to {MAX_COUNT:,}, not {raw!r}")
         return minimum
     return raw

@@ -5,6 +5,11 @@ PostgreSQL; SQLite's write transaction is exclusive), the balance checked, each 
 with a conditional ``UPDATE … WHERE stock >= quantity``, and the redemption, its negative ledger
 entry and the new balance written together — so concurrent redemptions queue on the balance and
 can never overdraw it or the shelf. A redemption is reversed once: stock back, points refunded.
+
+Every number a person types or a store file holds is bounded (the columns are 32-bit integers on
+PostgreSQL, and SQLite turns an integer past 2⁶³ into a REAL): a line of a redemption takes 1 to
+:data:`MAX_QUANTITY` of a good, a visit at most :data:`MAX_LINES` goods, a restock adds 1 to
+:data:`MAX_RESTOCK`, a shelf holds at most :data:`MAX_STOCK` and a price is 1 to :data:`MAX_PRICE` points.
 """
 
 from __future__ import annotations
@@ -25,6 +30,11 @@ from engine.timeutil import require_aware
 from engine.yamlsrc import load_file
 
 CLERK_ROLES = ("village_secretary", "grid_worker", "info_officer", "center")
+MAX_QUANTITY = 1_000  # of one good in one redemption (the API's bound too)
+MAX_LINES = 50  # goods in one redemption
+MAX_RESTOCK = 1_000_000  # put on a shelf at once
+MAX_STOCK = 1_000_000_000  # on one shelf: far inside the 32-bit stock column
+MAX_PRICE = 1_000_000  # points for one good
 
 
 class StoreFileInvalid(SourceError):
@@ -38,7 +48,8 @@ class Line:
 
 
 def parse_lines(items: list[str]) -> list[Line]:
-    """``salt=2 soy_sauce=1`` (or ``salt`` for one); quantities are whole numbers ≥ 1."""
+    """``salt=2 soy_sauce=1`` (or ``salt`` for one); quantities are whole numbers of 1 to :data:`MAX_QUANTITY`,
+    written with the digits 0–9."""
     if not items:
         raise PointsRejected("name what is taken, e.g. salt=2 soy_sauce=1")
     out: dict[str, int] = {}
@@ -48,10 +59,29 @@ def parse_lines(items: list[str]) -> list[Line]:
         text = qty.strip() if sep else "1"
         if not code:
             raise PointsRejected(f"{item!r}: write an item as code=quantity, e.g. salt=2")
-        if not text.isdigit() or int(text) < 1:
-            raise PointsRejected(f"{item!r}: the quantity must be a whole number of at least 1, not {text!r}")
-        out[code] = out.get(code, 0) + int(text)
+        if not (text.isascii() and text.isdigit()) or int(text) < 1:
+            raise PointsRejected(
+                f"{item!r}: the quantity must be a whole number of at least 1, written with the digits 0–9 "
+                f"(half-width), e.g. {code}=2; not {text!r}"
+            )
+        out[code] = out.get(code, 0) + (int(text) if len(text) < 20 else MAX_QUANTITY + 1)
+        if out[code] > MAX_QUANTITY:
+            raise PointsRejected(
+                f"{item!r}: at most {MAX_QUANTITY:,} of one good are taken in one redemption; nothing was taken"
+            )
+    if len(out) > MAX_LINES:
+        raise PointsRejected(f"{len(out)} goods in one redemption; at most {MAX_LINES}: redeem the rest separately")
     return [Line(code, qty) for code, qty in out.items()]
+
+
+def check_lines(lines: dict[str, int]) -> list[Line]:
+    """Goods as code → quantity (the API's body), bounded as :func:`parse_lines` bounds them."""
+    for code, qty in lines.items():
+        if isinstance(qty, bool) or not isinstance(qty, int) or not 1 <= qty <= MAX_QUANTITY:
+            raise PointsRejected(
+                f"{code}: the quantity must be a whole number of 1 to at most {MAX_QUANTITY:,}, not {qty!r}"
+            )
+    return parse_lines([f"{code}={qty}" for code, qty in lines.items()])
 
 
 # -- goods ---------------------------------------------------------------------------------------
@@ -79,10 +109,12 @@ def load_goods(session: Session, path: str | Path) -> dict[str, int]:
                 src.problem(path_, "a good needs code, name, unit, price (and stock)")
                 continue
             price, stock = good.get("price"), good.get("stock", 0)
-            if isinstance(price, bool) or not isinstance(price, int) or price < 1:
-                src.problem((*path_, "price"), f"price is a whole number of points ≥ 1, not {price!r}")
-            if isinstance(stock, bool) or not isinstance(stock, int) or stock < 0:
-                src.problem((*path_, "stock"), f"stock is a whole number ≥ 0, not {stock!r}")
+            if isinstance(price, bool) or not isinstance(price, int) or not 1 <= price <= MAX_PRICE:
+                src.problem(
+                    (*path_, "price"), f"price is a whole number of points from 1 to {MAX_PRICE:,}, not {price!r}"
+                )
+            if isinstance(stock, bool) or not isinstance(stock, int) or not 0 <= stock <= MAX_STOCK:
+                src.problem((*path_, "stock"), f"stock is a whole number from 0 to {MAX_STOCK:,}, not {stock!r}")
             specs.append((village, good))
     if src.problems:
         raise StoreFileInvalid(src.problems)
@@ -120,12 +152,26 @@ def item(session: Session, village_id: str, code: str) -> StoreItem:
 
 
 def restock(session: Session, village_id: str, code: str, quantity: int, by_id: str) -> StoreItem:
-    if quantity < 1:
-        raise PointsRejected(f"restock adds a whole number ≥ 1 of goods, not {quantity}")
+    """Add ``quantity`` (1 to :data:`MAX_RESTOCK`) to a shelf, which never holds more than :data:`MAX_STOCK`."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_RESTOCK:
+        shown = f"{quantity:,}" if isinstance(quantity, int) and abs(quantity) < 10**30 else repr(quantity)[:40]
+        raise PointsRejected(
+            f"restock adds a whole number of goods from 1 to {MAX_RESTOCK:,}, not {shown}; "
+            "a larger delivery is restocked in parts"
+        )
     require_role(org(session), by_id, village_id, CLERK_ROLES, "restock the store", within=True)
     good = item(session, village_id, code)
-    session.execute(update(StoreItem).where(StoreItem.id == good.id).values(stock=StoreItem.stock + quantity))
+    added = session.execute(
+        update(StoreItem)
+        .where(StoreItem.id == good.id, StoreItem.stock <= MAX_STOCK - quantity)
+        .values(stock=StoreItem.stock + quantity)
+    ).rowcount
     session.refresh(good)
+    if added != 1:
+        raise PointsRejected(
+            f"the {village_id} store has {good.stock:,} {good.unit} of {good.name}; with {quantity:,} more it would "
+            f"hold more than that: a shelf holds at most {MAX_STOCK:,}; check the number, nothing was added"
+        )
     return good
 
 

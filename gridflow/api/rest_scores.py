@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field, StringConstraints
 
 from engine.errors import PermissionDenied
+from engine.text import MAX_ID
 from gridflow.api import schemas
 from gridflow.api.rest import ERRORS, Viewer, app_of
 
@@ -28,7 +29,7 @@ class ObjectionIn(schemas.Body):
     )
     reason: Annotated[str, StringConstraints(min_length=2, max_length=2000)]
     cases: list[Annotated[str, StringConstraints(max_length=32)]] = Field(default_factory=list, max_length=100)
-    entries: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list, max_length=100)
+    entries: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(default_factory=list, max_length=100)
 
 
 class DecisionIn(schemas.Body):
@@ -42,7 +43,7 @@ def show_scores(
     request: Request,
     who: Viewer,
     by: Annotated[Literal["grid", "worker", "village"] | None, Query()] = None,
-    run: Annotated[int | None, Query(ge=1)] = None,
+    run: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> dict[str, Any]:
     """A month's (or quarter's) scores: composite, grade, rank and indicators, of one kind of subject or all."""
     return app_of(request).score_show(period, run=run, by=by).data
@@ -62,7 +63,11 @@ def list_postings(request: Request, who: Viewer) -> list[dict[str, Any]]:
 
 @router.get("/postings/{kind}/{period}", responses=ERRORS, tags=["postings"])
 def show_posting(
-    kind: Kind, period: Period, request: Request, who: Viewer, version: Annotated[int | None, Query(ge=1)] = None
+    kind: Kind,
+    period: Period,
+    request: Request,
+    who: Viewer,
+    version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> dict[str, Any]:
     """One posting version (default the current): figures, red and black lists, objections, public link."""
     view = app_of(request).show_posting(kind, period, version)

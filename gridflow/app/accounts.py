@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from engine import access, accounts
 from engine.errors import ConfigError, NotFound
 from engine.scope import current
+from engine.text import clean_text
 from gridflow import present
 from gridflow.app.base import Base
 
@@ -57,6 +58,7 @@ class AccountUseCases(Base):
 
     def create_token(self, person_id: str, name: str, expires: timedelta | None = None) -> dict[str, Any]:
         """A token for machines and scripts; the dict's ``token`` is the only time it is shown."""
+        name = clean_text(name, "token name", 100)  # api_token.name varchar(100)
         now = self.clock()
         with self.transaction() as session:
             return _issued(accounts.issue(session, person_id, "token", name, now, now + expires if expires else None))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
@@ -90,8 +90,20 @@ class Base:
                 self._check_schema()
             with (self._sessions if write else self._reads).begin() as session:
                 yield session
+        except (DataError, OverflowError) as exc:  # a value the column cannot hold: the input's fault, not the server's
+            raise InputError(self._too_large(exc)) from exc
         except DBAPIError as exc:
             raise DatabaseError(self._explain(exc)) from exc
+
+    def _too_large(self, exc: Exception) -> str:
+        """A number too large or a text too long for its column (PostgreSQL's DataError, SQLite's OverflowError
+        when a bound integer passes 64 bits): the use cases bound what a person types, this is the last guard."""
+        orig = exc.orig if isinstance(exc, DBAPIError) else exc
+        reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+        return (
+            f"a value is too large or malformed for the database ({reason}); nothing was changed: check the "
+            "numbers and texts given (quantities, numbers of entries, lengths) and try again"
+        )
 
     def _check_schema(self) -> None:
         if sqlite_file_missing(self.settings.db_url):

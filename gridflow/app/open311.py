@@ -41,6 +41,7 @@ from engine.scope import current
 from engine.sla import CaseFacts, calendar_for, limit_for
 from engine.store import workflow_repo
 from engine.store.models import ApiClient, Case, CaseEvent, IdempotencyRecord, Person, SlaClock
+from engine.text import clean_text, text_problem
 from gridflow import present
 from gridflow.app.base import Base
 
@@ -201,7 +202,8 @@ class Open311UseCases(Base):
         """A client of the Open311 door acting as ``person_id``; the dict's ``api_key`` is shown only now."""
         if not CLIENT_ID.fullmatch(client_id):
             raise InputError(f"client id {client_id!r}: lower-case letters, digits, . _ - (e.g. county-12345)")
-        if not name.strip() or len(name) > 100:
+        name = clean_text(name, "--name", 100)
+        if not name.strip():
             raise InputError("--name: say which platform it is, in at most 100 characters (e.g. 通江县12345热线)")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         now = self.clock()
@@ -357,8 +359,12 @@ class Open311UseCases(Base):
         email = _text(sent.email, "email", 200, problems)
         if email and not EMAIL.fullmatch(email):
             problems.append(f"email {email!r} is not an e-mail address")
-        resident = (sent.description or "").strip()
-        if len(resident) > 4000:
+        resident = (sent.description or "").replace("\r\n", "\n")
+        problem = text_problem(resident, "description", len(resident), multiline=True)
+        resident = resident.strip()
+        if problem:
+            problems.append(problem)
+        elif len(resident) > 4000:
             problems.append(f"description is {len(resident)} characters long; the spec allows at most 4000")
         grid_ref = attributes.pop("grid", None)
         if not (lat or address or address_id or grid_ref):
@@ -641,6 +647,11 @@ def _coordinates(lat: str | None, long: str | None, problems: list[str]) -> tupl
 
 
 def _text(value: str | None, name: str, limit: int, problems: list[str]) -> str | None:
+    sent = (value or "").replace("\r\n", "\n")
+    problem = text_problem(sent, name, len(sent), multiline=True)  # no control or format characters; lines joined
+    if problem:
+        problems.append(problem)
+        return None
     text = _one_line(value or "")
     if len(text) > limit:
         problems.append(f"{name} is {len(text)} characters long; at most {limit}")
@@ -660,6 +671,12 @@ def _url(value: str | None, problems: list[str]) -> str | None:
 
 
 def _name(first: str | None, last: str | None, problems: list[str]) -> str | None:
+    for which, value in (("first_name", first), ("last_name", last)):
+        sent = (value or "").replace("\r\n", "\n")
+        problem = text_problem(sent, which, len(sent), multiline=True)
+        if problem:
+            problems.append(problem)
+            return None
     given, family = _one_line(first or ""), _one_line(last or "")
     if len(given) + len(family) > 50:
         problems.append("first_name and last_name: at most 50 characters together")

@@ -8,6 +8,12 @@ past ``at`` (never a future one, :func:`gridflow.app.base.not_after_now`).
 Personal data is masked with :mod:`engine.archive.mask`: ID numbers and phones are whole only when asked
 for (``full``), allowed by the setting ``archive_show_full`` and — for a signed-in ``viewer`` — held by a
 role that sees personal data (:mod:`engine.access`). A viewer sees only the households inside their scope.
+
+What a person types is checked here, for every face: free text with :func:`engine.text.clean_text` (evidence,
+reasons and notes up to :data:`MAX_NOTE` characters, several lines; a form's or a till's key up to
+:data:`MAX_KEY`, one line), entry and redemption numbers from 1 to :data:`engine.text.MAX_ID`, a list's
+``limit``; quantities by the store (:mod:`engine.points.store`), days and times by the ledger's dating window,
+counted from the clock (:func:`engine.points.ledger.dating_window`).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import NotFound, PermissionDenied
 from engine.store.models import Household, Person, Place, PointsApproval, PointsEntry, Redemption, Resident
+from engine.text import MAX_ID, clean_text, optional_text, whole_number
 from gridflow import present
 from gridflow.app.base import Base, not_after_now
 from gridflow.lazy import lazy_module
@@ -41,6 +48,20 @@ store = lazy_module("engine.points.store")
 runs = lazy_module("engine.scoring.runs")
 
 Progress = Callable[[int, int], None]  # (households just written, households in the file); first (0, total)
+
+MAX_NOTE = 500  # evidence, reasons, notes (the API's bound of evidence)
+MAX_KEY = 200  # a form's or a till's key as typed (stored cut to 100, as before); the Idempotency-Key's column
+MAX_LIST = 10_000  # rows of one list
+MAX_HOUSEHOLDS = 100_000  # households of one list (0: all)
+
+
+def _key(key: str | None) -> str | None:
+    return optional_text(key, "key", MAX_KEY)
+
+
+def _number(value: int, what: str, hint: str) -> int:
+    return whole_number(value, what, 1, MAX_ID, f"; {hint}")
+
 
 FULL_OFF = (
     "--full is off: the setting archive_show_full is false, so ID numbers and phones are shown "
@@ -108,6 +129,7 @@ class PointsUseCases(Base):
         self, *, village: str | None = None, grid: str | None = None, limit: int = 50, viewer: Viewer | None = None
     ) -> dict[str, Any]:
         """Active households by id (``limit`` 0: all), with their head and members, and how many there are."""
+        limit = whole_number(limit, "limit", 0, MAX_HOUSEHOLDS, " (0: all)")
         with self.transaction(write=False) as session:
             where = _filters(session, village, grid)
             if viewer is not None and (seen := _seen_by(session, viewer)) is not None:
@@ -159,6 +181,8 @@ class PointsUseCases(Base):
     ) -> dict[str, Any]:
         """Record a rule's points for a household (日记录), on the day of the deed (default: today); the same
         ``key`` records once; a rule that needs approval waits for a second person."""
+        evidence = optional_text(evidence, "evidence", MAX_NOTE, multiline=True)
+        key = _key(key)
         now = self.clock()
         when = now if at is None else not_after_now(at, now, self.tz)
         rules = self.points_rules()
@@ -175,6 +199,7 @@ class PointsUseCases(Base):
                 evidence,
                 case,
                 key,
+                now=now,
             )
             return {
                 "entry": _entry_dict(done.entry, session.get(PointsApproval, done.entry.id)),
@@ -188,10 +213,14 @@ class PointsUseCases(Base):
         self, entry_id: int, *, actor: str, approved: bool = True, note: str | None = None, at: datetime | None = None
     ) -> dict[str, Any]:
         """A second person approves (or rejects) an entry whose rule needs it; once, never its recorder."""
+        entry_id = _number(entry_id, "entry", "`gridflow points list --pending` shows the entries waiting")
+        note = optional_text(note, "note", MAX_NOTE, multiline=True)
         now = self.clock()
         when = now if at is None else not_after_now(at, now, self.tz)
         with self.transaction() as session:
-            entry = ledger.approve(session, entry_id, actor, approved, when, self.points_rules(), note)
+            entry = ledger.approve(
+                session, entry_id, actor, approved, when, self.points_rules(), note, tz=self.tz, now=now
+            )
             return {
                 "entry": _entry_dict(entry, session.get(PointsApproval, entry.id)),
                 "approved": approved,
@@ -200,10 +229,12 @@ class PointsUseCases(Base):
 
     def correct_points(self, entry_id: int, *, actor: str, reason: str, at: datetime | None = None) -> dict[str, Any]:
         """Correct a mistaken award or deduction with a reversing entry (the ledger is never edited)."""
+        entry_id = _number(entry_id, "entry", "`gridflow points list --household H` shows the entries")
+        reason = clean_text(reason, "reason", MAX_NOTE, multiline=True)
         now = self.clock()
         when = now if at is None else not_after_now(at, now, self.tz)
         with self.transaction() as session:
-            reversing = ledger.correct(session, entry_id, actor, reason, when, self.points_rules())
+            reversing = ledger.correct(session, entry_id, actor, reason, when, self.points_rules(), tz=self.tz, now=now)
             return {
                 "entry": _entry_dict(reversing, None),
                 "balance": ledger.balance_of(session, reversing.household_id).balance,
@@ -213,6 +244,7 @@ class PointsUseCases(Base):
         self, *, household: str | None = None, pending: bool = False, limit: int = 50
     ) -> list[dict[str, Any]]:
         """Ledger entries, newest first: of one household, or only those waiting for approval."""
+        limit = whole_number(limit, "limit", 1, MAX_LIST)
         with self.transaction(write=False) as session:
             found = ledger.entries(session, household, limit if not pending else 10_000)
             approvals = {
@@ -276,11 +308,10 @@ class PointsUseCases(Base):
     ) -> dict[str, Any]:
         """Take goods (``salt=2`` each, or code → quantity) from the household's village store for points;
         the same ``key`` redeems once. With the receipt's lines (兑换凭证)."""
+        key = _key(key)
         now = self.clock()
         when = now if at is None else not_after_now(at, now, self.tz)
-        lines = store.parse_lines(
-            [f"{code}={qty}" for code, qty in items.items()] if isinstance(items, Mapping) else list(items)
-        )
+        lines = store.check_lines(dict(items)) if isinstance(items, Mapping) else store.parse_lines(list(items))
         with self.transaction() as session:
             done, created = store.redeem(session, household_id, lines, actor, when, key)
             balance = ledger.balance_of(session, household_id).balance
@@ -297,6 +328,8 @@ class PointsUseCases(Base):
         self, redemption_id: int, *, actor: str, reason: str, at: datetime | None = None
     ) -> dict[str, Any]:
         """Reverse a redemption once: the goods go back on the shelf, the points back to the household."""
+        redemption_id = _number(redemption_id, "redemption", "its number is on the receipt")
+        reason = clean_text(reason, "reason", MAX_NOTE, multiline=True)
         now = self.clock()
         when = now if at is None else not_after_now(at, now, self.tz)
         with self.transaction() as session:

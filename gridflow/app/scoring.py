@@ -19,6 +19,7 @@ from engine import jobs as engine_jobs
 from engine.errors import InputError, NotFound
 from engine.jobs import Period
 from engine.store.models import JobRun, Objection, Publication, ScoreRun
+from engine.text import MAX_ID, clean_text, optional_text, whole_number
 from gridflow import present
 from gridflow.app.base import Base, not_after_now
 from gridflow.lazy import lazy_module
@@ -90,6 +91,11 @@ class Posted:
     notices: int = 0  # staged for the villages (an upheld objection's new version)
 
 
+MAX_NAME = 100  # who objects or decides: objection.lodged_by, objection.decided_by varchar(100)
+MAX_OBJECTION = 2000  # an objection's reason, a decision's note (the API's bound)
+MAX_REASON = 200  # a scoring run's reason: score_run.reason varchar(200)
+
+
 def check_score_by(by: str) -> str:
     """``by`` if scores can be shown by it; else the InputError that names the choices."""
     if by not in SCORE_BY:
@@ -120,6 +126,7 @@ class ScoringUseCases(Base):
         on_swept: Swept | None = None,
     ) -> ScoreSheet:
         """Score a period (what the monthly job does); one scored already is kept unless ``force``."""
+        reason = optional_text(reason, "reason", MAX_REASON)
         now = self.clock()
         when = now if at is None else not_after_now(at, now, self.tz)
         target = runs.period_from_key(period)
@@ -243,6 +250,12 @@ class ScoringUseCases(Base):
         at: datetime | None = None,
     ) -> dict[str, Any]:
         """Record an objection (异议) to a posting, within its window (公示期)."""
+        by = clean_text(by, "by", MAX_NAME)
+        reason = clean_text(reason, "reason", MAX_OBJECTION, multiline=True)
+        entries = [
+            whole_number(e, "entry", 1, MAX_ID, "; `gridflow points list --household H` shows the entries")
+            for e in entries
+        ]
         target = posting_period(kind, period)
         now = self.clock()
         when = now if at is None else not_after_now(at, now, self.tz)
@@ -256,6 +269,9 @@ class ScoringUseCases(Base):
         self, objection_id: int, *, uphold: bool, by: str, note: str, at: datetime | None = None
     ) -> Posted | None:
         """Reject an objection (None), or uphold it: leave its cases out (核减), recompute and republish."""
+        objection_id = whole_number(objection_id, "objection", 1, MAX_ID, "; `gridflow publish show` lists them")
+        by = clean_text(by, "by", MAX_NAME)
+        note = clean_text(note, "note", MAX_OBJECTION, multiline=True)
         now = self.clock()
         when = now if at is None else not_after_now(at, now, self.tz)
         with self.transaction() as session:

@@ -11,8 +11,10 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType
 from rich.markup import escape
+from rich.segment import Segment
+from rich.text import Text
 
 from config.settings import Settings
 from engine.errors import (
@@ -27,6 +29,7 @@ from engine.errors import (
     NotYet,
     SourceError,
 )
+from engine.text import json_safe, shown
 from gridflow.app import Gridflow
 
 EXIT_CODES: list[tuple[type[GridflowError], int]] = [  # most specific first: the first match wins
@@ -42,8 +45,26 @@ EXIT_CODES: list[tuple[type[GridflowError], int]] = [  # most specific first: th
 ]
 UNMAPPED_EXIT_CODE = 10  # a GridflowError outside every branch above is a bug too
 
-out = Console()
-err = Console(stderr=True)
+
+class SafeConsole(Console):
+    """A console that never writes a control, bidirectional or invisible character that came with the data
+    (a case title or an objection stored before the text check, or by hand): it is written out by
+    :func:`engine.text.shown` (``ESC[2J`` is printed as ``\\x1b[2J``). Strings (a table's cells, a printed
+    line) are escaped before they are measured, so tables stay aligned; the text of every other segment is
+    escaped as it is rendered, the last guard. Rich's own control segments (cursor moves) are left alone,
+    and so are the styles, which are not text."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(shown(text), **kwargs)
+
+    def render(self, renderable: RenderableType, options: ConsoleOptions | None = None) -> Iterator[Segment]:
+        for segment in super().render(renderable, options):
+            text = segment.text if segment.control is not None else shown(segment.text)
+            yield segment if text is segment.text else Segment(text, segment.style)
+
+
+out = SafeConsole()
+err = SafeConsole(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ActorOpt = Annotated[str, typer.Option("--actor", "-a", help="Person id of who acts, e.g. p-chen-jia.")]
@@ -98,7 +119,8 @@ def open_gridflow() -> Gridflow:
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    """``data`` as JSON; a C1, bidi or invisible character a stored text holds is sent as its JSON escape."""
+    sys.stdout.write(json_safe(json.dumps(data, ensure_ascii=False, indent=2)) + "\n")
 
 
 def parse_fields(pairs: list[str] | None) -> dict[str, str]:

@@ -1,5 +1,8 @@
 """CLI commands of the household points (户档积分): ``points record|approve|correct|list|balance|redeem|
-reverse|households`` and ``points store load|restock|report``. Registered by :mod:`gridflow.cli`."""
+reverse|households`` and ``points store load|restock|report``. Registered by :mod:`gridflow.cli`.
+
+What a person types is checked by the application (texts, numbers, the dating window); what a table shows
+from the ledger goes through :func:`gridflow.cli.views.row`, which writes out control characters."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from rich.table import Table
 
 from engine.errors import InputError
 from gridflow.app import Gridflow, parse_at
+from gridflow.cli import views
 from gridflow.cli.common import emit_json, handled, open_gridflow, out
 
 app = typer.Typer()  # this module's commands; gridflow.cli.build merges them into the root
@@ -126,7 +130,8 @@ def points_list(
                 if r["needs_approval"]
                 else ""
             )
-            table.add_row(
+            views.row(
+                table,
                 str(r["id"]),
                 r["household"],
                 KIND_LABELS.get(r["kind"], r["kind"]),
@@ -135,7 +140,7 @@ def points_list(
                 r["on"],
                 r["by"],
                 status,
-                escape(r["evidence"] or ""),
+                r["evidence"] or "",
             )
         out.print(table)
 

@@ -13,12 +13,14 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.definitions.model import ROLE_LABELS
+from engine.text import shown
 from gridflow.present import local_text
 
 
 def row(table: Table, *cells: object, style: str | None = None) -> None:
-    """Add a row whose cells are shown as written: data is never parsed as Rich markup."""
-    table.add_row(*(c if isinstance(c, Text) else Text("" if c is None else str(c)) for c in cells), style=style)
+    """Add a row whose cells are shown as written: data is never parsed as Rich markup, and a control,
+    bidirectional or invisible character a stored text may hold is written out (``\x1b``, :func:`shown`)."""
+    table.add_row(*(c if isinstance(c, Text) else Text(shown("" if c is None else str(c))) for c in cells), style=style)
 
 
 def cases_table(rows: list[dict[str, Any]], tz: ZoneInfo) -> Table:

@@ -318,13 +318,22 @@ def test_bad_bodies_get_clear_problems_and_change_nothing(api: Api) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["'; DROP TABLE cases; --", "{{ 7*7 }}{% raw %}", "<script>alert(1)</script>", "\u202e反向", "x' OR '1'='1"]
+    "text", ["'; DROP TABLE cases; --", "{{ 7*7 }}{% raw %}", "<script>alert(1)</script>", "x' OR '1'='1"]
 )
 def test_hostile_strings_are_kept_as_text(api: Api, text: str) -> None:
     case = api.report(title=text, description=text)
     shown = api.client.get(f"/api/v1/cases/{case['code']}", headers=api.auth(WORKER)).json()
     assert shown["title"] == text and shown["description"] == text
     assert api.count(Case) > 0
+
+
+@pytest.mark.parametrize("text", ["\u202e反向", "清屏\x1b[2J", "\x9b31m", "响铃\x07"])
+def test_control_and_bidi_characters_are_refused_with_the_field_and_change_nothing(api: Api, text: str) -> None:
+    before = api.count(Case)
+    answer = api.client.post("/api/v1/cases", headers=api.auth(WORKER), json={"grid": GRID, "title": text})
+    body = problem(answer, 422)
+    assert "title (事件标题) contains an unprintable character U+" in body["detail"], body
+    assert api.count(Case) == before
 
 
 # -- listing ---------------------------------------------------------------------------------------------

@@ -292,7 +292,7 @@ def test_the_limit_counts_the_sheet_in_order_and_frees_what_was_rejected_or_corr
         ledger.approve(s, yearly, CENTER, False, T, RULES, "不符合条件")
         ledger.correct(s, twice[0], XIONG, "记错户", T, RULES)
     items = [
-        Item(H1, "five_good_family", XIONG, date(2026, 3, 8), "评为五好家庭"),  # the rejected one frees the year
+        Item(H1, "five_good_family", XIONG, date(2026, 11, 8), "评为五好家庭"),  # the rejected one frees the year
         Item(H1, "five_good_family", XIONG, DAY, "又评一次"),  # refused: the year's one is the item above
         Item(H2, "good_neighbour", AN, DAY, "3"),  # 1 counted (the corrected one and its correction take none)
         Item(H2, "good_neighbour", AN, DAY, "4"),  # the third
