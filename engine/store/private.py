@@ -40,9 +40,20 @@ def private_dir(path: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """``path`` as a file, created empty and 0600 if it is not there (its directory by :func:`private_dir`)."""
+    """``path`` as a file, created empty and 0600 if it is not there (its directory by :func:`private_dir`).
+
+    A file that is there is not opened at all: it may be an SQLite database this process has open, and
+    closing any descriptor of a file drops every POSIX lock the process holds on it (SQLite's locks
+    with them: "disk I/O error" for the connections that held them)."""
     private_dir(path.parent)
-    os.close(_private_opener(str(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND))
+    try:
+        fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        return path
+    try:
+        os.fchmod(fd, FILE_MODE)  # the umask may only have cut the mode
+    finally:
+        os.close(fd)
     return path
 
 

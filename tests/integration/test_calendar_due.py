@@ -160,8 +160,8 @@ def test_outside_working_time_and_an_estimated_year_are_said(run):
         (("2026-09-30T16:00", "2 days"), "bad duration '2 days'"),
         (("2026-09-30T16:00", "0d"), "bad duration '0d'"),
         (("2026-09-30T16:00", "2d", "--calendar", "weekends"), "no calendar 'weekends'; calendars: 24x7, township"),
-        (("2100-12-31T16:00", "2d"), "cannot answer for 2101"),
-        (("1999-06-01T09:00", "1h"), "cannot answer for 1999"),
+        (("2100-12-31T16:00", "2d"), "START 2100-12-31T16:00:00 is outside the years gridflow keeps (2000–2099)"),
+        (("1999-06-01T09:00", "1h"), "START 1999-06-01T09:00:00 is outside the years gridflow keeps (2000–2099)"),
     ],
 )
 def test_bad_input_is_refused_with_a_clear_message(run, args, message):
