@@ -107,6 +107,9 @@ def up(
         _banner(mode, celery_app, api)
         try:
             code = runner.up(celery_app, concurrency or settings.worker_concurrency, loglevel)
+        except KeyboardInterrupt:  # Ctrl-C before the worker's own handler is in place (the API answers first)
+            out.print("stopped while starting: nothing had run yet", markup=False)
+            code = 0
         finally:
             if api is not None:
                 api.stop()
