@@ -226,10 +226,42 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, every: float 
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def cli(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gridflow", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
+def cli(
+    args: list[str], env: dict[str, str], timeout: float = 60, process: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``gridflow ARGS`` with the settings of ``env``: in this process (Typer's runner, the same command
+    tree, about a second less a command), or as its own process where that is the point (``process``:
+    a command racing a running worker, or the console script itself). An exception no command expected
+    is raised here, as a traceback would be printed there."""
+    if process:
+        return subprocess.run(
+            [sys.executable, "-m", "gridflow", *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    from typer.testing import CliRunner
+
+    from gridflow.cli import app
+
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("GRIDFLOW_") and k not in env}
+    opened: list[Gridflow] = []  # a command's application lives until its process ends: close it here
+    real_init = Gridflow.__init__
+
+    def tracked(self: Gridflow, *a: Any, **kw: Any) -> None:
+        real_init(self, *a, **kw)
+        opened.append(self)
+
+    Gridflow.__init__ = tracked  # type: ignore[method-assign]
+    try:
+        done = CliRunner().invoke(app, args, env={**unset, **env}, catch_exceptions=False)
+    finally:
+        Gridflow.__init__ = real_init  # type: ignore[method-assign]
+        for gf in opened:
+            gf.close()
+    return subprocess.CompletedProcess(["gridflow", *args], done.exit_code, done.stdout, done.stderr)
 
 
 def now(env: dict[str, str] | None = None) -> datetime:

@@ -31,7 +31,7 @@ def test_gridflow_up_fires_dispatches_and_stops_on_ctrl_c(tmp_path):
         assert len(psutil.Process(up.pid).children(recursive=True)) == 0, "one process: no pool or beat children"
         start = rt.now(env) + timedelta(seconds=2)
         rt.lay_timers(env, "up", [start + timedelta(milliseconds=10 * i) for i in range(100)])
-        reported = rt.cli(["case", "report", "-g", rt.GRID, "-a", rt.REPORTER, "-t", "运行中上报"], env)
+        reported = rt.cli(["case", "report", "-g", rt.GRID, "-a", rt.REPORTER, "-t", "运行中上报"], env, process=True)
         assert reported.returncode == 0, reported.stderr
         rt.wait_for("every timer to fire", lambda: rt.tally(env, "up").fired == 100, timeout=60)
         expected = 100 * rt.NOTICES_PER_TIMER + 1  # and the receipt of the case reported from the CLI
