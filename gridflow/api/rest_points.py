@@ -91,7 +91,7 @@ async def record_points(
         gf.show_household(household, viewer=who)
         done = gf.record_points(
             household, body.rule, actor=who.person_id, on=date.fromisoformat(body.on) if body.on else None,
-            evidence=body.evidence, case=body.case, key=key,
+            evidence=body.evidence, case=body.case, key=key, viewer=who,
         )  # fmt: skip
         return JSONResponse(done, status_code=201)
 

@@ -178,15 +178,19 @@ class PointsUseCases(Base):
         case: str | None = None,
         key: str | None = None,
         at: datetime | None = None,
+        viewer: Viewer | None = None,
     ) -> dict[str, Any]:
         """Record a rule's points for a household (日记录), on the day of the deed (default: today); the same
-        ``key`` records once; a rule that needs approval waits for a second person."""
+        ``key`` records once; a rule that needs approval waits for a second person. With ``viewer`` (the API),
+        a case given as evidence must be one they can see: another grid's case does not exist for them."""
         evidence = optional_text(evidence, "evidence", MAX_NOTE, multiline=True)
         key = _key(key)
         now = self.clock()
         when = now if at is None else not_after_now(at, now, self.tz)
         rules = self.points_rules()
         with self.transaction() as session:
+            if viewer is not None and case:
+                _case_in_scope(session, viewer, case)
             done = ledger.record(
                 session,
                 household_id,
@@ -446,6 +450,15 @@ def _resident_dict(r: Resident, full: bool) -> dict[str, Any]:
         "phone": r.phone if full else mask.mask_phone(r.phone),
         "active": r.active,
     }
+
+
+def _case_in_scope(session: Session, viewer: Viewer, code: str) -> None:
+    from engine.scope import current
+    from engine.store.models import Case
+
+    grid = session.scalar(select(Case.grid_id).where(Case.code == code))
+    if grid is None or not access.sees_grid(current(session), viewer, grid):
+        raise NotFound(f"no case {code!r} that you can see; check the code, or list your cases")
 
 
 def _entry_dict(e: PointsEntry, approval: PointsApproval | None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from config.settings import Settings
-from engine.store.models import AuthEvent, Case, Person
+from engine.store.models import AuthEvent, Case, Person, PointsEntry
 from gridflow.api import create_app
 from gridflow.app import Gridflow
 
@@ -488,6 +488,18 @@ def test_households_are_scoped_masked_and_their_points_recorded_once(api: Api) -
     points = api.client.get(f"/api/v1/households/{ids[0]}/points", headers=api.auth(WORKER)).json()
     assert points["balance"]["balance"] == 2 and len(points["entries"]) == 1
     assert problem(api.client.post(f"/api/v1/households/{outside}/points", headers=api.auth(WORKER), json=body), 404)
+    # a case as evidence: one in the caller's grid is linked; another grid's does not exist for them
+    theirs = api.report(person=OTHER_WORKER, grid="mayingtai-02", title="别的网格")["code"]
+    ours = api.report(title="本网格的事件")["code"]
+    before = api.count(PointsEntry)
+    refused = api.client.post(
+        f"/api/v1/households/{ids[1]}/points", headers=api.auth(WORKER), json={**body, "case": theirs}
+    )
+    assert theirs in problem(refused, 404)["detail"] and api.count(PointsEntry) == before
+    linked = api.client.post(
+        f"/api/v1/households/{ids[1]}/points", headers=api.auth(WORKER), json={**body, "case": ours}
+    )
+    assert linked.status_code == 201, linked.text
 
 
 def test_the_org_chart_masks_contacts_except_for_the_centre_and_workflows_and_clocks_read(api: Api) -> None:
