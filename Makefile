@@ -13,10 +13,15 @@ run: $(STAMP)  ## set up, initialise the embedded (SQLite) gridflow and run it (
 	$(BIN)/gridflow points store load config/store.yaml
 	$(BIN)/gridflow up
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a test file's tests in one of them; every
+# test makes its own databases, homes and ports, so they do not meet. TEST_WORKERS=0 runs it in this one.
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
 test: $(STAMP)  ## set up, then lint and run the whole test suite (CI=true: missing services fail)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check --quiet engine gridflow config tasks notifications tests bench
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
 
 # The suite with the clock months ahead, then months behind (Debian's faketime): no test may depend
 # on today's date. CLOCK_SHIFTS and PYTEST_ARGS narrow it: make test-clock CLOCK_SHIFTS=+150d PYTEST_ARGS=tests/unit
@@ -29,7 +34,7 @@ test-clock: $(STAMP) $(CLOCKWAIT)  ## the suite under faketime, months ahead and
 	@failed=""; for shift in $(CLOCK_SHIFTS); do \
 	  echo "== the clock at $$shift"; \
 	  CI=true LD_PRELOAD="$(abspath $(CLOCKWAIT))$${LD_PRELOAD:+:$$LD_PRELOAD}" \
-	    faketime -f "$$shift" $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS) || failed="$$failed $$shift"; \
+	    faketime -f "$$shift" $(BIN)/pytest -q -p no:cacheprovider $(XDIST) $(PYTEST_ARGS) || failed="$$failed $$shift"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "test-clock: failed with the clock at$$failed"; exit 1; fi
 
@@ -62,6 +67,9 @@ $(STAMP): pyproject.toml
 	  { echo "cannot create $(VENV): install the venv module (Debian: apt-get install python3-venv)"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# Bytecode for gridflow's own modules now: an editable install leaves them to the first import, and
+	@# where PYTHONDONTWRITEBYTECODE is set every `gridflow` command would compile them again.
+	$(BIN)/python -m compileall -q engine gridflow config tasks notifications bench >/dev/null
 	@touch $(STAMP)
 
 clean:

@@ -52,7 +52,14 @@ class SafeConsole(Console):
     :func:`engine.text.shown` (``ESC[2J`` is printed as ``\\x1b[2J``). Strings (a table's cells, a printed
     line) are escaped before they are measured, so tables stay aligned; the text of every other segment is
     escaped as it is rendered, the last guard. Rich's own control segments (cursor moves) are left alone,
-    and so are the styles, which are not text."""
+    and so are the styles, which are not text.
+
+    The width is read when it prints (``COLUMNS``, else the terminal's), not when the console is made at
+    import: a runner in the same process sets ``COLUMNS`` per command, as a shell does per process."""
+
+    def __init__(self, *, width: int | None = None, **kwargs: Any) -> None:
+        super().__init__(width=width, **kwargs)
+        self._width = width  # Rich freezes COLUMNS at construction; None reads it at each print
 
     def render_str(self, text: str, **kwargs: Any) -> Text:
         return super().render_str(shown(text), **kwargs)
