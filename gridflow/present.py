@@ -8,11 +8,13 @@ knows Rich, Typer or HTTP.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from engine.definitions.model import ROLE_LABELS, WorkflowDef
-from engine.store.models import Case, CaseEvent, Person, Place, WorkflowDefinition
+
+if TYPE_CHECKING:  # read by attribute only: gridflow.quick passes rows it read without the ORM
+    from engine.store.models import Case, CaseEvent, Person, Place, WorkflowDefinition
 
 
 def iso(at: datetime | None) -> str | None:

@@ -10,14 +10,12 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from engine.errors import DatabaseError
+from engine.store.revision import HEAD  # the newest migration
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-# The newest migration. Every command checks the schema, and reading one row beats loading
-# Alembic to find the head; tests/integration/test_migrations.py holds this equal to Alembic's head.
-HEAD = "0009"
 
 
 def alembic_config() -> Config:

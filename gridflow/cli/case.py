@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
 
-from gridflow import present
-from gridflow.app import Gridflow, parse_at
+from gridflow import present, quick
 from gridflow.cli import views
 from gridflow.cli.common import (
     ActorOpt,
@@ -20,10 +20,14 @@ from gridflow.cli.common import (
     emit_json,
     handled,
     open_gridflow,
+    open_settings,
     out,
     parse_fields,
     wrote,
 )
+
+if TYPE_CHECKING:  # the application is loaded by the commands that need it; `case show` mostly does not
+    from gridflow.app import Gridflow
 
 app = typer.Typer()  # this module's commands; gridflow.cli.build merges them into the root
 case_app = typer.Typer(help="事件 cases: report, move through the workflow, inspect.", no_args_is_help=True)
@@ -119,6 +123,8 @@ def _past(gf: Gridflow, at: str | None, entered_by: str | None) -> Any:
         if entered_by is not None:
             raise typer.BadParameter("--entered-by goes with --at (a step typed in later)")
         return None
+    from gridflow.app import parse_at
+
     return parse_at(at, gf.tz, gf.clock())
 
 
@@ -126,8 +132,12 @@ def _show_case(gf: Gridflow, ref: str, as_json: bool) -> None:
     if as_json:
         emit_json(gf.show_case(ref))
         return
+    _print_card(gf.case_card(ref), gf.tz)
+
+
+def _print_card(card: dict[str, Any], tz: ZoneInfo) -> None:
     table = Table(show_header=False, box=None, padding=(0, 2))
-    for label, value in views.case_panel_rows(gf.case_card(ref), gf.tz):
+    for label, value in views.case_panel_rows(card, tz):
         views.row(table, label, value)
     out.print(table)
 
@@ -136,7 +146,14 @@ def _show_case(gf: Gridflow, ref: str, as_json: bool) -> None:
 def case_show(case: Annotated[str, typer.Argument(help="Case code or id.")], as_json: JsonOpt = False) -> None:
     """Show one case and what can be done with it now."""
     with handled():
-        _show_case(open_gridflow(), case, as_json)
+        settings = open_settings()
+        card = quick.case_card(settings, case)  # the embedded file read directly, else None: the application
+        if card is None:
+            _show_case(open_gridflow(settings), case, as_json)
+        elif as_json:
+            emit_json(card["case"])
+        else:
+            _print_card(card, ZoneInfo(settings.timezone))
 
 
 @case_app.command("list")

@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -30,7 +30,9 @@ from engine.errors import (
     SourceError,
 )
 from engine.text import json_safe, shown
-from gridflow.app import Gridflow
+
+if TYPE_CHECKING:  # loaded by open_gridflow: a command answered without the application never loads it
+    from gridflow.app import Gridflow
 
 EXIT_CODES: list[tuple[type[GridflowError], int]] = [  # most specific first: the first match wins
     (SourceError, 1),
@@ -114,15 +116,32 @@ def exit_code(kind: type[GridflowError]) -> int:
     return next((code for branch, code in EXIT_CODES if issubclass(kind, branch)), UNMAPPED_EXIT_CODE)
 
 
-def open_gridflow() -> Gridflow:
-    """The application, from the settings (``GRIDFLOW_*``, ``config/gridflow.yaml``), with clear errors."""
+def open_settings() -> Settings:
+    """The settings (``GRIDFLOW_*``, ``config/gridflow.yaml``), or a clear error saying which is wrong."""
     try:
-        return Gridflow(Settings())
-    except (ImportError, OSError) as exc:
-        raise ConfigError(f"cannot open the database: {exc}") from exc
+        return Settings()
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"bad settings (GRIDFLOW_* or config/gridflow.yaml): {problems}") from exc
+
+
+def open_gridflow(settings: Settings | None = None) -> Gridflow:
+    """The application, from the settings (read now unless given), with clear errors."""
+    settings = settings or open_settings()
+    try:
+        return __getattr__("Gridflow")(settings)
+    except (ImportError, OSError) as exc:
+        raise ConfigError(f"cannot open the database: {exc}") from exc
+
+
+def __getattr__(name: str) -> Any:
+    """``Gridflow``, imported on first use (a test may set ``common.Gridflow`` to build it with its clock)."""
+    if name != "Gridflow":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    found = globals().get(name)
+    if found is None:
+        from gridflow.app import Gridflow as found
+    return found
 
 
 def emit_json(data: Any) -> None:

@@ -120,4 +120,4 @@ def test_the_comparison_would_see_a_drift(empty_engine):
 
 
 def test_the_head_every_command_checks_is_alembics_head():
-    assert migrate.HEAD == migrate.head_revision(), "set engine.store.migrate.HEAD to the newest migration"
+    assert migrate.HEAD == migrate.head_revision(), "set engine.store.revision.HEAD to the newest migration"

@@ -22,7 +22,15 @@ import pytest
 
 PACKAGES = ("engine", "gridflow", "tasks", "notifications", "config")
 FACES = ("gridflow.cli", "tasks")
-BELOW_FACES = ("gridflow.app", "gridflow.present", "gridflow.demo", "gridflow.demo_plan", "engine", "notifications")
+BELOW_FACES = (
+    "gridflow.app",
+    "gridflow.present",
+    "gridflow.quick",
+    "gridflow.demo",
+    "gridflow.demo_plan",
+    "engine",
+    "notifications",
+)
 
 
 @pytest.fixture(scope="module")
