@@ -121,3 +121,26 @@ def test_the_comparison_would_see_a_drift(empty_engine):
 
 def test_the_head_every_command_checks_is_alembics_head():
     assert migrate.HEAD == migrate.head_revision(), "set engine.store.revision.HEAD to the newest migration"
+
+
+def test_the_clock_index_carries_every_column_scoring_reads_of_a_clock(empty_engine):
+    """Migration 0010: on PostgreSQL ``ix_sla_clock_case`` INCLUDEs what the scoring query reads of
+    ``sla_clock`` (so it can answer from the index alone); on SQLite the index is as before."""
+    import importlib
+    import re
+
+    from engine.scoring.facts import facts_sql
+    from engine.store.models import CLOCK_FACT_COLUMNS
+
+    migration = importlib.import_module("engine.store.migrations.versions.0010_clock_facts")
+    assert tuple(migration.COLUMNS) == CLOCK_FACT_COLUMNS
+    read = set(re.findall(r"\bk\.([a-z_]+)", facts_sql(empty_engine.dialect.name)))
+    assert read and read <= {"case_id", "status", *CLOCK_FACT_COLUMNS}, read - set(CLOCK_FACT_COLUMNS)
+    migrate.upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        if empty_engine.dialect.name == "postgresql":
+            ddl = conn.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_sla_clock_case'")).scalar()
+            assert ddl.endswith(f"(case_id, status) INCLUDE ({', '.join(CLOCK_FACT_COLUMNS)})"), ddl
+        else:
+            ddl = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'ix_sla_clock_case'")).scalar()
+            assert ddl.endswith("(case_id, status)"), ddl
