@@ -42,7 +42,7 @@ from engine.store import demo_repo
 from engine.store.models import Case, Delivery, OrgMeta, Outbox, Person, WebhookSubscription
 from engine.timeutil import require_aware
 from engine.webhooks import PREFIX as WEBHOOK
-from notifications.channels import webhook
+from notifications.channels import keep, webhook
 from notifications.channels.base import (
     Channel,
     Message,
@@ -517,15 +517,16 @@ def _send_all(result: _Plan, config: NoticeConfig, at: datetime) -> list[tuple[_
     tried (a receiver that is down or hangs costs one attempt a tick) and wait for the retry step."""
     outcomes: list[tuple[_Send, SendResult, int]] = []
     failing: set[str] = set()
-    for send in result.sends:
-        rid = send.message.recipient.id
-        if rid in failing:
-            result.defer.append(([n.id for n in send.notices], at + config.retry.base))
-            continue
-        sent, ms = _send(send)
-        outcomes.append((send, sent, ms))
-        if not sent.ok and send.channel.kind == webhook.KIND:
-            failing.add(rid)
+    with keep.keep_alive():  # one connection per endpoint (an SMTP session per server) for the tick's sends
+        for send in result.sends:
+            rid = send.message.recipient.id
+            if rid in failing:
+                result.defer.append(([n.id for n in send.notices], at + config.retry.base))
+                continue
+            sent, ms = _send(send)
+            outcomes.append((send, sent, ms))
+            if not sent.ok and send.channel.kind == webhook.KIND:
+                failing.add(rid)
     return outcomes
 
 

@@ -74,6 +74,7 @@ class Recorded:
     problem: str | None = None  # why the request was rejected, if it was
     status: int | None = None  # what the gateway answered
     fault: Fault | None = None
+    peer: int = 0  # the client's port: requests with the same one came over one connection
 
     @property
     def idempotency_key(self) -> str | None:
@@ -133,7 +134,8 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(answer)))
-            self.send_header("Connection", "close")
+            if not self.server.gateway.keep_alive:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(answer)
         except OSError:
@@ -154,6 +156,7 @@ class SmsGateway:
         secret: str = "gateway-test-secret-0123456789",
         token: str | None = "gateway-test-token",
         sdk_app_id: str = "1400000001",
+        keep_alive: bool = False,
     ):
         if provider not in PROVIDERS:
             raise ValueError(f"provider is one of {PROVIDERS}")
@@ -162,6 +165,10 @@ class SmsGateway:
         self.secret = secret  # Aliyun AccessKeySecret / Tencent SecretKey / webhook HMAC secret
         self.token = token  # webhook bearer token (None: not required)
         self.sdk_app_id = sdk_app_id
+        # False: every answer says Connection: close. True: connections stay open (HTTP/1.1), and
+        # close_idle() hangs up on the idle ones as a server's keep-alive timeout does.
+        self.keep_alive = keep_alive
+        self._open: set[Any] = set()
         self.requests: list[Recorded] = []
         self._faults: deque[Fault] = deque()
         self._nonces: set[str] = set()
@@ -209,6 +216,23 @@ class SmsGateway:
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}/"
+
+    def connections(self) -> int:
+        """How many connections the recorded requests came over."""
+        return len({r.peer for r in self.requests})
+
+    def close_idle(self) -> None:
+        """Hang up on every connection a request came over (each is idle between requests), as a
+        server does when its keep-alive timeout passes."""
+        import socket
+
+        with self._lock:
+            opened, self._open = self._open, set()
+        for conn in opened:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     # -- faults ------------------------------------------------------------------------------
 
@@ -267,7 +291,11 @@ class SmsGateway:
 
     def _handle(self, handler: _Handler, body: bytes) -> tuple[int, dict[str, str], bytes]:
         headers = {k.lower(): v for k, v in handler.headers.items()}
-        record = Recorded(self.provider, handler.command, handler.path, headers, body, {})
+        record = Recorded(
+            self.provider, handler.command, handler.path, headers, body, {}, peer=handler.client_address[1]
+        )
+        with self._lock:
+            self._open.add(handler.connection)
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
             self.requests.append(record)

@@ -21,6 +21,7 @@ import ipaddress
 import json
 import math
 import re
+import select
 import socket
 import ssl
 import time
@@ -30,6 +31,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+from notifications.channels import keep
 from notifications.channels.base import SendResult
 
 MAX_BODY = 1 << 20  # the most of a response body read; providers answer in a few hundred bytes
@@ -66,31 +68,29 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Resp
 
     Returns the :class:`Response`, or a failed :class:`SendResult` when there is none: a plain
     temporary failure when nothing can have been sent, ``unknown`` when the request may have
-    reached the server.
+    reached the server. Inside a dispatcher tick (:func:`notifications.channels.keep.keep_alive`) the
+    connection is kept for the next request to the same endpoint after a complete answer, unless the
+    server said ``Connection: close``; a kept connection the server has closed meanwhile is noticed
+    before the request goes out, and a new one is made.
     """
     parts = urlsplit(url)
     host = parts.hostname or ""
     where = f"{host}:{parts.port}" if parts.port else host
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     deadline = time.monotonic() + timeout
-    conn: http.client.HTTPConnection
-    if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(host, parts.port, timeout=timeout, context=_tls())
-    else:
-        conn = http.client.HTTPConnection(host, parts.port, timeout=timeout)
+    kept = keep.current()
+    key = ("http", parts.scheme, host, parts.port)
+    conn = kept.take(key) if kept is not None else None
+    if conn is not None and not _idle_and_open(conn):
+        conn.close()
+        conn = None
+    if conn is None:
+        made = _connect(parts.scheme, host, parts.port, where, timeout)
+        if isinstance(made, SendResult):
+            return made
+        conn = made
+    keep_it = False
     try:
-        try:
-            conn.connect()
-        except ConnectionRefusedError:
-            return SendResult.failed(f"{where} refused the connection")
-        except TimeoutError:
-            return SendResult.failed(f"cannot connect to {where} within {timeout:g}s")
-        except socket.gaierror as exc:
-            return SendResult.failed(f"cannot resolve {host}: {exc.strerror or exc}")
-        except ssl.SSLCertVerificationError as exc:
-            return SendResult.failed(f"TLS certificate of {where} rejected: {exc.verify_message or exc}")
-        except (ssl.SSLError, OSError) as exc:
-            return SendResult.failed(f"cannot connect to {where}: {_describe(exc)}")
         sock = conn.sock
         try:
             _budget(sock, deadline)
@@ -116,6 +116,7 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Resp
                     break
                 chunks.append(chunk)
                 size += len(chunk)
+            keep_it = kept is not None and resp.isclosed() and not resp.will_close
             return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, b"".join(chunks))
         except TimeoutError:
             return SendResult.failed(
@@ -126,7 +127,50 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Resp
                 f"the exchange with {where} broke off: {_describe(exc)} (the message may have been sent)", unknown=True
             )
     finally:
-        conn.close()
+        if keep_it and kept is not None:
+            kept.give(key, conn, http.client.HTTPConnection.close)
+        else:
+            conn.close()
+
+
+def _connect(
+    scheme: str, host: str, port: int | None, where: str, timeout: float
+) -> http.client.HTTPConnection | SendResult:
+    """A connection to the endpoint, or why none could be made (nothing was sent)."""
+    conn: http.client.HTTPConnection
+    if scheme == "https":
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=_tls())
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.connect()
+    except ConnectionRefusedError:
+        failed = SendResult.failed(f"{where} refused the connection")
+    except TimeoutError:
+        failed = SendResult.failed(f"cannot connect to {where} within {timeout:g}s")
+    except socket.gaierror as exc:
+        failed = SendResult.failed(f"cannot resolve {host}: {exc.strerror or exc}")
+    except ssl.SSLCertVerificationError as exc:
+        failed = SendResult.failed(f"TLS certificate of {where} rejected: {exc.verify_message or exc}")
+    except (ssl.SSLError, OSError) as exc:
+        failed = SendResult.failed(f"cannot connect to {where}: {_describe(exc)}")
+    else:
+        return conn
+    conn.close()
+    return failed
+
+
+def _idle_and_open(conn: http.client.HTTPConnection) -> bool:
+    """Whether a kept connection can carry the next request: an idle connection that has become readable
+    was closed by the server (or holds bytes nobody asked for); either way it is not used again."""
+    sock = conn.sock
+    if sock is None or sock.fileno() == -1:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
 
 
 def _budget(sock: socket.socket | None, deadline: float) -> None:

@@ -44,6 +44,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
 
+from notifications.channels import keep
 from notifications.channels.base import ChannelConfigError, Message, Recipient, SendResult, mask_secret
 
 SECURITY = ("ssl", "starttls", "none")
@@ -134,29 +135,57 @@ class EmailChannel:
         except (ValueError, UnicodeError) as exc:
             return SendResult.failed(f"cannot address an e-mail to {to!r}: {exc}", permanent=True)
         envelope_from = _envelope_address(self.sender.addr_spec)
+        kept = keep.current()
+        key = ("smtp", self.host, self.port, self.security, self.username)
+        session = kept.take(key) if kept is not None else None
+        if session is not None:
+            answer = self._exchange(session, mail, envelope_from, envelope_to, to, kept, key)
+            if answer is not None:
+                return answer
+        answer = self._exchange(None, mail, envelope_from, envelope_to, to, kept, key)
+        assert answer is not None  # only a kept session can be found closed
+        return answer
+
+    def _exchange(
+        self,
+        session: smtplib.SMTP | None,
+        mail: EmailMessage,
+        envelope_from: str,
+        envelope_to: str,
+        to: str,
+        kept: keep.Kept | None,
+        key: tuple[Any, ...],
+    ) -> SendResult | None:
+        """One message over ``session`` (a session kept from this tick's last message) or a new one.
+
+        None: the kept session turned out closed before the server took anything of this message (it
+        hung up, or answered 421, at MAIL FROM): nothing was sent, and the caller connects again."""
         needs_utf8 = not (envelope_from.isascii() and envelope_to.isascii())
         where = f"{self.host}:{self.port}"
+        reused = session is not None
         step = "connect"
-        smtp: smtplib.SMTP | None = None
+        smtp: smtplib.SMTP | None = session
+        delivered = False
         try:
-            smtp = self._connect()
-            step = "EHLO"
-            smtp.ehlo_or_helo_if_needed()
-            if self.security == "starttls":
-                if not smtp.has_extn("starttls"):
-                    return SendResult.failed(
-                        f"{where} does not offer STARTTLS; set security: ssl or none to match the server",
-                        permanent=True,
-                    )
-                step = "STARTTLS"
-                smtp.starttls(context=self._tls_context())
+            if smtp is None:
+                smtp = self._connect()
+                step = "EHLO"
                 smtp.ehlo_or_helo_if_needed()
-            if self.username:
-                step = "AUTH"
-                if not smtp.has_extn("auth"):
-                    how = "" if self.security != "none" else " (servers often offer it only over TLS: use starttls)"
-                    return SendResult.failed(f"{where} offers no AUTH on this connection{how}", permanent=True)
-                smtp.login(self.username, self.password or "")
+                if self.security == "starttls":
+                    if not smtp.has_extn("starttls"):
+                        return SendResult.failed(
+                            f"{where} does not offer STARTTLS; set security: ssl or none to match the server",
+                            permanent=True,
+                        )
+                    step = "STARTTLS"
+                    smtp.starttls(context=self._tls_context())
+                    smtp.ehlo_or_helo_if_needed()
+                if self.username:
+                    step = "AUTH"
+                    if not smtp.has_extn("auth"):
+                        how = "" if self.security != "none" else " (servers often offer it only over TLS: use starttls)"
+                        return SendResult.failed(f"{where} offers no AUTH on this connection{how}", permanent=True)
+                    smtp.login(self.username, self.password or "")
             options: list[str] = []
             if needs_utf8:
                 if not smtp.has_extn("smtputf8"):
@@ -167,6 +196,8 @@ class EmailChannel:
             data = mail.as_bytes(policy=policy.SMTPUTF8 if needs_utf8 else policy.SMTP)
             step = "MAIL FROM"
             code, reply = smtp.mail(envelope_from, options)
+            if code == 421 and reused:
+                return None  # the server is closing the kept session: this message starts afresh
             if code != 250:
                 return _reply_failure(f"sender {envelope_from} refused", code, reply)
             step = "RCPT TO"
@@ -177,6 +208,7 @@ class EmailChannel:
             code, reply = smtp.data(data)
             if code != 250:
                 return _reply_failure("message refused", code, reply)
+            delivered = True
         except smtplib.SMTPAuthenticationError as exc:
             return SendResult.failed(
                 f"{where} refused the login of {self.username!r}: check username and password "
@@ -204,10 +236,15 @@ class EmailChannel:
         except UnicodeEncodeError:  # smtplib sends user names and passwords as ASCII
             return SendResult.failed(f"{where}: the login has non-ASCII characters", permanent=True)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:  # timeouts are OSErrors too
+            if reused and step == "MAIL FROM":
+                return None  # the kept session was gone before this message began: nothing was sent
             return self._lost(step, exc)
         finally:
             if smtp is not None:
-                _quit(smtp)
+                if delivered and kept is not None:
+                    kept.give(key, smtp, _quit)  # the next message of this tick goes over the same session
+                else:
+                    _quit(smtp)
         return SendResult.sent(str(mail["Message-ID"]))
 
     def _lost(self, step: str, exc: BaseException) -> SendResult:
