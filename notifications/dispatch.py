@@ -44,6 +44,7 @@ from engine.timeutil import require_aware
 from engine.webhooks import PREFIX as WEBHOOK
 from notifications.channels import keep, webhook
 from notifications.channels.base import (
+    ALL_PARTS,
     Channel,
     Message,
     Recipient,
@@ -51,6 +52,7 @@ from notifications.channels.base import (
     channel_secrets,
     mask_phones,
     mask_secrets,
+    parts_of,
 )
 from notifications.config import NoticeConfig
 from notifications.render import Renderer
@@ -456,14 +458,20 @@ def _route(result: _Plan, person: _Person, notices: list[_Notice], config: Notic
         result.fail.extend((n.id, reason) for n in notices)
         return
     try:
-        message = _message(person.recipient, notices, renderer, config)
+        message = _message(person.recipient, notices, renderer, config, parts_of(channel))
     except Exception as exc:  # noqa: BLE001 - a template that cannot render fails these notices, not the tick
         result.fail.extend((n.id, f"render {notices[0].template}: {exc.__class__.__name__}: {exc}") for n in notices)
         return
     result.sends.append(_Send(notices, channel, message))
 
 
-def _message(recipient: Recipient, notices: list[_Notice], renderer: Renderer, config: NoticeConfig) -> Message:
+def _message(
+    recipient: Recipient,
+    notices: list[_Notice],
+    renderer: Renderer,
+    config: NoticeConfig,
+    parts: frozenset[str] = ALL_PARTS,
+) -> Message:
     if len(notices) == 1:
         notice = notices[0]
         event, params, key = notice.template, notice.params, notice.dedupe_key
@@ -471,7 +479,7 @@ def _message(recipient: Recipient, notices: list[_Notice], renderer: Renderer, c
         event = "digest"
         key = notices[0].digest_key or f"digest:{notices[0].recipient_id}:{min(n.id for n in notices)}:{len(notices)}"
         params = _digest_params(notices, renderer, config)
-    rendered = renderer.render(event, params, recipient.name)
+    rendered = renderer.render(event, params, recipient.name, parts)  # only what the channel sends
     flat = {
         k: str(v) for k, v in rendered.context.items() if isinstance(v, str | int | float) and not isinstance(v, bool)
     }

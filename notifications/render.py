@@ -15,6 +15,7 @@ is searched first):
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -95,11 +96,13 @@ class Renderer:
             self._events = frozenset(self.events())
         return event in self._events
 
-    def render(self, event: str, params: dict[str, Any], name: str) -> Rendered:
-        """Every part of one event's notice, for one person."""
+    def render(self, event: str, params: dict[str, Any], name: str, parts: Collection[str] | None = None) -> Rendered:
+        """The parts of one event's notice for one person: every part, or only ``parts`` (the rest are "":
+        a channel sends a few of them, and each costs a template's render)."""
         context = self.context(params, name)
-        parts = {part: self._one(event, suffix, context) for part, suffix in PARTS.items()}
-        return Rendered(context=context, **parts)
+        made = {part: self._one(event, suffix, context) if parts is None or part in parts else ""
+                for part, suffix in PARTS.items()}  # fmt: skip
+        return Rendered(context=context, **made)
 
     def render_text(self, event: str, params: dict[str, Any], name: str) -> str:
         return self._one(event, "txt", self.context(params, name))

@@ -94,16 +94,28 @@ class SendResult:
         return cls(False, error=error, permanent=permanent, retry_after=retry_after, unknown=unknown, config=config)
 
 
+#: The parts of a notice a template set can make (``notifications.render.PARTS``).
+ALL_PARTS = frozenset({"subject", "text", "sms", "html", "markdown"})
+
+
 class Channel(Protocol):
     name: str  # the configured name, e.g. "sms"
     kind: str  # aliyun_sms | tencent_sms | webhook_sms | email | wecom | console
     urgent_only: bool
+    #: The parts of a message this channel sends: only these are rendered for it (the others are "").
+    #: A channel without the attribute gets every part (:func:`parts_of`).
+    parts: frozenset[str]
 
     def address(self, recipient: Recipient) -> str | None:
         """Where this channel would deliver to this person (None: it cannot reach them)."""
         ...
 
     def send(self, message: Message) -> SendResult: ...
+
+
+def parts_of(channel: Any) -> frozenset[str]:
+    """What to render for ``channel``: its ``parts``, or every part."""
+    return getattr(channel, "parts", ALL_PARTS)
 
 
 def mask_secret(value: str | None) -> str:

@@ -18,6 +18,7 @@ STDOUT: Any = object()  # the process's standard output as it is when a message 
 
 class ConsoleChannel:
     kind = "console"
+    parts = frozenset({"subject", "text"})  # what it sends of a notice: only these are rendered
 
     def __init__(self, name: str, path: Path, stream: TextIO | None = STDOUT, urgent_only: bool = False):
         self.name = name

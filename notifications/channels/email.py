@@ -55,6 +55,7 @@ _BUILD = policy.SMTP.clone(cte_type="7bit")  # bodies as base64/quoted-printable
 
 class EmailChannel:
     kind = "email"
+    parts = frozenset({"subject", "text", "html"})  # what it sends of a notice: only these are rendered
 
     def __init__(
         self,

@@ -122,6 +122,7 @@ def classify(code: str, message: str, status: int) -> SendResult:
 
 class AliyunSmsChannel:
     kind = KIND
+    parts = frozenset({"sms", "text"})  # what it sends of a notice: only these are rendered
 
     def __init__(
         self,

@@ -164,6 +164,7 @@ def classify(code: str, message: str) -> SendResult:
 
 class TencentSmsChannel:
     kind = KIND
+    parts = frozenset({"sms", "text"})  # what it sends of a notice: only these are rendered
 
     def __init__(
         self,

@@ -49,6 +49,7 @@ def _header_safe(value: str) -> str:
 
 class WebhookSmsChannel:
     kind = KIND
+    parts = frozenset({"sms", "text"})  # what it sends of a notice: only these are rendered
 
     def __init__(
         self,

@@ -69,6 +69,7 @@ _MAX_BODY = 64 * 1024
 
 class WecomChannel:
     kind = "wecom"
+    parts = frozenset({"markdown", "subject", "text"})  # what it sends of a notice: only these are rendered
 
     def __init__(
         self,

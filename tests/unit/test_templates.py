@@ -139,3 +139,43 @@ def test_no_template_carries_a_phone_or_id_number():
     assert files
     for path in files:
         assert not number.search(path.read_text(encoding="utf-8")), path.name
+
+
+def test_only_the_parts_asked_for_are_rendered(renderer, monkeypatch):
+    made: list[str] = []
+    real = renderer.env.render
+
+    def counting(name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        made.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(renderer.env, "render", counting)
+    event = "sla_breach"
+    whole = renderer.render(event, SAMPLES[event], SAMPLE_NAME)
+    assert len(made) == len(PARTS)
+    made.clear()
+    sms = renderer.render(event, SAMPLES[event], SAMPLE_NAME, {"sms", "text"})
+    assert sorted(made) == [f"{event}.sms.txt", f"{event}.txt"]
+    assert (sms.sms, sms.text) == (whole.sms, whole.text) and sms.html == sms.subject == sms.markdown == ""
+
+
+def test_every_channel_reads_only_the_parts_it_declares():
+    """A channel is given only its ``parts`` (the others are ""): its code may read no other part."""
+    from pathlib import Path
+
+    from notifications.channels import console, email, sms_aliyun, sms_tencent, sms_webhook, wecom
+    from notifications.channels.base import ALL_PARTS
+
+    assert set(PARTS) == ALL_PARTS
+    for module, cls in [
+        (console, console.ConsoleChannel),
+        (email, email.EmailChannel),
+        (sms_aliyun, sms_aliyun.AliyunSmsChannel),
+        (sms_tencent, sms_tencent.TencentSmsChannel),
+        (sms_webhook, sms_webhook.WebhookSmsChannel),
+        (wecom, wecom.WecomChannel),
+    ]:
+        source = Path(module.__file__).read_text(encoding="utf-8")
+        read = set(re.findall(r"message\.(subject|text|html|markdown)\b", source))
+        read |= {"sms"} if re.search(r"params(?:\.get\(|\[)\"sms\"", source) else set()
+        assert read and read <= cls.parts, (cls.__name__, read - cls.parts)
