@@ -35,9 +35,15 @@ Run it from the project root::
     .venv/bin/python -m bench.sla_sweep              # the sizes of issue 3 (a few minutes)
     .venv/bin/python -m bench.sla_sweep --quick      # small sizes, about 15 seconds
     .venv/bin/python -m bench.sla_sweep --json --check --explain
+    .venv/bin/python -m bench.sla_sweep --smoke --json   # seconds: every check, no target enforced
 
-Exit status: 0 done; 1 a target missed under ``--check`` (or a crash, with its
-traceback); 2 bad arguments, no server, or a check of the rows failed.
+The claim's EXPLAIN (ANALYZE, BUFFERS) runs only under ``--explain``. ``--smoke`` (run by the
+test suite) uses tiny sizes and one round: every check of the rows runs and the ratios are
+reported, but a target missed is not a failure, not even under ``--check``.
+
+Exit status: 0 done; 1 a target missed under ``--check`` but not ``--smoke`` (or a crash,
+with its traceback); 2 bad arguments, no server, or a check of the rows failed; 130
+interrupted (Ctrl-C or SIGTERM; the databases are dropped all the same).
 """
 
 from __future__ import annotations
@@ -78,6 +84,7 @@ from bench.transitions import (  # noqa: E402
     admin_url,
     machine,
     psycopg_conninfo,
+    sigterm_as_interrupt,
     throwaway_database,
 )
 from engine import cases  # noqa: E402
@@ -87,7 +94,7 @@ from engine.definitions.loader import load_workflow_file  # noqa: E402
 from engine.definitions.model import WorkflowDef  # noqa: E402
 from engine.org import load_org_file  # noqa: E402
 from engine.sla import CaseFacts, Policy, resolve  # noqa: E402
-from engine.store import case_repo, migrate, org_repo, workflow_repo  # noqa: E402
+from engine.store import migrate, org_repo, workflow_repo  # noqa: E402
 from engine.store.db import create_db_engine, session_factory  # noqa: E402
 from engine.timeutil import DEFAULT_TZ  # noqa: E402
 
@@ -138,6 +145,17 @@ DEFAULTS = {
     "tick_due": 10,
     "rounds": 5,
     "batch": 500,
+}
+SMOKE = {  # seconds: every check of every part, sizes that say nothing about the targets
+    "due": 12,
+    "small": 40,
+    "large": 400,
+    "hot": 12,
+    "big_due": 24,
+    "open": 300,
+    "open_due": 12,
+    "tick_due": 3,
+    "rounds": 1,
 }
 QUICK = {
     "due": 100,
@@ -193,9 +211,12 @@ class Db:
 
 
 @contextmanager
-def database(admin: URL, label: str, workflow: Any, calendars: dict[str, WorkCalendar]) -> Iterator[Db]:
+def database(
+    admin: URL, label: str, workflow: Any, calendars: dict[str, WorkCalendar], say: Callable[[str], None]
+) -> Iterator[Db]:
     """A seeded throwaway database; its connections are closed and the database dropped on the way out."""
     with throwaway_database(admin) as url:
+        say(f"{label}: database {url.database}")
         engine = create_db_engine(url.render_as_string(hide_password=False))
         try:
             with psycopg.connect(psycopg_conninfo(url)) as conn:
@@ -389,45 +410,77 @@ class StatementCount:
 
 
 def counted_sweep(db: Db, expect: int, batch: int, pending: int) -> tuple[Sample, StatementCount]:
-    """An untimed sweep (the warm-up) that counts the SQL statements it sends, savepoints included."""
+    """An untimed sweep (the warm-up) that counts the SQL statements it sends, savepoints included.
+
+    They are counted at the driver (``psycopg.Cursor``), where every path meets: SQLAlchemy's,
+    ``case_repo._PG().run``, and the pipeline of ``case_repo.write_fired``, whose raw cursors
+    no SQLAlchemy event sees. An ``executemany`` is one statement per row (in a pipeline each is
+    sent on its own, in one round trip). The bench's own connection (its checks) is left out;
+    BEGIN and COMMIT, which psycopg sends itself, are not counted.
+    """
     count = StatementCount()
+    execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany
 
-    def on_execute(*_args: Any) -> None:
-        count.total += 1
+    def counted_execute(cursor, query, params=None, **kwargs):  # type: ignore[no-untyped-def]
+        if cursor.connection is not db.conn:
+            count.total += 1
+        return execute(cursor, query, params, **kwargs)
 
-    direct = case_repo._PG().run  # the hot statements skip SQLAlchemy's cursor events on PostgreSQL
+    def counted_executemany(cursor, query, params_seq, **kwargs):  # type: ignore[no-untyped-def]
+        params_seq = list(params_seq)
+        if cursor.connection is not db.conn:
+            count.total += len(params_seq)
+        return executemany(cursor, query, params_seq, **kwargs)
 
-    def counted_run(conn, statement, values):  # type: ignore[no-untyped-def]
-        count.total += 1
-        return direct(conn, statement, values)
-
-    event.listen(db.engine, "before_cursor_execute", on_execute)
-    case_repo._PG().run = counted_run  # type: ignore[method-assign]
+    psycopg.Cursor.execute = counted_execute  # type: ignore[method-assign]
+    psycopg.Cursor.executemany = counted_executemany  # type: ignore[method-assign]
     try:
         sample = timed_sweep(db, expect, batch, "warm-up", pending)
     finally:
-        case_repo._PG().run = direct  # type: ignore[method-assign]
-        event.remove(db.engine, "before_cursor_execute", on_execute)
+        psycopg.Cursor.execute = execute  # type: ignore[method-assign]
+        psycopg.Cursor.executemany = executemany  # type: ignore[method-assign]
     count.fired = sample.fired
     return sample, count
 
 
-def explain_claim(db: Db, batch: int) -> list[str]:
-    """EXPLAIN (ANALYZE, BUFFERS) of the engine's own claim statement, in a transaction rolled back."""
+def claim_statement(db: Db, batch: int) -> tuple[str, Any]:
+    """The SQL and parameters the engine's claim sends to the driver, from a claim rolled back."""
+    sent: list[tuple[str, Any]] = []
 
-    def rewrite(_conn, _cursor, statement, params, _context, _many):  # type: ignore[no-untyped-def]
+    def capture(_conn, _cursor, statement, params, _context, _many):  # type: ignore[no-untyped-def]
         if statement.lstrip().upper().startswith("UPDATE SLA_TIMER"):
-            statement = "EXPLAIN (ANALYZE, BUFFERS) " + statement
-        return statement, params
+            sent.append((statement, params))
 
-    event.listen(db.engine, "before_cursor_execute", rewrite, retval=True)
+    event.listen(db.engine, "before_cursor_execute", capture)
     session = db.sessions()
     try:
-        return [str(line) for line in sweeper.claim(session, AT, "bench-explain", batch)]
+        sweeper.claim(session, AT, "bench-explain", batch)
     finally:
         session.rollback()
         session.close()
-        event.remove(db.engine, "before_cursor_execute", rewrite)
+        event.remove(db.engine, "before_cursor_execute", capture)
+    if len(sent) != 1:
+        raise BenchError(f"{db.label}: the claim sent {len(sent)} UPDATE sla_timer statements, expected one")
+    return sent[0]
+
+
+def explain_claim(db: Db, batch: int) -> list[str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of the engine's own claim statement, in a transaction rolled back.
+
+    The statement is the one SQLAlchemy compiled for the claim (captured from a claim rolled
+    back), run on the bench's own psycopg connection. EXPLAIN answers one text column per
+    line, not the claim's ``(id, fire_at)``, so it must not go through the claim's result
+    processing: fed to it, SQLAlchemy's compiled row processors read past the row (a segfault).
+    """
+    statement, params = claim_statement(db, batch)
+    try:
+        rows = db.conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, params).fetchall()
+    finally:
+        db.conn.rollback()  # ANALYZE ran the UPDATE: the timers stay unclaimed
+    plan = [str(row[0]) for row in rows]
+    if not any("sla_timer" in line for line in plan):
+        raise BenchError(f"{db.label}: the claim's EXPLAIN does not mention sla_timer: {plan[:3]}")
+    return plan
 
 
 def claim_only(db: Db, expect: int) -> float:
@@ -702,7 +755,7 @@ def run_backlog(
 ) -> dict[str, Any]:
     dbs = []
     for label, size in (("small", args.small), ("large", args.large)):
-        db = stack.enter_context(database(admin, label, workflow, calendars))
+        db = stack.enter_context(database(admin, label, workflow, calendars, say))
         started = time.perf_counter()
         build_backlog(db, args.hot, size, args.due)
         say(
@@ -725,10 +778,10 @@ def run_backlog(
             + ", ".join(f"{db.label} {1000 * samples[db.label][-1].seconds:.0f} ms" for db in dbs)
         )
     plans = {}
-    for db in dbs:
+    for db in dbs if args.explain else ():
         arm(db, "explain", args.due)
         plans[db.label] = explain_claim(db, args.batch)
-        timed_sweep(db, args.due, args.batch, "after EXPLAIN")  # leave no due timer behind
+        timed_sweep(db, args.due, args.batch, "after EXPLAIN", size[db.label])  # the claim was rolled back
     small, large = dbs
     say(f"(b) big batch: {args.big_due:,} due among {args.large - args.due:,} due later")
     big = []
@@ -767,7 +820,7 @@ def run_open(
     calendars: dict[str, WorkCalendar],
     say: Callable[[str], None],
 ) -> dict[str, Any]:
-    db = stack.enter_context(database(admin, "open", workflow, calendars))
+    db = stack.enter_context(database(admin, "open", workflow, calendars, say))
     definition = workflow.definition
     rules = Rules(definition, calendars)
     started = time.perf_counter()
@@ -882,6 +935,8 @@ def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str,
     with psycopg.connect(psycopg_conninfo(admin)) as conn:
         result["machine"] = machine(conn)
     result["sizes"] = {k: getattr(args, k) for k in DEFAULTS}
+    result["smoke"] = args.smoke
+    result["targets"] = [{"target": text, "met": ok} for text, ok in verdicts(result)]
     result["seconds_total"] = round(time.perf_counter() - started, 1)
     return result
 
@@ -950,7 +1005,7 @@ def print_report(res: dict, show_plans: bool) -> None:
                 f"{s['claim_median_ms']:.1f}",
                 f"{s['fire_median_ms']:.1f}",
                 f"{s['timers_per_s']:.0f}",
-                f"{s.get('statements_per_timer', float('nan')):.1f}" if name != "big_batch" else "",
+                f"{s.get('statements_per_timer', float('nan')):.2f}" if name != "big_batch" else "",
                 f"{s['client_cpu_ms_per_timer']:.2f}",
                 ", ".join(f"{x:.0f}" for x in s["rounds_ms"]),
             )
@@ -1012,8 +1067,12 @@ def print_report(res: dict, show_plans: bool) -> None:
             f"{h['due_per_sweep_at_target']} due timers per sweep",
             highlight=False,
         )
-    for text, ok in verdicts(res):
-        console.print(f"{text}: {'[green]met[/green]' if ok else '[red]MISSED[/red]'}")
+    for target in res["targets"]:
+        if target["met"]:
+            verdict = "[green]met[/green]"
+        else:
+            verdict = "missed (a smoke run: not enforced)" if res["smoke"] else "[red]MISSED[/red]"
+        console.print(f"{target['target']}: {verdict}")
     if show_plans and "backlog" in res:
         for label, plan in res["backlog"]["claim_plans"].items():
             console.print(f"\nEXPLAIN (ANALYZE, BUFFERS) of the claim, {label} backlog:", highlight=False)
@@ -1026,10 +1085,17 @@ def print_report(res: dict, show_plans: bool) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.sla_sweep", description=__doc__.split("\n\n")[0])
-    p.add_argument(
+    sizes = p.add_mutually_exclusive_group()
+    sizes.add_argument(
         "--quick",
         action="store_true",
         help="small sizes for a quick check: " + ", ".join(f"{k}={v}" for k, v in QUICK.items()),
+    )
+    sizes.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, a few seconds (the test suite): every check runs, the ratios are reported, targets are "
+        "not enforced (not even under --check): " + ", ".join(f"{k}={v}" for k, v in SMOKE.items()),
     )
     helps = {
         "due": "due timers per sweep in (a)",
@@ -1057,7 +1123,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--admin-url", help=f"admin URL of the server (env {ADMIN_URL_ENV}; default {DEFAULT_ADMIN_URL})")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     args = p.parse_args(argv)
-    base = {**DEFAULTS, **(QUICK if args.quick else {})}
+    base = {**DEFAULTS, **(QUICK if args.quick else SMOKE if args.smoke else {})}
     for key in DEFAULTS:
         if getattr(args, key) is None:
             setattr(args, key, base[key])
@@ -1080,16 +1146,20 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"[dim]{text}[/dim]", highlight=False)
 
     try:
-        res = benchmark(args, say)
+        with sigterm_as_interrupt():  # a kill drops the databases as Ctrl-C does
+            res = benchmark(args, say)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; databases dropped", file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps(res, ensure_ascii=False, indent=2))
     else:
         print_report(res, args.explain)
-    missed = [text for text, ok in verdicts(res) if not ok]
-    if missed and args.check:
+    missed = [t["target"] for t in res["targets"] if not t["met"]]
+    if missed and args.check and not args.smoke:
         print("bench: missed " + "; ".join(missed), file=sys.stderr)
         return 1
     return 0

@@ -20,9 +20,15 @@ library when the file is run as a script, so prefer ``-m``)::
 
     .venv/bin/python -m bench.transitions --cases 300 --rounds 3
     .venv/bin/python -m bench.transitions --json --min-ratio 0.5
+    .venv/bin/python -m bench.transitions --smoke --json    # seconds: every check, no target
 
-Exit status: 0 done; 1 ratio below ``--min-ratio`` (or a crash, with its traceback);
-2 bad arguments, no server, or the two sides wrote different rows.
+``--smoke`` (run by the test suite) times 3 cases in one round: the column-by-column
+comparison and the check of every timed batch run as always, the ratios are reported,
+and ``--min-ratio`` is not enforced.
+
+Exit status: 0 done; 1 ratio below ``--min-ratio`` but not ``--smoke`` (or a crash, with
+its traceback); 2 bad arguments, no server, or the two sides wrote different rows; 130
+interrupted (Ctrl-C or SIGTERM; the database is dropped all the same).
 """
 
 from __future__ import annotations
@@ -31,8 +37,10 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -82,6 +90,9 @@ ORG_FILE = ROOT / "config" / "org" / "shengli.yaml"
 WORKFLOW_FILE = ROOT / "workflows" / "grid_case.yaml"
 MAX_CASES = 100_000
 MAX_ROUNDS = 50
+DEFAULT_CASES = 300
+DEFAULT_ROUNDS = 3
+SMOKE_CASES = 3
 
 GRID = "mayingtai-01"
 WORKER = "p-an-yixuan"  # grid worker of mayingtai-01
@@ -144,22 +155,72 @@ def admin_url(cli_value: str | None) -> URL:
 
 @contextmanager
 def throwaway_database(admin: URL) -> Iterator[URL]:
-    """Create ``gridflow_bench_<hex>`` on the server; drop it again whatever happens."""
+    """Create ``gridflow_bench_<hex>`` on the server; drop it again whatever happens.
+
+    The drop is armed before ``CREATE DATABASE`` is sent, so an interrupt (Ctrl-C, or SIGTERM
+    under :func:`sigterm_as_interrupt`) that lands just after the server created it still drops
+    it, and an interrupt during the drop waits for it to finish (psycopg would cancel it).
+    Only a hard kill (SIGKILL, a crash of the interpreter) can leave one behind.
+    """
     server = create_engine(admin, isolation_level="AUTOCOMMIT")
     name = f"gridflow_bench_{uuid.uuid4().hex[:10]}"
+    armed = False
     try:
-        with server.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except SQLAlchemyError as exc:
-        server.dispose()
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise BenchError(f"cannot create a database on {admin.render_as_string()}: {reason}") from exc
-    try:
+        try:
+            armed = True
+            with server.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        except SQLAlchemyError as exc:
+            armed = False  # nothing was created: no drop (which would fail too, hiding the reason)
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise BenchError(f"cannot create a database on {admin.render_as_string()}: {reason}") from exc
         yield admin.set(database=name)
     finally:
-        with server.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
+        try:
+            if armed:
+                with signals_deferred(), server.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        finally:
+            server.dispose()
+
+
+DEFERRED = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM that arrive inside are held, then raised again (with the handlers of
+    before) on the way out. Outside the main thread it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: held.append(signum)) for sig in DEFERRED}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
+        for signum in dict.fromkeys(held):
+            signal.raise_signal(signum)
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM raises KeyboardInterrupt (a kill cleans up like Ctrl-C does); the
+    previous handler is put back on the way out. Outside the main thread it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 CALENDARS = load_calendars(ROOT / "config" / "calendars.yaml")
@@ -581,6 +642,8 @@ def print_table(res: dict, tally: StatementTally, show_sql: bool) -> None:
     console.print(
         f"ratio engine / fastest plain = [bold]{res['ratio_engine_over_plain']:.3f}[/bold] ({verdict} the 0.5 target)"
     )
+    if res.get("smoke"):
+        console.print("a smoke run: too few cases for the ratio to mean much; --min-ratio is not enforced")
     console.print(
         f"engine with the default workflow's time limits (clocks and timers written on every step) / "
         f"engine without = {res['ratio_engine_sla_over_engine']:.3f}",
@@ -631,13 +694,23 @@ def _statements_table(res: dict) -> Table:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.transitions", description=__doc__.split("\n\n")[0])
-    p.add_argument("--cases", type=int, default=300, help="cases per batch (default 300)")
-    p.add_argument("--rounds", type=int, default=3, help="timed rounds per side (default 3)")
+    p.add_argument("--cases", type=int, default=None, help=f"cases per batch (default {DEFAULT_CASES})")
+    p.add_argument("--rounds", type=int, default=None, help=f"timed rounds per side (default {DEFAULT_ROUNDS})")
     p.add_argument("--min-ratio", type=float, default=0.0, help="exit 1 if engine/plain is below this (default 0)")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"{SMOKE_CASES} cases × 1 round (the test suite): every check, the ratios reported, "
+        "--min-ratio not enforced",
+    )
     p.add_argument("--admin-url", help=f"admin URL of the server (env {ADMIN_URL_ENV}; default {DEFAULT_ADMIN_URL})")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--show-sql", action="store_true", help="also print the engine's SQL for one lifecycle")
     args = p.parse_args(argv)
+    if args.cases is None:
+        args.cases = SMOKE_CASES if args.smoke else DEFAULT_CASES
+    if args.rounds is None:
+        args.rounds = 1 if args.smoke else DEFAULT_ROUNDS
     if not 1 <= args.cases <= MAX_CASES:
         p.error(f"--cases must be between 1 and {MAX_CASES}")
     if not 1 <= args.rounds <= MAX_ROUNDS:
@@ -675,15 +748,21 @@ def benchmark(args: argparse.Namespace, url: URL) -> tuple[dict, StatementTally]
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        with throwaway_database(admin_url(args.admin_url)) as url:
+        with sigterm_as_interrupt(), throwaway_database(admin_url(args.admin_url)) as url:
             res, tally = benchmark(args, url)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; database dropped", file=sys.stderr)
+        return 130
+    res["smoke"] = args.smoke
     if args.json:
         print(json.dumps(res, ensure_ascii=False, indent=2))
     else:
         print_table(res, tally, args.show_sql)
+    if args.smoke:
+        return 0  # a smoke run checks the rows; its few cases say nothing about the ratio
     if res["ratio_engine_over_plain"] < args.min_ratio:
         print(
             f"bench: engine/plain {res['ratio_engine_over_plain']:.3f} is below --min-ratio {args.min_ratio}",
