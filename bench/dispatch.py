@@ -34,10 +34,17 @@ Run it from the project root::
 
     .venv/bin/python -m bench.dispatch              # the sizes of issue 5 (a few minutes)
     .venv/bin/python -m bench.dispatch --quick      # small sizes, about a minute
+    .venv/bin/python -m bench.dispatch --smoke --json   # tiny sizes, every check (the test suite)
     .venv/bin/python -m bench.dispatch --json
 
+``--smoke`` (run by the test suite, ``tests/integration/test_bench_dispatch.py``): 20 notices, one
+round, a 50-notice storm ticking every 20 s; every check runs (the storm target too: it is counted in
+simulated time, so it does not depend on the machine). Nothing is left behind: the databases are
+dropped and the server process stopped on any exit (an error, Ctrl-C, SIGTERM), and the report lists
+the databases it made (``databases``).
+
 Exit status: 0 every check passed; 1 a check or the storm target failed (or a crash, with its
-traceback); 2 bad arguments or no server.
+traceback); 2 bad arguments or no server; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -89,6 +96,7 @@ from bench.transitions import (  # noqa: E402
     admin_url,
     machine,
     psycopg_conninfo,
+    sigterm_as_interrupt,
     throwaway_database,
 )
 from engine.org import load_org_file  # noqa: E402
@@ -122,6 +130,7 @@ STORM_EXTRA = timedelta(minutes=70)  # after the final tick, keep ticking this l
 
 DEFAULTS: dict[str, float] = {"notices": 2_000, "rounds": 3, "storm": 10_000, "storm_span": 600.0, "tick": 2.0}
 QUICK: dict[str, float] = {"notices": 200, "rounds": 2, "storm": 1_000}
+SMOKE: dict[str, float] = {"notices": 20, "rounds": 1, "storm": 50, "tick": 20.0}
 LIMITS: dict[str, tuple[float, float]] = {
     "notices": (1, 20_000),
     "rounds": (1, 20),
@@ -234,13 +243,18 @@ class Servers:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_serve, args=(child,), name="bench-dispatch-servers", daemon=True)
-        self._proc.start()
-        child.close()
-        if not self._conn.poll(SERVER_READY_S):
+        try:
+            self._proc.start()
+        finally:
+            child.close()
+        try:  # stopped again whatever goes wrong before the caller holds it (Ctrl-C included)
+            if not self._conn.poll(SERVER_READY_S):
+                raise BenchError(f"the SMTP server and SMS gateway did not start within {SERVER_READY_S:g} s")
+            self.configs: dict[str, dict[str, Any]] = self._conn.recv()
+            self.process = psutil.Process(self._proc.pid)
+        except BaseException:
             self.stop()
-            raise BenchError(f"the SMTP server and SMS gateway did not start within {SERVER_READY_S:g} s")
-        self.configs: dict[str, dict[str, Any]] = self._conn.recv()
-        self.process = psutil.Process(self._proc.pid)
+            raise
 
     def cpu_s(self) -> float:
         times = self.process.cpu_times()
@@ -262,10 +276,14 @@ class Servers:
                 self._conn.recv()
         except (OSError, EOFError, BrokenPipeError):
             pass
-        self._proc.join(10)
-        if self._proc.is_alive():
-            self._proc.terminate()
+        if self._proc.pid is not None:  # started
             self._proc.join(10)
+            if self._proc.is_alive():
+                self._proc.terminate()
+                self._proc.join(10)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join(10)
         self._conn.close()
 
 
@@ -283,6 +301,7 @@ def servers() -> Iterator[Servers]:
 
 @dataclass
 class Db:
+    name: str  # the throwaway database's name
     engine: Engine
     sessions: sessionmaker[Session]
     conn: psycopg.Connection  # checks and machine info, outside the timed code
@@ -318,7 +337,7 @@ def database(admin: Any, people: int) -> Iterator[Db]:
                 with sessions.begin() as session:
                     session.execute(insert(Person), [bench_person(i) for i in range(people)])
             with psycopg.connect(psycopg_conninfo(url)) as conn:
-                yield Db(engine, sessions, conn)
+                yield Db(url.database or "", engine, sessions, conn)
         finally:
             engine.dispose()
 
@@ -919,16 +938,20 @@ def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str,
     admin = admin_url(args.admin_url)
     checks = Checks()
     result: dict[str, Any] = {"benchmark": "notice dispatch: real channels against plain loops, and a storm"}
+    result["smoke"] = args.smoke
+    made: list[str] = []
     with ExitStack() as stack:
         srv = stack.enter_context(servers())
         say(f"servers up: SMTP {srv.configs['smtp']['port']}, gateway {srv.configs['webhook']['url']}")
         if not args.skip_throughput:
             with database(admin, args.notices) as db:
+                made.append(db.name)
                 say(f"database ready: sample org chart + {args.notices:,} bench people")
                 result["smtp"] = smtp_part(args, db, srv, checks, say)
                 result["http"] = http_part(args, db, srv, checks, say)
         if not args.skip_storm:
             with database(admin, 0) as db:
+                made.append(db.name)
                 say(
                     f"storm: {args.storm:,} notices for {LEADER} over {args.storm_span:g} s, a tick every {args.tick:g} s"
                 )
@@ -936,6 +959,7 @@ def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str,
         with psycopg.connect(psycopg_conninfo(admin)) as conn:
             result["machine"] = machine(conn)
     result["sizes"] = {k: getattr(args, k) for k in DEFAULTS}
+    result["databases"] = made  # every one dropped by now
     result["checks"] = checks.items
     result["seconds_total"] = round(time.perf_counter() - started, 1)
     return result
@@ -1022,6 +1046,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--quick", action="store_true", help="small sizes: " + ", ".join(f"{k}={v:g}" for k, v in QUICK.items())
     )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, every check (the test suite): " + ", ".join(f"{k}={v:g}" for k, v in SMOKE.items()),
+    )
     for key, default in DEFAULTS.items():
         lo, hi = LIMITS[key]
         kind = int if isinstance(LIMITS[key][0], int) else float
@@ -1036,7 +1065,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--admin-url", help=f"admin URL of the server (env {ADMIN_URL_ENV}; default {DEFAULT_ADMIN_URL})")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     args = p.parse_args(argv)
-    base = {**DEFAULTS, **(QUICK if args.quick else {})}
+    base = {**DEFAULTS, **(QUICK if args.quick else {}), **(SMOKE if args.smoke else {})}
     for key in DEFAULTS:
         if getattr(args, key) is None:
             setattr(args, key, type(LIMITS[key][0])(base[key]))
@@ -1046,20 +1075,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     err = Console(stderr=True)
-    signal.signal(signal.SIGTERM, _interrupt)  # a kill cleans up like Ctrl-C does
 
     def say(text: str) -> None:
         err.print(f"[dim]{time.strftime('%H:%M:%S')} {text}[/dim]", highlight=False)
 
     try:
-        res = benchmark(args, say)
+        with sigterm_as_interrupt():
+            res = benchmark(args, say)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2

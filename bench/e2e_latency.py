@@ -29,10 +29,22 @@ Run it from the project root::
 
     .venv/bin/python -m bench.e2e_latency              # the sizes of issue 4 (about 15 minutes)
     .venv/bin/python -m bench.e2e_latency --quick      # small sizes, under two minutes
+    .venv/bin/python -m bench.e2e_latency --smoke --json   # tiny sizes, every check (the test suite)
     .venv/bin/python -m bench.e2e_latency --json --check --keep-logs /tmp/e2e-logs
 
-Exit status: 0 done; 1 a target missed under ``--check`` (or a crash, with its traceback);
-2 bad arguments or no server.
+``--smoke`` (run by the test suite, ``tests/integration/test_bench_e2e.py``): every scenario with a
+few dozen timers, the six of them side by side (each still on its own database and processes; the
+figures of a smoke run mean nothing), so it takes seconds, not minutes. Every check runs and fails
+the run (exit 1): no timer lost or fired twice, three outbox rows each, ``gridflow up`` exits on
+SIGINT; the targets (p99, burst time) are printed but not enforced, ``--check`` included.
+
+Every process the run starts carries ``BENCH_E2E_RUN=<a fresh id>`` in its environment; at the end
+any of them still alive is killed (after the runtime processes were stopped, before the databases are
+dropped), a Celery pool process whose parent died included. The report lists the databases
+(``databases``).
+
+Exit status: 0 done; 1 a target missed under ``--check``, or a check failed under ``--smoke`` (or a
+crash, with its traceback); 2 bad arguments or no server; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -49,8 +61,10 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -76,6 +90,7 @@ from bench.transitions import (  # noqa: E402
     admin_url,
     cpu_model,
     psycopg_conninfo,
+    sigterm_as_interrupt,
     throwaway_database,
 )
 from engine.store.models import SlaTimer  # noqa: E402
@@ -102,6 +117,9 @@ SPREAD_POLL_S = 0.25
 BURST_POLL_S = 0.2
 MEMORY_EVERY_S = 0.2
 SETTLE_S = 2.0  # after the last timer fired: a few more ticks, so a late duplicate would show
+BURST_IDLE_S = 3.0  # from the runtime being ready to the idle RSS sample (smoke: 1 s)
+RUN_MARK = "BENCH_E2E_RUN"  # a fresh id, inherited by every process a run starts (rt strips GRIDFLOW_*)
+JOIN_S = 60.0  # smoke: how long the scenarios' threads get to stop after an error or Ctrl-C
 
 DEFAULTS = {
     "spread": 10_000,
@@ -121,6 +139,16 @@ QUICK = {
     "burst": 5_000,
     "burst_timeout": 60.0,
     "embedded_burst": 5_000,
+}
+SMOKE = {
+    "spread": 20,
+    "span": 1.0,
+    "lead": 3.0,
+    "spread_grace": 20.0,
+    "burst": 50,
+    "burst_lead": 2.0,
+    "burst_timeout": 30.0,
+    "embedded_burst": 50,
 }
 LIMITS = {  # every loop and every table is bounded by these
     "spread": (1, 100_000),
@@ -164,6 +192,15 @@ def wall() -> datetime:
     return datetime.now(UTC)
 
 
+ABORT = threading.Event()  # smoke: a scenario failed or the run was interrupted; the others stop
+
+
+def pause(seconds: float) -> None:
+    """Sleep, unless the run is being stopped."""
+    if ABORT.wait(seconds):
+        raise BenchError("stopped: another scenario failed or the run was interrupted")
+
+
 def wait_until(check: Callable[[], bool], deadline: float, every: float) -> bool:
     """Poll check() until it holds or the monotonic deadline passes; whether it held."""
     while True:
@@ -171,7 +208,7 @@ def wait_until(check: Callable[[], bool], deadline: float, every: float) -> bool
             return True
         if time.monotonic() >= deadline:
             return False
-        time.sleep(every)
+        pause(every)
 
 
 class MemorySampler:
@@ -264,6 +301,33 @@ def kill_leftovers() -> None:
                 proc.kill()
             except (OSError, subprocess.TimeoutExpired):
                 pass
+
+
+def marked(mark: str) -> list[psutil.Process]:
+    """The live processes (other than this one) whose environment carries ``RUN_MARK=mark``: the ones
+    this run started and their children (a Celery pool process whose parent died, say)."""
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE and proc.environ().get(RUN_MARK) == mark:
+                found.append(proc)
+        except psutil.Error:  # gone, or not ours to read
+            pass
+    return found
+
+
+def kill_marked(mark: str) -> int:
+    """SIGKILL whatever of this run is still alive; how many there were."""
+    left = marked(mark)
+    for proc in left:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(left, timeout=10)
+    return len(left)
 
 
 class Production:
@@ -484,7 +548,7 @@ def run_spread(
 
                 done = wait_until(poll, deadline, SPREAD_POLL_S)
                 if done:
-                    time.sleep(SETTLE_S)
+                    pause(SETTLE_S)
                 else:
                     say(f"  {runtime.label}: {len(due) - len(seen):,} timers still unfired at the timeout")
             finally:
@@ -525,7 +589,7 @@ def run_burst(
         with running(runtime):
             sampler = MemorySampler(runtime.pid).start()
             try:
-                time.sleep(3)  # beat's first ticks are through; the runtime is idle
+                pause(1.0 if args.smoke else BURST_IDLE_S)  # beat's first ticks are through; the runtime is idle
                 idle_rss = sampler.reset_peak()
                 instant = wall() + timedelta(seconds=args.burst_lead)
                 began = time.monotonic()
@@ -546,7 +610,7 @@ def run_burst(
                 finished = wall()
                 burst_s = (finished - instant).total_seconds()
                 if done:
-                    time.sleep(SETTLE_S)
+                    pause(SETTLE_S)
                 else:
                     say(f"  {runtime.label}: {left[0]:,} timers still pending at the timeout")
                 peak = sampler.peak
@@ -560,7 +624,7 @@ def run_burst(
         "lay_s": round(lay_s, 1),
         "update_s": round(move_s, 2),
         "update_done_before_instant_s": round(margin, 1),
-        "burst_s": round(burst_s, 1) if done else None,
+        "burst_s": round(burst_s, 3) if done else None,
         "timed_out_after_s": None if done else round(burst_s, 1),
         "fired_per_s": round(n / burst_s) if done and burst_s > 0 else None,
         "recorded_lateness_s": late_stats(tally.lateness_s),
@@ -603,7 +667,7 @@ def run_limit(env: dict[str, str], n: int, say: Callable[[str], None]) -> dict[s
     return {
         "timers": n,
         "lay_s": round(lay_s, 1),
-        "burst_s": round(limit_s, 1),
+        "burst_s": round(limit_s, 3),
         "fired_per_s": round(n / limit_s) if limit_s > 0 else None,
         "client_cpu_s": round(cpu_s, 1),
         "sweep_report": {"claimed": report.claimed, "fired": len(report.fired), "stale": report.stale},
@@ -637,83 +701,208 @@ def machine(admin_conninfo: str) -> dict[str, Any]:
 
 
 def production_env(home: Path, db_url: str, broker_url: str, horizon: str) -> dict[str, str]:
-    return rt.environment(home, db_url, broker_url, **PRODUCT_ENV, GRIDFLOW_PRECISE_HORIZON_S=horizon)
+    return rt.environment(home, db_url, broker_url, **PRODUCT_ENV, **scratch(home), GRIDFLOW_PRECISE_HORIZON_S=horizon)
+
+
+def scratch(home: Path) -> dict[str, str]:
+    """TMPDIR inside the run's directory: what a killed process leaves there (multiprocessing's
+    ``pymp-*`` directories, say) goes with the directory at the end."""
+    tmp = home.parent / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    return {"TMPDIR": str(tmp)}
+
+
+@dataclass
+class Scenario:
+    """One runtime on a fresh database: ``prepare`` makes the database and home (in the main thread:
+    migrations are not thread-safe), ``run`` starts the processes, times them and stops them."""
+
+    place: tuple[str, str]  # where its result goes in the report: res[a][b]
+    what: str
+    prepare: Callable[[], dict[str, str]]
+    run: Callable[[dict[str, str]], dict[str, Any]]
+
+
+def run_scenarios(scenarios: list[Scenario], together: bool, say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """One after the other (the real run: the figures are the point); with ``together`` (smoke), each
+    prepared in this thread and then run in a thread of its own, side by side with the others (whose
+    processes start while the next database is migrated). A failure or Ctrl-C stops every scenario:
+    their waits end and the runtime processes are killed, so no start-up is waited for."""
+    if not together:
+        done = []
+        for scenario in scenarios:
+            say(scenario.what)
+            done.append(scenario.run(scenario.prepare()))
+        return done
+    results: list[dict[str, Any]] = [{} for _ in scenarios]
+    errors: list[BaseException] = []
+
+    def go(i: int, env: dict[str, str]) -> None:
+        try:
+            results[i] = scenarios[i].run(env)
+        except BaseException as exc:  # handed to the main thread
+            errors.append(exc)
+            ABORT.set()
+
+    threads: list[threading.Thread] = []
+    try:
+        for i, scenario in enumerate(scenarios):
+            env = scenario.prepare()
+            if errors:
+                raise errors[0]
+            say(f"side by side: {scenario.what}")
+            thread = threading.Thread(
+                target=go, args=(i, env), name=f"scenario-{'-'.join(scenario.place)}", daemon=True
+            )
+            thread.start()
+            threads.append(thread)
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)
+                if errors:
+                    raise errors[0]
+    except BaseException:
+        ABORT.set()
+        kill_leftovers()
+        for thread in threads:
+            thread.join(JOIN_S)
+        raise
+    if errors:
+        raise errors[0]
+    return results
 
 
 def benchmark(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
     started = time.monotonic()
     admin = admin_url(args.admin_url)
+    ABORT.clear()
     res: dict[str, Any] = {"benchmark": "the runtime end to end: timer lateness, burst drain, embedded default"}
     res["machine"] = machine(psycopg_conninfo(admin))
     res["sizes"] = {k: getattr(args, k) for k in DEFAULTS}
     res["settings"] = {**PRODUCT_ENV, "GRIDFLOW_PRECISE_HORIZON_S": f"{PRECISE_HORIZON_S} (precise) / 0 (sweep only)"}
-    with ExitStack() as stack:
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gridflow-e2e-")))
-        logdir = work / "logs"
-        logdir.mkdir()
-        if args.keep_logs:
-            stack.callback(_keep_logs, logdir, Path(args.keep_logs))
-        counter = iter(range(1, 100))
-
-        def db_url() -> str:
-            url = stack.enter_context(throwaway_database(admin))
-            return url.render_as_string(hide_password=False)
-
-        redis: RedisInstance | None = None
-        if not args.skip_production:
-            try:
+    res["smoke"] = args.smoke
+    made: list[str] = []
+    res["databases"] = made  # every one dropped by the end
+    mark_before = os.environ.get(RUN_MARK)
+    mark = uuid.uuid4().hex  # fresh: only this run's processes can carry it
+    os.environ[RUN_MARK] = mark  # inherited by Redis and every runtime process (rt.environment keeps it)
+    try:
+        with ExitStack() as stack:
+            # Undone in reverse: runtime processes killed, Redis stopped, anything marked killed, the
+            # databases dropped, the logs copied, the directory removed.
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gridflow-e2e-")))
+            logdir = work / "logs"
+            logdir.mkdir()
+            if args.keep_logs:
+                stack.callback(_keep_logs, logdir, Path(args.keep_logs))
+            databases = stack.enter_context(ExitStack())
+            stack.callback(kill_marked, mark)
+            redis: RedisInstance | None = None
+            if not args.skip_production:
                 redis = RedisInstance(work / "redis")
-                redis.start()
-            except ServerUnavailable as exc:
-                raise BenchError(str(exc)) from exc
-            stack.callback(redis.stop)
-        stack.callback(kill_leftovers)  # runs before Redis stops and the directory goes
+                stack.callback(redis.stop)  # before start: a Ctrl-C while it starts stops it too
+                try:
+                    redis.start()
+                except ServerUnavailable as exc:
+                    raise BenchError(str(exc)) from exc
+            stack.callback(kill_leftovers)
+            counter = iter(range(1, 100))
 
-        def broker() -> str:
-            assert redis is not None
-            index = next(counter) % 16
-            with redis.client(index) as client:
-                client.flushdb()
-            return redis.url(index)
+            def db_url() -> str:
+                url = databases.enter_context(throwaway_database(admin))
+                made.append(url.database)
+                say(f"  database {url.database}")
+                return url.render_as_string(hide_password=False)
 
-        if not args.skip_production and not args.skip_spread:
-            spread: dict[str, Any] = {}
-            for label, horizon in (("precise", PRECISE_HORIZON_S), ("sweep_only", "0")):
-                say(f"spread, production, {label}: {args.spread:,} timers over {args.span:g} s")
-                env = production_env(work / f"home-{label}", db_url(), broker(), horizon)
-                rt.init(env)
-                spread[label] = run_spread(Production(env, logdir, f"spread-{label}"), env, args, say)
-            p_on, p_off = spread["precise"]["lateness_s"]["p99"], spread["sweep_only"]["lateness_s"]["p99"]
-            spread["p99_ratio_sweep_only_over_precise"] = round(p_off / p_on, 2) if p_on and p_off else None
-            res["spread"] = spread
-        if not args.skip_production and not args.skip_burst:
-            say(f"burst, production: {args.burst:,} timers due at one instant")
-            env = production_env(work / "home-burst", db_url(), broker(), PRECISE_HORIZON_S)
-            rt.init(env)
-            burst: dict[str, Any] = {"runtime": run_burst(Production(env, logdir, "burst"), env, args.burst, args, say)}
-            say(f"burst, the limit: one in-process sweep of {args.burst:,} timers on a fresh database")
-            env = production_env(work / "home-limit", db_url(), "", PRECISE_HORIZON_S)
-            rt.init(env)
-            burst["limit"] = run_limit(env, args.burst, say)
-            r_s, l_s = burst["runtime"]["burst_s"], burst["limit"]["burst_s"]
-            burst["ratio_runtime_over_limit"] = round(r_s / l_s, 2) if r_s and l_s else None
-            res["burst"] = burst
-        if not args.skip_embedded:
-            embedded: dict[str, Any] = {}
-            if not args.skip_spread:
-                say(f"spread, embedded (gridflow up, SQLite): {args.spread:,} timers over {args.span:g} s")
-                env = rt.environment(work / "home-embedded-spread", "", "", **PRODUCT_ENV)
-                rt.init(env)
-                embedded["spread"] = run_spread(Embedded(env, logdir, "embedded-spread"), env, args, say)
-            if not args.skip_burst:
-                say(f"burst, embedded (gridflow up, SQLite): {args.embedded_burst:,} timers due at one instant")
-                env = rt.environment(work / "home-embedded-burst", "", "", **PRODUCT_ENV)
-                rt.init(env)
-                runtime = Embedded(env, logdir, "embedded-burst")
-                embedded["burst"] = run_burst(runtime, env, args.embedded_burst, args, say)
-            res["embedded"] = embedded
+            def broker() -> str:
+                assert redis is not None
+                index = next(counter) % 16
+                with redis.client(index) as client:
+                    client.flushdb()
+                return redis.url(index)
+
+            def production(home: str, horizon: str, with_broker: bool = True) -> Callable[[], dict[str, str]]:
+                def prepare() -> dict[str, str]:
+                    env = production_env(work / home, db_url(), broker() if with_broker else "", horizon)
+                    rt.init(env)
+                    return env
+
+                return prepare
+
+            def embedded(home: str) -> Callable[[], dict[str, str]]:
+                def prepare() -> dict[str, str]:
+                    env = rt.environment(work / home, "", "", **PRODUCT_ENV, **scratch(work / home))
+                    rt.init(env)
+                    return env
+
+                return prepare
+
+            scenarios: list[Scenario] = []
+            if not args.skip_production and not args.skip_spread:
+                for label, horizon in (("precise", PRECISE_HORIZON_S), ("sweep_only", "0")):
+                    scenarios.append(
+                        Scenario(
+                            ("spread", label),
+                            f"spread, production, {label}: {args.spread:,} timers over {args.span:g} s",
+                            production(f"home-{label}", horizon),
+                            lambda env, label=label: run_spread(
+                                Production(env, logdir, f"spread-{label}"), env, args, say
+                            ),
+                        )
+                    )
+            if not args.skip_production and not args.skip_burst:
+                scenarios.append(
+                    Scenario(
+                        ("burst", "runtime"),
+                        f"burst, production: {args.burst:,} timers due at one instant",
+                        production("home-burst", PRECISE_HORIZON_S),
+                        lambda env: run_burst(Production(env, logdir, "burst"), env, args.burst, args, say),
+                    )
+                )
+                scenarios.append(
+                    Scenario(
+                        ("burst", "limit"),
+                        f"burst, the limit: one in-process sweep of {args.burst:,} timers on a fresh database",
+                        production("home-limit", PRECISE_HORIZON_S, with_broker=False),
+                        lambda env: run_limit(env, args.burst, say),
+                    )
+                )
+            if not args.skip_embedded and not args.skip_spread:
+                scenarios.append(
+                    Scenario(
+                        ("embedded", "spread"),
+                        f"spread, embedded (gridflow up, SQLite): {args.spread:,} timers over {args.span:g} s",
+                        embedded("home-embedded-spread"),
+                        lambda env: run_spread(Embedded(env, logdir, "embedded-spread"), env, args, say),
+                    )
+                )
+            if not args.skip_embedded and not args.skip_burst:
+                scenarios.append(
+                    Scenario(
+                        ("embedded", "burst"),
+                        f"burst, embedded (gridflow up, SQLite): {args.embedded_burst:,} timers due at one instant",
+                        embedded("home-embedded-burst"),
+                        lambda env: run_burst(
+                            Embedded(env, logdir, "embedded-burst"), env, args.embedded_burst, args, say
+                        ),
+                    )
+                )
+            for scenario, result in zip(scenarios, run_scenarios(scenarios, args.smoke, say), strict=True):
+                part, key = scenario.place
+                res.setdefault(part, {})[key] = result
+    finally:
+        if mark_before is None:
+            os.environ.pop(RUN_MARK, None)
+        else:
+            os.environ[RUN_MARK] = mark_before
+    if "spread" in res:
+        p_on, p_off = res["spread"]["precise"]["lateness_s"]["p99"], res["spread"]["sweep_only"]["lateness_s"]["p99"]
+        res["spread"]["p99_ratio_sweep_only_over_precise"] = round(p_off / p_on, 2) if p_on and p_off else None
+    if "burst" in res:
+        r_s, l_s = res["burst"]["runtime"]["burst_s"], res["burst"]["limit"]["burst_s"]
+        res["burst"]["ratio_runtime_over_limit"] = round(r_s / l_s, 2) if r_s and l_s else None
     res["seconds_total"] = round(time.monotonic() - started, 1)
-    res["verdicts"] = [{"what": text, "pass": ok} for text, ok in verdicts(res)]
+    res["verdicts"] = [{"what": text, "pass": ok, "target": target} for text, ok, target in verdicts(res)]
     return res
 
 
@@ -730,37 +919,35 @@ def _clean(r: dict) -> bool:
     return r["duplicates"] == 0 and r["outbox_mismatch"] == 0 and r["cases_short_of_notices"] == 0
 
 
-def verdicts(res: dict) -> list[tuple[str, bool]]:
-    out: list[tuple[str, bool]] = []
+def verdicts(res: dict) -> list[tuple[str, bool, bool]]:
+    """(what, passed, is a target): targets are the figures of issue 4 (``--check``); the rest are
+    checks that a correct runtime passes at any size and speed (``--smoke`` fails on them)."""
+    out: list[tuple[str, bool, bool]] = []
+
+    def clean(label: str, r: dict) -> None:
+        out.append((f"{label}: duplicates {r['duplicates']}, outbox mismatch {r['outbox_mismatch']}", _clean(r), False))
+        out.append((f"{label}: lost {r['lost']} of {r['timers']:,}", r["lost"] == 0, False))
 
     def spread(label: str, r: dict) -> None:
         p99 = r["lateness_s"]["p99"]
-        out.append(
-            (f"{label}: lateness p99 {p99} s (target ≤ {TARGET_P99_S:g} s)", p99 is not None and p99 <= TARGET_P99_S)
-        )
-        out.append((f"{label}: duplicates {r['duplicates']}, outbox mismatch {r['outbox_mismatch']}", _clean(r)))
-        out.append((f"{label}: lost {r['lost']} of {r['timers']:,}", r["lost"] == 0))
+        target = f"{label}: lateness p99 {p99} s (target ≤ {TARGET_P99_S:g} s)"
+        out.append((target, p99 is not None and p99 <= TARGET_P99_S, True))
+        clean(label, r)
 
     def burst(label: str, r: dict) -> None:
         s = r["burst_s"]
         shown = f"{s} s" if s is not None else f"not done in {r['timed_out_after_s']} s"
-        out.append(
-            (
-                f"{label}: burst of {r['timers']:,} {shown} (target ≤ {TARGET_BURST_S:g} s)",
-                bool(s and s <= TARGET_BURST_S),
-            )
-        )
-        out.append((f"{label}: duplicates {r['duplicates']}, outbox mismatch {r['outbox_mismatch']}", _clean(r)))
-        out.append((f"{label}: lost {r['lost']} of {r['timers']:,}", r["lost"] == 0))
+        target = f"{label}: burst of {r['timers']:,} {shown} (target ≤ {TARGET_BURST_S:g} s)"
+        out.append((target, bool(s and s <= TARGET_BURST_S), True))
+        clean(label, r)
 
     if "spread" in res:
         spread("spread, production, precise firing", res["spread"]["precise"])
-        r = res["spread"]["sweep_only"]
-        out.append((f"spread, production, sweep only: duplicates {r['duplicates']}, lost {r['lost']}", _clean(r)))
+        clean("spread, production, sweep only", res["spread"]["sweep_only"])
     if "burst" in res:
         burst("burst, production", res["burst"]["runtime"])
         lim = res["burst"]["limit"]
-        out.append((f"burst, in-process limit: all {lim['timers']:,} fired exactly once", lim["exactly_once"]))
+        out.append((f"burst, in-process limit: all {lim['timers']:,} fired exactly once", lim["exactly_once"], False))
     if "embedded" in res:
         if "spread" in res["embedded"]:
             spread("spread, embedded", res["embedded"]["spread"])
@@ -773,6 +960,7 @@ def verdicts(res: dict) -> list[tuple[str, bool]]:
                     f"{key}, embedded: SIGINT → exit {st.get('exit')} after {st.get('seconds')} s "
                     f"(within {STOP_WITHIN_S:g} s)",
                     bool(st.get("exited")),
+                    False,
                 )
             )
     return out
@@ -901,7 +1089,16 @@ def print_report(res: dict) -> None:
                     highlight=False,
                 )
     for v in res["verdicts"]:
-        console.print(f"{'[green]PASS[/green]' if v['pass'] else '[red]FAIL[/red]'}  {v['what']}", highlight=False)
+        mark = (
+            "[green]PASS[/green]"
+            if v["pass"]
+            else "[yellow]MISS[/yellow]"
+            if v["target"] and res["smoke"]
+            else "[red]FAIL[/red]"
+        )
+        console.print(f"{mark}  {v['what']}", highlight=False)
+    if res["smoke"]:
+        console.print("smoke run: the scenarios ran side by side; targets are not enforced", highlight=False)
     console.print(f"total run time {res['seconds_total']:.0f} s", highlight=False)
 
 
@@ -912,6 +1109,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.e2e_latency", description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--quick", action="store_true", help="small sizes: " + ", ".join(f"{k}={v:g}" for k, v in QUICK.items())
+    )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, the scenarios side by side, every check, no target enforced (the test suite)",
     )
     for key, default in DEFAULTS.items():
         kind = int if isinstance(default, int) else float
@@ -931,7 +1133,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--admin-url", help=f"admin URL of the server (env {ADMIN_URL_ENV}; default {DEFAULT_ADMIN_URL})")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     args = p.parse_args(argv)
-    base = {**DEFAULTS, **(QUICK if args.quick else {})}
+    base = {**DEFAULTS, **(QUICK if args.quick else {}), **(SMOKE if args.smoke else {})}
     for key in DEFAULTS:
         if getattr(args, key) is None:
             setattr(args, key, base[key])
@@ -941,20 +1143,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     err = Console(stderr=True)
-    signal.signal(signal.SIGTERM, _interrupt)  # a kill cleans up like Ctrl-C does
 
     def say(text: str) -> None:
         err.print(f"[dim]{time.strftime('%H:%M:%S')} {text}[/dim]", highlight=False)
 
     try:
-        res = benchmark(args, say)
+        with sigterm_as_interrupt():
+            res = benchmark(args, say)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
@@ -965,8 +1163,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res, ensure_ascii=False, indent=2))
     else:
         print_report(res)
+    failed = [v["what"] for v in res["verdicts"] if not v["pass"] and not v["target"]]
+    if failed and args.smoke:
+        print("bench: failed " + "; ".join(failed), file=sys.stderr)
+        return 1
     missed = [v["what"] for v in res["verdicts"] if not v["pass"]]
-    if missed and args.check:
+    if missed and args.check and not args.smoke:
         print("bench: missed " + "; ".join(missed), file=sys.stderr)
         return 1
     return 0
