@@ -18,7 +18,7 @@ their own, so their CPU does not share the benchmark's interpreter lock.
    the gateway), against a plain loop posting the same JSON bodies, signed, with
    :mod:`http.client`, a connection per request and one kept alive. The stock test gateway
    answers ``Connection: close``; the bench's subclass leaves that header out so keep-alive is
-   possible (the channel opens a connection per message either way).
+   possible (the channel keeps one for the tick since issue 14: `notifications/channels/keep.py`).
 3. **Storm**: ``--storm`` ``sla_breach`` notices (default 10,000) for one township leader
    (p-peng-li) arrive evenly over ``--storm-span`` simulated seconds (600); the dispatcher runs
    at simulated ticks every ``--tick`` seconds (2) through the webhook channel, with the default
