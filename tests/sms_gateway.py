@@ -118,6 +118,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # an answer's headers and body are two writes: send each at once
 
     def log_message(self, format, *args):  # type: ignore[no-untyped-def]  # noqa: A002
         pass
