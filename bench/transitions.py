@@ -9,7 +9,13 @@ One run on the real local PostgreSQL server:
 3. PLAIN: issue exactly the rows the engine writes for each step through
    psycopg 3 (no SQLAlchemy), one transaction per step: the physical limit of
    this schema;
-4. warm both sides up once, then time ``--rounds`` rounds, alternating which
+4. BPMN (``bench/bpmn_side.py``): the same lifecycle as a BPMN model with timer boundary
+   events for the SLA limits, run by SpiffWorkflow 3.x and persisted to PostgreSQL after each
+   step as SpiffWorkflow's server does (the whole workflow serialised to JSON in a row, plus a
+   small per-case row). SpiffWorkflow is not a gridflow dependency: ``pip install
+   'SpiffWorkflow>=3,<4'`` into the bench's environment; without it this side is reported as
+   skipped (with the reason) and the others run. ``--no-bpmn`` leaves it out;
+5. warm every side up once, then time ``--rounds`` rounds, rotating which
    side goes first, and compare the medians.
 
 Before timing, one engine case and one plain case are compared column by column
@@ -27,8 +33,10 @@ comparison and the check of every timed batch run as always, the ratios are repo
 and ``--min-ratio`` is not enforced.
 
 Exit status: 0 done; 1 ratio below ``--min-ratio`` but not ``--smoke`` (or a crash, with
-its traceback); 2 bad arguments, no server, or the two sides wrote different rows; 130
-interrupted (Ctrl-C or SIGTERM; the database is dropped all the same).
+its traceback); 2 bad arguments, no server, the two sides wrote different rows, a check of a
+batch failed (the BPMN side's too: a case not complete, a timer not waiting), or ``--bpmn``
+without SpiffWorkflow; 130 interrupted (Ctrl-C or SIGTERM; the database is dropped all
+the same).
 """
 
 from __future__ import annotations
@@ -526,6 +534,7 @@ class Side:
     run_one: Callable[[], int]
     seconds: list[float] = field(default_factory=list)
     cpu_seconds: list[float] = field(default_factory=list)  # this process only: Python + driver, not the server
+    check: Callable[[list[int]], None] | None = None  # the side's own check of a batch (default: check_batch)
 
     def batch(self, n: int) -> tuple[float, float, list[int]]:
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -545,13 +554,13 @@ class Side:
 def timed_rounds(sides: tuple[Side, ...], check: psycopg.Connection, n: int, rounds: int) -> None:
     """Warm every side up, then rotate which goes first, so drift hits all alike."""
     for side in sides:
-        check_batch(check, side.batch(n)[2])
+        (side.check or (lambda ids: check_batch(check, ids)))(side.batch(n)[2])
     for r in range(rounds):
         for side in sides[r % len(sides) :] + sides[: r % len(sides)]:
             seconds, cpu_seconds, ids = side.batch(n)
             side.seconds.append(seconds)
             side.cpu_seconds.append(cpu_seconds)
-            check_batch(check, ids)
+            (side.check or (lambda ids: check_batch(check, ids)))(ids)
 
 
 # -- report --------------------------------------------------------------------------
@@ -583,12 +592,33 @@ def machine(conn: psycopg.Connection) -> dict[str, Any]:
     }
 
 
+@dataclass
+class BpmnRun:
+    """The BPMN side of a run, or why it was skipped."""
+
+    side: Side | None = None
+    statements: Counter[str] = field(default_factory=Counter)
+    skipped: str | None = None  # the reason, when it did not run
+    version: str | None = None
+    timers_waiting: dict[str, int] = field(default_factory=dict)  # user task -> timer events seen waiting on it
+    timers_modelled: dict[str, list[str]] = field(default_factory=dict)
+    stored_json_bytes: int = 0  # one finished case's serialised workflow
+
+
+def _bpmn() -> Any:
+    """bench/bpmn_side.py, imported only when wanted (it imports SpiffWorkflow, if installed)."""
+    from bench import bpmn_side
+
+    return bpmn_side
+
+
 def results(
     args: argparse.Namespace,
     sides: tuple[Side, Side, Side, Side],
     tallies: tuple[StatementTally, StatementTally],
     plain: tuple[Counter[str], Counter[str]],
     info: dict,
+    bpmn: BpmnRun | None = None,
 ) -> dict:
     engine_side, plain_side, cte_side, sla_side = sides
     tally, sla_tally = tallies
@@ -609,6 +639,24 @@ def results(
 
     fastest_plain = max(plain_side.median_cases_per_s(n), cte_side.median_cases_per_s(n))
     ratio = engine_side.median_cases_per_s(n) / fastest_plain
+    bpmn = bpmn or BpmnRun(skipped="--no-bpmn")
+    if bpmn.side is None:
+        bpmn_row: dict[str, Any] = {"skipped": True, "reason": bpmn.skipped}
+        over_bpmn: dict[str, float | None] = {"engine": None, "engine_sla": None}
+    else:
+        bpmn_row = {
+            **side(bpmn.side, bpmn.statements, 0),
+            "skipped": False,
+            "spiffworkflow": bpmn.version,
+            "persisted": "BpmnWorkflowSerializer JSON of the whole workflow in one row + a per-case row, every step",
+            "timer_events_modelled": bpmn.timers_modelled,
+            "timer_events_waiting_per_task": bpmn.timers_waiting,
+            "stored_json_bytes_per_case": bpmn.stored_json_bytes,
+        }
+        rate = bpmn.side.median_cases_per_s(n)
+        over_bpmn = {
+            k: round(s.median_cases_per_s(n) / rate, 3) for k, s in (("engine", engine_side), ("engine_sla", sla_side))
+        }
     return {
         "benchmark": "case lifecycle report→verify, one transaction per step",
         "machine": info,
@@ -621,6 +669,10 @@ def results(
         "engine_sla": side(sla_side, sla_tally.per_step, sla_tally.pings),
         "ratio_engine_over_plain": round(ratio, 3),
         "ratio_engine_sla_over_engine": round(sla_side.median_cases_per_s(n) / engine_side.median_cases_per_s(n), 3),
+        "bpmn": bpmn_row,
+        "ratio_engine_sla_over_bpmn": over_bpmn["engine_sla"],
+        "ratio_engine_over_bpmn": over_bpmn["engine"],
+        "target_ratio_engine_sla_over_bpmn": 2.0,
         "ratio_is_against": "the faster of plain and plain_cte",
         "min_ratio": args.min_ratio,
         "target_ratio": 0.5,
@@ -649,6 +701,20 @@ def print_table(res: dict, tally: StatementTally, show_sql: bool) -> None:
         f"engine without = {res['ratio_engine_sla_over_engine']:.3f}",
         highlight=False,
     )
+    bpmn = res["bpmn"]
+    if bpmn["skipped"]:
+        console.print(f"BPMN side skipped: {bpmn['reason']}", highlight=False)
+    else:
+        verdict = (
+            "meets" if res["ratio_engine_sla_over_bpmn"] >= res["target_ratio_engine_sla_over_bpmn"] else "is BELOW"
+        )
+        console.print(
+            f"ratio engine_sla / BPMN (SpiffWorkflow {bpmn['spiffworkflow']}) = "
+            f"[bold]{res['ratio_engine_sla_over_bpmn']:.3f}[/bold] ({verdict} the 2× target); "
+            f"engine / BPMN = {res['ratio_engine_over_bpmn']:.3f}; "
+            f"{bpmn['stored_json_bytes_per_case']:,} bytes of JSON stored per case, rewritten each step",
+            highlight=False,
+        )
     if show_sql:
         for step, sql in tally.sql:
             console.print(f"{step:>8}  {sql}", markup=False, highlight=False, soft_wrap=True)
@@ -658,7 +724,7 @@ def _throughput_table(res: dict) -> Table:
     table = Table(title="throughput (median over rounds)")
     for column in ("side", "cases/s", "steps/s", "ms/case", "client CPU ms/case", "cases/s per round"):
         table.add_column(column, justify="left" if column == "side" else "right")
-    for name in SIDES:
+    for name in sides_in(res):
         s = res[name]
         rounds = ", ".join(f"{x:.0f}" for x in s["rounds_cases_per_s"])
         cells = (s["cases_per_s"], s["steps_per_s"], s["wall_ms_per_case"], s["client_cpu_ms_per_case"])
@@ -667,16 +733,23 @@ def _throughput_table(res: dict) -> Table:
 
 
 SIDES = ("engine", "plain", "plain_cte", "engine_sla")
+BPMN_SIDE = "bpmn"
+
+
+def sides_in(res: dict) -> tuple[str, ...]:
+    """The sides a report has rows for: the four, and the BPMN side when it ran."""
+    return SIDES + (() if res.get(BPMN_SIDE, {}).get("skipped", True) else (BPMN_SIDE,))
 
 
 def _statements_table(res: dict) -> Table:
+    names = sides_in(res)
     table = Table(title="SQL statements per lifecycle (+6 BEGIN, 6 COMMIT each side)")
     table.add_column("step")
-    for name in SIDES:
+    for name in names:
         table.add_column(name, justify="right")
     for step in LIFECYCLE:
-        table.add_row(step.trigger, *(str(res[name]["statements_per_step"][step.trigger]) for name in SIDES))
-    table.add_row("total", *(str(res[name]["statements_per_lifecycle"]) for name in SIDES), style="bold")
+        table.add_row(step.trigger, *(str(res[name]["statements_per_step"][step.trigger]) for name in names))
+    table.add_row("total", *(str(res[name]["statements_per_lifecycle"]) for name in names), style="bold")
     pings = res["engine"]["pre_ping_round_trips_per_lifecycle"]
     table.add_row(
         "+ pool pre-ping",
@@ -684,6 +757,7 @@ def _statements_table(res: dict) -> Table:
         "0",
         "0",
         str(res["engine_sla"]["pre_ping_round_trips_per_lifecycle"]),
+        *(("0",) if BPMN_SIDE in names else ()),
         style="dim",
     )
     return table
@@ -706,6 +780,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--admin-url", help=f"admin URL of the server (env {ADMIN_URL_ENV}; default {DEFAULT_ADMIN_URL})")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--show-sql", action="store_true", help="also print the engine's SQL for one lifecycle")
+    p.add_argument(
+        "--bpmn",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the BPMN side (SpiffWorkflow 3.x; default: when it is installed, else it is reported skipped)",
+    )
     args = p.parse_args(argv)
     if args.cases is None:
         args.cases = SMOKE_CASES if args.smoke else DEFAULT_CASES
@@ -739,10 +819,57 @@ def benchmark(args: argparse.Namespace, url: URL) -> tuple[dict, StatementTally]
                 Side("plain_cte", plain_cte.lifecycle),
                 Side("engine_sla", lambda: engine_lifecycle(sessions, workflow="grid_case")),
             )
-            timed_rounds(sides, check, args.cases, args.rounds)
-            return results(args, sides, (tally, sla_tally), counts, machine(check)), tally
+            bpmn = prepare_bpmn(args, conn, check)
+            timed_rounds(sides + ((bpmn.side,) if bpmn.side else ()), check, args.cases, args.rounds)
+            if bpmn.side is not None:
+                bpmn.stored_json_bytes = stored_json_bytes(check)
+            return results(args, sides, (tally, sla_tally), counts, machine(check), bpmn), tally
     finally:
         engine.dispose()
+
+
+def prepare_bpmn(args: argparse.Namespace, conn: psycopg.Connection, check: psycopg.Connection) -> BpmnRun:
+    """The BPMN side, ready to time: its tables made, its model parsed, one case walked through with its
+    timers checked at every step, and one lifecycle's statements counted. Or why it is skipped."""
+    if args.bpmn is False:
+        return BpmnRun(skipped="--no-bpmn")
+    side = _bpmn()
+    reason = side.missing()
+    if reason:
+        if args.bpmn:  # asked for by name: not having it is an error
+            raise BenchError(f"--bpmn: {reason}")
+        return BpmnRun(skipped=reason)
+    try:
+        model = side.Model(WORKFLOW_FILE)
+        side.create_tables(conn)
+        waiting = side.check_timers(check, model, LIFECYCLE, step_time)
+        client = side.BpmnClient(conn, model, LIFECYCLE, step_time)
+        client.lifecycle()  # statements of one lifecycle
+    except side.BpmnError as exc:
+        raise BenchError(str(exc)) from exc
+    statements = Counter(client.statements)
+
+    def checked(ids: list[int]) -> None:
+        try:
+            side.check_batch(check, model, ids, STEPS, LIFECYCLE[-1].to_state)
+        except side.BpmnError as exc:
+            raise BenchError(str(exc)) from exc
+
+    return BpmnRun(
+        side=Side(BPMN_SIDE, client.lifecycle, check=checked),
+        statements=statements,
+        version=side.version(),
+        timers_waiting=waiting,
+        timers_modelled=side.timer_summary(model),
+    )
+
+
+def stored_json_bytes(conn: psycopg.Connection) -> int:
+    row = conn.execute(
+        "SELECT octet_length(serialization::text) FROM bpmn_workflow ORDER BY case_id DESC LIMIT 1"
+    ).fetchone()
+    conn.commit()
+    return int(row[0]) if row else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,7 @@
 """bench/transitions.py --smoke: the engine and plain SQL write the same rows, every timed case is
 verified, the report has its ratios, and the throwaway database is dropped, also when a check fails.
+The BPMN side (SpiffWorkflow, not a gridflow dependency) runs when it is installed and is reported
+skipped, with the reason, when it is not.
 
 It needs the local PostgreSQL server (the bench makes and drops a database of its own). The bench's
 cases happen on fixed dates (March 2026), not today. Other runs may make ``gridflow_bench_*``
@@ -15,7 +17,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import text
 
-from bench import transitions
+from bench import bpmn_side, transitions
 
 pytestmark = pytest.mark.postgres
 
@@ -65,6 +67,42 @@ def test_the_transitions_bench_smoke_checks_its_rows_and_reports_its_ratios(pg_s
         assert sum(row["statements_per_step"].values()) == row["statements_per_lifecycle"] > 0, side
     assert report["plain"]["statements_per_lifecycle"] == 2 * transitions.STEPS + 2  # counter, case, events
 
+    bpmn = report["bpmn"]
+    if bpmn_side.missing() is None:
+        assert bpmn["skipped"] is False and bpmn["spiffworkflow"].startswith("3.")
+        assert bpmn["cases_per_s"] > 0 and len(bpmn["rounds_cases_per_s"]) == 1
+        # report: insert the case and its workflow; each later step: load, save the workflow, save the case
+        assert bpmn["statements_per_step"] == {
+            "report": 2,
+            "classify": 3,
+            "assign": 3,
+            "accept": 3,
+            "resolve": 3,
+            "verify": 3,
+        }
+        assert bpmn["statements_per_lifecycle"] == 17 and bpmn["stored_json_bytes_per_case"] > 0
+        # the SLA timers, waiting on each user task: its own (reminders, breach, escalations) and the case's three
+        assert bpmn["timer_events_waiting_per_task"] == {
+            "classify": 5,
+            "assign": 4,
+            "accept": 5,
+            "resolve": 9,
+            "verify": 5,
+        }
+        assert bpmn["timer_events_modelled"]["resolve"] == [
+            "reminder1",
+            "reminder2",
+            "breach",
+            "escalation1",
+            "escalation2",
+            "escalation3",
+        ]
+        assert report["ratio_engine_sla_over_bpmn"] > 0 and report["ratio_engine_over_bpmn"] > 0
+    else:
+        assert bpmn == {"skipped": True, "reason": bpmn_side.missing()}
+        assert report["ratio_engine_sla_over_bpmn"] is None
+    assert report["target_ratio_engine_sla_over_bpmn"] == 2.0
+
     assert len(made) == 1 and made[0].startswith("gridflow_bench_")
     assert not set(made) & bench_databases(pg_server)
     assert took < 60, f"the smoke run took {took:.1f} s: --smoke is meant to take seconds"
@@ -97,4 +135,57 @@ def test_an_incomplete_batch_fails_the_smoke(pg_server, made, monkeypatch, capsy
 
     assert transitions.main(["--smoke", "--admin-url", admin_url(pg_server)]) == 2
     assert "batch incomplete" in capsys.readouterr().err
+    assert len(made) == 1 and not set(made) & bench_databases(pg_server)
+
+
+def test_without_spiffworkflow_the_bpmn_side_is_skipped_and_the_others_run(pg_server, made, monkeypatch, capsys):
+    reason = "SpiffWorkflow is not installed (No module named 'SpiffWorkflow'); pip install it"
+    monkeypatch.setattr(bpmn_side, "missing", lambda: reason)
+
+    assert transitions.main(["--smoke", "--json", "--admin-url", admin_url(pg_server)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["bpmn"] == {"skipped": True, "reason": reason}
+    assert report["ratio_engine_sla_over_bpmn"] is None and report["ratio_engine_over_plain"] > 0
+    assert all(report[side]["cases_per_s"] > 0 for side in transitions.SIDES)
+    assert transitions.sides_in(report) == transitions.SIDES
+
+    # asked for by name, a missing SpiffWorkflow is an error; --no-bpmn leaves the side out
+    assert transitions.main(["--smoke", "--bpmn", "--admin-url", admin_url(pg_server)]) == 2
+    assert reason in capsys.readouterr().err
+    assert transitions.main(["--smoke", "--json", "--no-bpmn", "--admin-url", admin_url(pg_server)]) == 0
+    assert json.loads(capsys.readouterr().out)["bpmn"] == {"skipped": True, "reason": "--no-bpmn"}
+    assert len(made) == 3 and not set(made) & bench_databases(pg_server)
+
+
+needs_spiff = pytest.mark.skipif(bpmn_side.missing() is not None, reason=str(bpmn_side.missing()))
+
+
+@needs_spiff
+def test_a_bpmn_case_that_stops_short_fails_the_smoke(pg_server, made, monkeypatch, capsys):
+    def short_lifecycle(self):  # stops at resolved: the workflow still waits on verify
+        case_id = self.report(self.steps[0])
+        for index, step in enumerate(self.steps[1:-1], start=1):
+            self.fire(case_id, index, step)
+        return case_id
+
+    monkeypatch.setattr(bpmn_side.BpmnClient, "lifecycle", short_lifecycle)
+
+    assert transitions.main(["--smoke", "--admin-url", admin_url(pg_server)]) == 2
+    assert "BPMN batch incomplete: 0/" in capsys.readouterr().err
+    assert len(made) == 1 and not set(made) & bench_databases(pg_server)
+
+
+@needs_spiff
+def test_a_bpmn_model_without_its_timers_fails_the_smoke(pg_server, made, monkeypatch, capsys):
+    real = bpmn_side.bpmn_xml
+
+    def untimed(path):  # the resolve task loses its timer boundary events, the check still expects them
+        xml = real(path)
+        return xml.replace('attachedToRef="resolve"', 'attachedToRef="accept"')
+
+    monkeypatch.setattr(bpmn_side, "bpmn_xml", untimed)
+
+    assert transitions.main(["--smoke", "--admin-url", admin_url(pg_server)]) == 2
+    err = capsys.readouterr().err
+    assert "timers waiting" in err and "waiting on accept" in err
     assert len(made) == 1 and not set(made) & bench_databases(pg_server)
