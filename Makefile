@@ -50,8 +50,6 @@ fuzz: $(STAMP)  ## the API fuzzed from its OpenAPI with many more examples than 
 	GRIDFLOW_TEST_FUZZ_EXAMPLES=300 $(BIN)/python -m pytest -q tests/integration/test_api_fuzz.py
 
 bench: $(STAMP)  ## benchmarks against the local PostgreSQL (not part of the test suite)
-	@# the BPMN side of bench.transitions runs SpiffWorkflow, a bench tool and not a dependency of gridflow
-	$(BIN)/python -m pip install --quiet 'SpiffWorkflow>=3,<4'
 	$(BIN)/python -m bench.transitions --min-ratio 0.5
 	$(BIN)/python -m bench.sla_sweep
 	$(BIN)/python -m bench.dispatch
