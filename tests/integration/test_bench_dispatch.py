@@ -12,25 +12,14 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
 
 import psutil
 import pytest
-from sqlalchemy import text
 
 from bench import dispatch
+from tests.bench_support import admin_url, bench_databases, record_databases
 
 pytestmark = pytest.mark.postgres
-
-
-def admin_url(pg_server) -> str:
-    return pg_server.admin.url.render_as_string(hide_password=False)
-
-
-def bench_databases(pg_server) -> set[str]:
-    with pg_server.admin.connect() as conn:
-        rows = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE 'gridflow\\_bench\\_%'"))
-        return {name for (name,) in rows}
 
 
 def children() -> set[int]:
@@ -49,17 +38,7 @@ def children() -> set[int]:
 @pytest.fixture
 def made(monkeypatch) -> list[str]:
     """The names of the throwaway databases the bench makes in this process."""
-    names: list[str] = []
-    real = dispatch.throwaway_database
-
-    @contextmanager
-    def recorded(admin):
-        with real(admin) as url:
-            names.append(url.database)
-            yield url
-
-    monkeypatch.setattr(dispatch, "throwaway_database", recorded)
-    return names
+    return record_databases(monkeypatch, dispatch)
 
 
 @pytest.fixture

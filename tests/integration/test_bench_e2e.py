@@ -25,9 +25,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from sqlalchemy import text
 
 from tests import support
+from tests.bench_support import bench_databases
 from tests.runtime_support import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,12 +64,6 @@ def marked(mark: str) -> list[psutil.Process]:
         except psutil.Error:  # gone, or not ours to read
             pass
     return found
-
-
-def bench_databases(pg_server) -> set[str]:
-    with pg_server.admin.connect() as conn:
-        rows = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE 'gridflow\\_bench\\_%'"))
-        return {name for (name,) in rows}
 
 
 def left_behind(pg_server, run: dict, databases: set[str]) -> dict:

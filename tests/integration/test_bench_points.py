@@ -11,40 +11,19 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import text
 
 from bench import points
+from tests.bench_support import admin_url, bench_databases, record_databases
 
 pytestmark = pytest.mark.postgres
-
-
-def admin_url(pg_server) -> str:
-    return pg_server.admin.url.render_as_string(hide_password=False)
-
-
-def bench_databases(pg_server) -> set[str]:
-    with pg_server.admin.connect() as conn:
-        rows = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE 'gridflow\\_bench\\_%'"))
-        return {name for (name,) in rows}
 
 
 @pytest.fixture
 def made(monkeypatch) -> list[str]:
     """The names of the throwaway databases the bench makes in this process."""
-    names: list[str] = []
-    real = points.throwaway_database
-
-    @contextmanager
-    def recorded(admin):
-        with real(admin) as url:
-            names.append(url.database)
-            yield url
-
-    monkeypatch.setattr(points, "throwaway_database", recorded)
-    return names
+    return record_databases(monkeypatch, points)
 
 
 def test_the_points_bench_smoke_checks_the_ledger_and_reports_its_figures(pg_server, made, capsys):

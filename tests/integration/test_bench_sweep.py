@@ -16,43 +16,22 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
-from bench import sla_sweep, transitions
+from bench import sla_sweep
+from tests.bench_support import admin_url, bench_databases, record_databases
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 60
 pytestmark = pytest.mark.postgres
 
 
-def admin_url(pg_server) -> str:
-    return pg_server.admin.url.render_as_string(hide_password=False)
-
-
-def bench_databases(pg_server) -> set[str]:
-    with pg_server.admin.connect() as conn:
-        rows = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE 'gridflow\\_bench\\_%'"))
-        return {name for (name,) in rows}
-
-
 @pytest.fixture
 def made(monkeypatch) -> list[str]:
     """The names of the throwaway databases the bench makes in this process."""
-    names: list[str] = []
-    real = transitions.throwaway_database
-
-    @contextmanager
-    def recorded(admin):
-        with real(admin) as url:
-            names.append(url.database)
-            yield url
-
-    monkeypatch.setattr(sla_sweep, "throwaway_database", recorded)
-    return names
+    return record_databases(monkeypatch, sla_sweep)
 
 
 def test_the_sweep_bench_smoke_runs_every_check_and_reports_its_ratios(pg_server, made, capsys):

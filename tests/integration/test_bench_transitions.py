@@ -12,41 +12,20 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import text
 
 from bench import bpmn_side, transitions
 from tests import support
+from tests.bench_support import admin_url, bench_databases, record_databases
 
 pytestmark = pytest.mark.postgres
-
-
-def admin_url(pg_server) -> str:
-    return pg_server.admin.url.render_as_string(hide_password=False)
-
-
-def bench_databases(pg_server) -> set[str]:
-    with pg_server.admin.connect() as conn:
-        rows = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE 'gridflow\\_bench\\_%'"))
-        return {name for (name,) in rows}
 
 
 @pytest.fixture
 def made(monkeypatch) -> list[str]:
     """The names of the throwaway databases the bench makes in this process."""
-    names: list[str] = []
-    real = transitions.throwaway_database
-
-    @contextmanager
-    def recorded(admin):
-        with real(admin) as url:
-            names.append(url.database)
-            yield url
-
-    monkeypatch.setattr(transitions, "throwaway_database", recorded)
-    return names
+    return record_databases(monkeypatch, transitions)
 
 
 def test_the_transitions_bench_smoke_checks_its_rows_and_reports_its_ratios(pg_server, made, capsys):
