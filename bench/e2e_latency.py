@@ -96,7 +96,7 @@ from bench.transitions import (  # noqa: E402
 from engine.store.models import SlaTimer  # noqa: E402
 from gridflow.app import Gridflow  # noqa: E402
 from tests import runtime_support as rt  # noqa: E402
-from tests.servers import RedisInstance, ServerUnavailable  # noqa: E402
+from tests.servers import RedisInstance, ServerUnavailable, server_environment  # noqa: E402
 
 # The product's defaults (tests/runtime_support.py speeds them up for the fault tests; not here).
 PRODUCT_ENV = {
@@ -686,7 +686,11 @@ def machine(admin_conninfo: str) -> dict[str, Any]:
     redis_bin = shutil.which("redis-server")
     redis_version = "?"
     if redis_bin:
-        out = subprocess.run([redis_bin, "--version"], capture_output=True, text=True, timeout=10, check=False)
+        try:  # without a faked clock: redis-server hangs under libfaketime (make test-clock)
+            out = subprocess.run([redis_bin, "--version"], capture_output=True, text=True, timeout=10, check=False,
+                                 env=server_environment())  # fmt: skip
+        except subprocess.TimeoutExpired:
+            out = subprocess.CompletedProcess([redis_bin], 1, "(no answer to --version)", "")
         found = re.search(r"v=(\S+)", out.stdout)
         redis_version = found.group(1) if found else out.stdout.strip()
     return {
