@@ -213,22 +213,30 @@ def signals_deferred() -> Iterator[None]:
             signal.raise_signal(signum)
 
 
-def _interrupt(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """While inside, SIGTERM raises KeyboardInterrupt (a kill cleans up like Ctrl-C does); the
-    previous handler is put back on the way out. Outside the main thread it does nothing."""
+    previous handler is put back on the way out. Outside the main thread it does nothing.
+
+    The exception is raised wherever the main thread is when the signal comes, and Python ignores it
+    there in a few places (a weakref callback, a ``__del__``: "Exception ignored in …"); a block that
+    ends normally after a SIGTERM raises KeyboardInterrupt on the way out, so the kill is never lost."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    received: list[int] = []
+
+    def interrupt(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+    if received:
+        raise KeyboardInterrupt(f"signal {received[0]} (raised where Python ignored it; the work went on)")
 
 
 CALENDARS = load_calendars(ROOT / "config" / "calendars.yaml")
