@@ -24,7 +24,6 @@ one transaction per step; the next step reads the row back and deserialises it.
 from __future__ import annotations
 
 import importlib.metadata
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 import psycopg
 import yaml
+
+from bench.counted import CountedStatements
 
 try:  # optional: the bench's environment may not have it
     from SpiffWorkflow.bpmn.parser import BpmnParser
@@ -263,7 +264,7 @@ def waiting_timers(workflow: BpmnWorkflow) -> dict[str, str]:
     return found
 
 
-class BpmnClient:
+class BpmnClient(CountedStatements):
     """One case at a time through SpiffWorkflow, persisted after each step, one transaction per step."""
 
     def __init__(
@@ -277,8 +278,7 @@ class BpmnClient:
         self.model = model
         self.steps = steps
         self.step_time = step_time  # index -> datetime, the bench's fixed clock
-        self.statements: Counter[str] = Counter()
-        self._step = ""
+        super().__init__()
 
     def lifecycle(self) -> int:
         case_id = self.report(self.steps[0])
@@ -321,16 +321,6 @@ class BpmnClient:
             if cur.rowcount != 1:
                 raise BpmnError(f"BPMN {step.trigger} of case {case_id}: compare-and-set on version {version} lost")
         self.conn.commit()
-
-    def _run(self, cur: psycopg.Cursor, sql: str, params: tuple) -> None:
-        self.statements[self._step] += 1
-        cur.execute(sql, params)
-
-    def _one(self, cur: psycopg.Cursor, sql: str, params: tuple) -> Any:
-        self._run(cur, sql, params)
-        row = cur.fetchone()
-        assert row is not None
-        return row[0]
 
 
 # -- checks --------------------------------------------------------------------------

@@ -79,6 +79,7 @@ if str(ROOT) not in sys.path:
 
 import yaml  # noqa: E402
 
+from bench.counted import CountedStatements  # noqa: E402
 from engine import cases  # noqa: E402
 from engine.calendar import load_calendars  # noqa: E402
 from engine.definitions.loader import load_workflow_file, load_workflow_text  # noqa: E402
@@ -350,15 +351,14 @@ STEP_CTE = {
 }
 
 
-class PlainClient:
+class PlainClient(CountedStatements):
     """The engine's writes, hand-written: one transaction per step, nothing read that a client already knows."""
 
     def __init__(self, conn: psycopg.Connection, target: Target, cte: bool = False):
         self.conn = conn
         self.target = target
         self.cte = cte  # one statement per step (UPDATE and INSERT joined by a CTE), as the engine does
-        self.statements: Counter[str] = Counter()
-        self._step = ""
+        super().__init__()
 
     def lifecycle(self) -> int:
         case_id = self.report(LIFECYCLE[0])
@@ -413,16 +413,6 @@ class PlainClient:
             payload,
             self.target.workflow_version,
         )
-
-    def _run(self, cur: psycopg.Cursor, sql: str, params: tuple) -> None:
-        self.statements[self._step] += 1
-        cur.execute(sql, params)
-
-    def _one(self, cur: psycopg.Cursor, sql: str, params: tuple) -> Any:
-        self._run(cur, sql, params)
-        row = cur.fetchone()
-        assert row is not None
-        return row[0]
 
 
 def plain_target(conn: psycopg.Connection, engine_case_id: int) -> Target:
