@@ -598,30 +598,32 @@ def _record(
     if result.error:  # providers echo numbers in their errors; the history and the logs show them masked
         result = replace(result, error=mask_phones(result.error))
     ids = [n.id for n in send.notices]
-    mine = and_(Outbox.id.in_(ids), Outbox.status == "pending", Outbox.claimed_by == worker)
     channel = send.channel.name
     attempts = max(n.channel_attempts for n in send.notices) + 1 if send.notices[0].channel == channel else 1
     if result.ok:
         outcome = "sent"
-        values: dict[str, Any] = {
-            "status": "sent",
-            "channel": channel,
-            "sent_at": at,
-            "provider_id": result.provider_id,
-            "lease_until": None,
-            "error": None,
-            "attempts": Outbox.attempts + 1,
-        }
-        if len(ids) > 1:
-            values["digest_key"] = send.message.idempotency_key
-            session.execute(update(Outbox).where(mine).values(values))
-        else:
+        if len(ids) == 1:
             writes.sent.append({"oid": ids[0], "worker": worker, "ch": channel, "sent": at, "pid": result.provider_id})
+        else:
+            session.execute(
+                update(Outbox)
+                .where(_mine(ids, worker))
+                .values(
+                    status="sent",
+                    channel=channel,
+                    sent_at=at,
+                    provider_id=result.provider_id,
+                    lease_until=None,
+                    error=None,
+                    attempts=Outbox.attempts + 1,
+                    digest_key=send.message.idempotency_key,
+                )
+            )
     elif send.channel.kind == webhook.KIND and (result.permanent or attempts >= config.retry.max_attempts):
         outcome = "permanent" if result.permanent else "exhausted"  # one URL: nothing to fall back to
         session.execute(
             update(Outbox)
-            .where(mine)
+            .where(_mine(ids, worker))
             .values(
                 status="failed",
                 channel=channel,
@@ -652,7 +654,7 @@ def _record(
         wait = timedelta(seconds=result.retry_after) if result.retry_after else backoff(attempts, config)
         session.execute(
             update(Outbox)
-            .where(mine)
+            .where(_mine(ids, worker))
             .values(
                 channel=channel,
                 channel_attempts=attempts,
@@ -682,18 +684,22 @@ def _record(
     return outcome
 
 
-def _apply(session: Session, result: _Plan, worker: str, at: datetime) -> None:
-    def mine(ids: list[int]):  # type: ignore[no-untyped-def]
-        return and_(Outbox.id.in_(ids), Outbox.status == "pending", Outbox.claimed_by == worker)
+def _mine(ids: list[int], worker: str):  # type: ignore[no-untyped-def]
+    """The notices ``ids`` while still pending under this dispatcher's lease: only the holder records them."""
+    return and_(Outbox.id.in_(ids), Outbox.status == "pending", Outbox.claimed_by == worker)
 
+
+def _apply(session: Session, result: _Plan, worker: str, at: datetime) -> None:
     for ids, until in result.defer:
-        session.execute(update(Outbox).where(mine(ids)).values(next_attempt_at=until, lease_until=None))
+        session.execute(update(Outbox).where(_mine(ids, worker)).values(next_attempt_at=until, lease_until=None))
     for notice_id, reason in result.suppress:
         session.execute(
-            update(Outbox).where(mine([notice_id])).values(status="suppressed", error=reason, lease_until=None)
+            update(Outbox).where(_mine([notice_id], worker)).values(status="suppressed", error=reason, lease_until=None)
         )
     for notice_id, reason in result.fail:
-        session.execute(update(Outbox).where(mine([notice_id])).values(status="failed", error=reason, lease_until=None))
+        session.execute(
+            update(Outbox).where(_mine([notice_id], worker)).values(status="failed", error=reason, lease_until=None)
+        )
 
 
 def dispatch(
