@@ -211,6 +211,12 @@ def mask_phones(text: str | None) -> str | None:
     return _MOBILE.sub(lambda m: f"{m.group(1) or ''}{m.group(2)}****{m.group(4)}", text) if text else text
 
 
+def sms_text(message: Message) -> str:
+    """The SMS as the person reads it: the rendered ``sms`` part, which the dispatcher puts in ``params``;
+    a message written by hand without one (the sign-in code) is sent as its ``text``."""
+    return message.params.get("sms", message.text)
+
+
 def sms_parts(text: str) -> int:
     """Billed parts of a Chinese SMS: up to 70 characters is one; longer is split at 67 a part."""
     n = len(text)

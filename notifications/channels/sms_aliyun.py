@@ -32,7 +32,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from notifications.channels import _http
-from notifications.channels.base import ChannelConfigError, Message, Recipient, SendResult, mask_secret, sms_parts
+from notifications.channels.base import (
+    ChannelConfigError,
+    Message,
+    Recipient,
+    SendResult,
+    mask_secret,
+    sms_parts,
+    sms_text,
+)
 
 KIND = "aliyun_sms"
 DEFAULT_ENDPOINT = "https://dysmsapi.aliyuncs.com"
@@ -122,7 +130,7 @@ def classify(code: str, message: str, status: int) -> SendResult:
 
 class AliyunSmsChannel:
     kind = KIND
-    parts = frozenset({"sms", "text"})  # what it sends of a notice: only these are rendered
+    parts = frozenset({"sms"})  # what it sends of a notice: only this is rendered
 
     def __init__(
         self,
@@ -204,7 +212,7 @@ class AliyunSmsChannel:
         reply = _http.post(self.endpoint, body, headers, self.timeout_s)
         if isinstance(reply, SendResult):
             return reply
-        return self._outcome(reply, sms_parts(message.params.get("sms", message.text)))
+        return self._outcome(reply, sms_parts(sms_text(message)))
 
     def _outcome(self, reply: _http.Response, parts: int) -> SendResult:
         data = reply.json()

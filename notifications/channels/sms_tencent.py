@@ -34,7 +34,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from notifications.channels import _http
-from notifications.channels.base import ChannelConfigError, Message, Recipient, SendResult, mask_secret, sms_parts
+from notifications.channels.base import (
+    ChannelConfigError,
+    Message,
+    Recipient,
+    SendResult,
+    mask_secret,
+    sms_parts,
+    sms_text,
+)
 
 KIND = "tencent_sms"
 DEFAULT_ENDPOINT = "https://sms.tencentcloudapi.com"
@@ -164,7 +172,7 @@ def classify(code: str, message: str) -> SendResult:
 
 class TencentSmsChannel:
     kind = KIND
-    parts = frozenset({"sms", "text"})  # what it sends of a notice: only these are rendered
+    parts = frozenset({"sms"})  # what it sends of a notice: only this is rendered
 
     def __init__(
         self,
@@ -249,7 +257,7 @@ class TencentSmsChannel:
         reply = _http.post(self.endpoint, payload, headers, self.timeout_s)
         if isinstance(reply, SendResult):
             return reply
-        return self._outcome(reply, sms_parts(message.params.get("sms", message.text)))
+        return self._outcome(reply, sms_parts(sms_text(message)))
 
     def _outcome(self, reply: _http.Response, parts: int) -> SendResult:
         data = reply.json()

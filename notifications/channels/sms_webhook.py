@@ -30,7 +30,15 @@ from typing import Any
 from urllib.parse import quote
 
 from notifications.channels import _http
-from notifications.channels.base import ChannelConfigError, Message, Recipient, SendResult, mask_secret, sms_parts
+from notifications.channels.base import (
+    ChannelConfigError,
+    Message,
+    Recipient,
+    SendResult,
+    mask_secret,
+    sms_parts,
+    sms_text,
+)
 
 KIND = "webhook_sms"
 KEYS = {"url", "secret", "token", "templates", "timeout_s", "urgent_only"}
@@ -49,7 +57,7 @@ def _header_safe(value: str) -> str:
 
 class WebhookSmsChannel:
     kind = KIND
-    parts = frozenset({"sms", "text"})  # what it sends of a notice: only these are rendered
+    parts = frozenset({"sms"})  # what it sends of a notice: only this is rendered
 
     def __init__(
         self,
@@ -85,7 +93,7 @@ class WebhookSmsChannel:
         phone = self.address(message.recipient)
         if phone is None:
             return _http.no_phone(message.recipient.id)
-        text = message.params.get("sms", message.text)
+        text = sms_text(message)
         if self.templates:
             template = self.templates.get(message.event)
             if template is None:
@@ -139,7 +147,7 @@ class WebhookSmsChannel:
         provider_id = data.get("id") if isinstance(data, dict) else None
         return SendResult.sent(
             str(provider_id) if provider_id not in (None, "") else None,
-            sms_parts(message.params.get("sms", message.text)),
+            sms_parts(sms_text(message)),
         )
 
 
