@@ -86,6 +86,34 @@ def test_one_notice_one_message_with_the_history_recorded(db):
     assert run(db, config(sms), NOON + timedelta(hours=1)).claimed == 0  # nothing twice
 
 
+def test_a_ticks_deliveries_and_sent_notices_are_recorded_field_by_field(db):
+    """The tick's writes go out together (on PostgreSQL as arrays, one statement each): a single notice,
+    a digest of three and a failure, each delivery row with its own notices, outcome and provider id."""
+    stage(db, 1, to=LEADER)
+    stage(db, 3, to=CENTRE)
+    stage(db, 1, to="p-an-yixuan")
+    sms = MemoryChannel("sms").will(
+        SendResult.sent("id-1"), SendResult.sent(None, parts=2), SendResult.failed("busy 13800138000")
+    )
+    report = run(db, config(sms), NOON)
+    assert (report.sent, report.delivered, report.digests, report.retried) == (2, 4, 1, 1)
+    with db.sessions.begin() as s:
+        rows = s.execute(select(Delivery).order_by(Delivery.id)).scalars().all()
+        got = [(d.recipient_id, d.key, d.notices, d.at, d.ok, d.outcome, d.provider_id, d.error, d.parts) for d in rows]
+        outbox = s.execute(select(Outbox.id, Outbox.status, Outbox.provider_id, Outbox.sent_at, Outbox.attempts)).all()
+    digest_key = sms.sent[1].idempotency_key
+    assert got == [
+        (LEADER, "test:p-peng-li:1", [1], NOON, True, "sent", "id-1", None, 1),
+        (CENTRE, digest_key, [2, 3, 4], NOON, True, "sent", None, None, 2),
+        ("p-an-yixuan", "test:p-an-yixuan:5", [5], NOON, False, "retry", None, "busy 138****8000", 1),
+    ]
+    assert sorted(outbox) == [
+        (1, "sent", "id-1", NOON, 1),
+        *((i, "sent", None, NOON, 1) for i in (2, 3, 4)),
+        (5, "pending", None, None, 1),
+    ]
+
+
 def test_a_storm_for_one_leader_becomes_one_digest_per_window(db):
     sms = MemoryChannel("sms")
     cfg = config(sms, digest_window=timedelta(minutes=10), hourly_cap=100)
