@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from engine.calendar import WorkCalendar
 
 REPORT = "report"
+_INSERT_OUTBOX = insert(Outbox.__table__)
 CASE_COLUMNS = ("title", "description", "category", "priority", "satisfaction")
 
 
@@ -98,10 +99,14 @@ def report(
     _authorize(org, actor_id, grid, rules.roles, case=None, action="report a case in")
     _check_entry(session, org, entry, at, None, tz)
     values = field_rules.check(org, flow.definition, REPORT, fields, rules.required, rules.optional, grid)
-    counter = f"{org.code_prefix(grid)}-{at.astimezone(tz).year}"  # SL-2026: per township, per local year
-    code = f"{counter}-{case_repo.next_number(session, counter):06d}"
-    case = _new_case(flow, code, grid.id, actor_id, channel, at)
+    case = _new_case(flow, "", grid.id, actor_id, channel, at)
     _apply_columns(case, values)
+    clocks = None
+    if _has_sla(flow.definition):  # every deadline worked out (a calendar may refuse the year) before the number
+        clocks = _clocks(session, case, flow.definition, calendars, tz)
+        clocks.on_report(flow.definition, at)
+    counter = f"{org.code_prefix(grid)}-{at.astimezone(tz).year}"  # SL-2026: per township, per local year
+    case.code = f"{counter}-{case_repo.next_number(session, counter):06d}"
     row = case.as_dict()
     del row["id"]
     case.id = case_repo.insert_case(session, row)
@@ -109,9 +114,8 @@ def report(
     case_repo.add_event(session, event)
     _stage_notices(session, org, case, event, rules.notify + flow.definition.states[case.status].notify, at)
     webhooks.step(session, token, case, event, at)
-    if _has_sla(flow.definition):
-        clocks = _clocks(session, case, flow.definition, calendars, tz)
-        clocks.on_report(flow.definition, at)
+    if clocks is not None:
+        clocks.bind(case.id)
         clocks.finish()
     return StepResult(case, event)
 
@@ -121,8 +125,7 @@ def _stage_notices(
 ) -> None:
     if entries:
         rows = notices.for_step(org, case, event, entries, at)
-        if rows:
-            session.execute(insert(Outbox.__table__), rows)
+        case_repo.execute_rows(session.connection(), _INSERT_OUTBOX, rows)
 
 
 def _has_sla(definition: WorkflowDef) -> bool:

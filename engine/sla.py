@@ -23,7 +23,7 @@ Nothing here reads the clock: ``at`` comes in.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from engine.definitions.model import StateDef, WorkflowDef
 from engine.durations import Duration, parse_duration
 from engine.errors import ConfigError
+from engine.store import case_repo
 from engine.store.models import SlaClock, SlaTimer
 
 if TYPE_CHECKING:
@@ -230,26 +231,40 @@ class Clocks:
         self._changed: dict[int, Any] = {}
         self._cancel: dict[int, str] = {}
         self._timers: list[dict[str, Any]] = []
+        self._new: list[Any] = []  # clocks started in this step: ids -1, -2, … until finish() inserts them
 
     @property
     def open(self) -> list[Any]:
         if self._open is None:
-            rows = self.conn.execute(_OPEN, {"case": self.case.id})
-            self._open = [SimpleNamespace(**row._mapping) for row in rows]
+            rows = case_repo.fetch_dicts(self.conn, _OPEN, {"case": self.case.id})
+            self._open = [SimpleNamespace(**row) for row in rows]
         return self._open
 
+    def bind(self, case_id: int) -> None:
+        """The case's id, once it is inserted: a report works out its clocks before (so a calendar that
+        cannot answer refuses the report before it takes a case number)."""
+        self.case = replace(self.case, id=case_id)
+
     def finish(self) -> None:
-        """Write what this step changed: cancellations first, then clocks, then new timers."""
-        if self._cancel:
-            self.conn.execute(_CANCEL, [{"_clock": c, "_why": why[:200]} for c, why in self._cancel.items()])
-        if self._changed:
-            rows = [
-                {"_id": c.id, **{name: getattr(c, name) for name in _CLOCK_CHANGES}} for c in self._changed.values()
-            ]
-            self.conn.execute(_SAVE_CLOCK, rows)
-        if self._timers:
-            self.conn.execute(_INSERT_TIMER, self._timers)
-        self._changed, self._cancel, self._timers = {}, {}, []
+        """Write what this step changed: cancellations first, then clocks (changed, then new), then new timers."""
+        run = case_repo.execute_rows
+        run(self.conn, _CANCEL, [{"_clock": c, "_why": why[:200]} for c, why in self._cancel.items()])
+        run(
+            self.conn,
+            _SAVE_CLOCK,
+            [{"_id": c.id, **{name: getattr(c, name) for name in _CLOCK_CHANGES}} for c in self._changed.values()],
+        )
+        ids = {}
+        for clock in self._new:
+            clock.case_id = self.case.id
+            row = {name: value for name, value in vars(clock).items() if name != "id"}
+            ids[clock.id] = clock.id = case_repo.scalar(self.conn, _INSERT_CLOCK, row)
+        for timer in self._timers:
+            timer["clock_id"] = ids.get(timer["clock_id"], timer["clock_id"])
+            timer["case_id"] = self.case.id
+            timer["dedupe_key"] = f"{timer['clock_id']}:{timer['generation']}:{timer['kind']}:{timer['level']}"
+        run(self.conn, _INSERT_TIMER, self._timers)
+        self._changed, self._cancel, self._timers, self._new = {}, {}, [], []
 
     # -- reacting to a step ------------------------------------------------------------
 
@@ -338,7 +353,8 @@ class Clocks:
             stopped_by=None,
         )
         clock.history = [self._entry(clock, at, "started", note)]
-        clock.id = self.conn.execute(_INSERT_CLOCK, vars(clock)).scalar_one()  # the timers need its id
+        clock.id = -1 - len(self._new)  # inserted by finish(); its timers are numbered then
+        self._new.append(clock)
         self.open.append(clock)
         self._lay(clock, policy, calendar, fired=set())
         return clock
@@ -405,12 +421,11 @@ class Clocks:
         self._cancel_timers(clock, "laid again")
         clock.generation += 1
         self._set_deadline(clock, calendar, clock.segment_start or at)
-        fired = {
-            (k, lv)
-            for k, lv in self.session.execute(
-                select(SlaTimer.kind, SlaTimer.level).where(SlaTimer.clock_id == clock.id, SlaTimer.status == "fired")
-            )
-        }
+        fired = (
+            {(t["kind"], t["level"]) for t in case_repo.fetch_dicts(self.conn, _FIRED, {"clock": clock.id})}
+            if clock.id > 0
+            else set()  # started in this step: nothing has fired
+        )
         self._lay(clock, Policy.from_json(clock.policy), calendar, fired)
 
     def _lay(self, clock: Any, policy: Policy, calendar: WorkCalendar, fired: set[tuple[str, int]]) -> None:
@@ -443,19 +458,21 @@ class Clocks:
                     "claimed_by": None,
                     "fired_at": None,
                     "note": None,
-                    "dedupe_key": f"{clock.id}:{clock.generation}:{kind}:{level}",
+                    "dedupe_key": None,  # "<clock>:<generation>:<kind>:<level>", set by finish()
                 }
             )
 
     def _cancel_timers(self, clock: Any, why: str) -> None:
         """Cancel the clock's pending timers (in finish()), and any this step queued for it."""
-        self._cancel.setdefault(clock.id, why)
         self._timers = [t for t in self._timers if t["clock_id"] != clock.id]
-        self._changed[clock.id] = clock
+        if clock.id > 0:  # a clock started in this step has no timers in the database yet
+            self._cancel.setdefault(clock.id, why)
+            self._changed[clock.id] = clock
 
     def _note(self, clock: Any, at: datetime, what: str, why: str, **extra: Any) -> None:
         clock.history = [*(clock.history or []), self._entry(clock, at, what, why, **extra)]
-        self._changed[clock.id] = clock
+        if clock.id > 0:  # a new clock goes in with its history by finish()
+            self._changed[clock.id] = clock
 
     @staticmethod
     def _entry(clock: Any, at: datetime, what: str, why: str, **extra: Any) -> dict[str, Any]:

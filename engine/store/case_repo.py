@@ -8,16 +8,22 @@ one of its event. ``CaseRecord`` is the engine's working copy of a case row.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import threading
+import weakref
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, ClassVar
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import sqltypes
 
 from engine.errors import ConcurrentUpdate, DatabaseError
 from engine.scope import token_query
@@ -174,7 +180,8 @@ class _PgSql:
         from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 
         self._jsonb = Jsonb
-        self._extra: dict[tuple[int, tuple[str, ...]], tuple[str, dict[str, Any]]] = {}
+        self._extra: dict[tuple, tuple[str, dict[str, Any]]] = {}
+        self._json_columns: dict[str, tuple[str, ...]] = {}
         self._dialect = dialect = pg_psycopg.dialect()
         keys = [name for name in _CASE_FIELDS if name != "id"]
         self.load_by_id = self._compile(_LOAD_BY_ID, dialect)
@@ -198,10 +205,32 @@ class _PgSql:
             self._extra[key] = self._compile(stmt, self._dialect, column_keys=keys)
         return self._extra[key]
 
+    def compiled_values(self, stmt: Any, keys: list[str], n: int) -> tuple[str, dict[str, Any]]:
+        """An INSERT of ``n`` rows of these columns in one statement (parameters ``<key>_m<i>``), once."""
+        key = (id(stmt), tuple(keys), n)
+        if key not in self._extra:
+            rows = [{k: bindparam(f"{k}_m{i}", type_=stmt.table.c[k].type) for k in keys} for i in range(n)]
+            self._extra[key] = self._compile(stmt.values(rows), self._dialect)
+        return self._extra[key]
+
+    def json_values(self, table: Any, params: dict[str, Any], suffix: str = "") -> dict[str, Any]:
+        """``params`` with the values of ``table``'s JSON columns wrapped for psycopg (in place)."""
+        names = self._json_columns.get(table.name)
+        if names is None:
+            names = self._json_columns[table.name] = tuple(
+                c.name for c in table.c if c.type._type_affinity is sqltypes.JSON
+            )
+        for name in names:
+            value = params.get(name + suffix)
+            if value is not None and not isinstance(value, self._jsonb):
+                params[name + suffix] = self._jsonb(value)
+        return params
+
     def adapt(self, params: dict[str, Any]) -> dict[str, Any]:
         for name in self.JSON_PARAMS:
-            if params.get(name) is not None:
-                params[name] = self._jsonb(params[name])
+            value = params.get(name)
+            if value is not None and not isinstance(value, self._jsonb):
+                params[name] = self._jsonb(value)
         return params
 
     def run(self, conn: Connection, statement: tuple[str, dict[str, Any]], values: dict[str, Any]) -> Any:
@@ -310,11 +339,63 @@ def latest_workflow(session: Session, name: str) -> tuple[int | None, str | None
 
 
 def next_number(session: Session, key: str) -> int:
-    """Count up the code counter ``key`` (e.g. ``SL-2026``) in one upsert."""
+    """Count up the code counter ``key`` (e.g. ``SL-2026``) in one upsert.
+
+    On PostgreSQL the upsert commits at once on a connection of its own (see :class:`_CounterConnection`):
+    inside the report's transaction it would hold the counter's row lock until that commits, so every
+    concurrent report in the township would queue behind it. The price: a report that fails after
+    taking its number (a database error; every check runs before) leaves a gap in the codes."""
     raw = _pg(session)
     if raw is not None:
-        return _PG().run(raw, _PG().counter, {"key": key}).fetchone()[0]
+        counter = _CounterConnection.of(raw.engine)
+        with counter.lock:
+            return _PG().run(counter, _PG().counter, {"key": key}).fetchone()[0]
     return _conn(session).execute(_COUNTERS["sqlite"], {"key": key}).scalar_one()
+
+
+class _CounterConnection:
+    """One autocommit psycopg connection per engine and process, for the case-code counters only.
+
+    It is taken from the engine (same URL and connect arguments) but detached from its pool, so a report
+    never waits for a second pooled connection while it holds one (a full pool would stall every report).
+    A lock lets one thread at a time use it, for one statement. Shaped like the SQLAlchemy connection
+    ``_PgSql.run`` expects (``.connection.driver_connection``, ``.invalidate``); a broken connection is
+    dropped and the next report opens a new one, and ``engine.dispose()`` closes it. After a fork the child
+    opens its own."""
+
+    _open: ClassVar[dict[tuple[int, int], _CounterConnection]] = {}
+    _guard = threading.Lock()
+
+    def __init__(self, engine: Any):
+        fairy = engine.raw_connection()
+        driver = fairy.driver_connection
+        fairy.detach()  # ours now: the pool neither counts nor resets it
+        driver.autocommit = True
+        self.connection = SimpleNamespace(driver_connection=driver)
+        self.lock = threading.Lock()
+        self._key = (id(engine), os.getpid())
+        weakref.finalize(engine, self._close)  # an engine dropped without dispose()
+        event.listen(engine, "engine_disposed", lambda _engine: self._close(), once=True)
+
+    @classmethod
+    def of(cls, engine: Any) -> _CounterConnection:
+        key = (id(engine), os.getpid())
+        found = cls._open.get(key)
+        if found is None or found.connection.driver_connection.closed:
+            with cls._guard:
+                found = cls._open.get(key)
+                if found is None or found.connection.driver_connection.closed:
+                    found = cls._open[key] = cls(engine)
+        return found
+
+    def invalidate(self, _exc: BaseException | None = None) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._open.get(self._key) is self:
+            del self._open[self._key]
+        with contextlib.suppress(Exception):
+            self.connection.driver_connection.close()
 
 
 def insert_case(session: Session, values: dict[str, Any]) -> int:
@@ -415,6 +496,78 @@ def save_step(session: Session, case: CaseRecord, expected_version: int, event: 
     params.update({f"e_{name}": getattr(event, name) for name in _EVENT_FIELDS_FOR_SQL[1:]})
     if len(_PG().run(raw, _PG().save_with_event, params).fetchall()) != 1:
         raise _lost(case)
+
+
+# -- any Core statement of a step on the compiled path -------------------------------------------------------
+#
+# The clock, timer and outbox statements of a step (engine.sla, engine.cases) go through these: on PostgreSQL
+# the statement is compiled once per parameter names (and, for an INSERT of several rows, per row count) and
+# runs on the session's psycopg connection like the case statements above; on SQLite through SQLAlchemy.
+
+
+def fetch_dicts(conn: Connection, statement: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a SELECT (or of a DML ... RETURNING) as dicts of column name to value."""
+    if conn.dialect.name != "postgresql":
+        return [dict(row._mapping) for row in conn.execute(statement, params)]
+    pg = _PG()
+    cursor = pg.run(conn, pg.compiled(statement, list(params)), params)
+    names = [column.name for column in cursor.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def scalar(conn: Connection, statement: Any, params: dict[str, Any]) -> Any:
+    """The first column of the one row a statement returns (an INSERT ... RETURNING id)."""
+    if conn.dialect.name != "postgresql":
+        return conn.execute(statement, params).scalar_one()
+    pg = _PG()
+    values = pg.json_values(
+        statement.table, _complete(statement.table, params) if statement.is_insert else dict(params)
+    )
+    return pg.run(conn, pg.compiled(statement, list(values)), values).fetchone()[0]
+
+
+@cache
+def _defaults(table: Any) -> tuple[tuple[str, Any, bool], ...]:
+    """(column, default, callable?) for ``table``'s columns with a Python-side default: SQLAlchemy fills
+    these in when it executes an INSERT; a statement compiled once and run on psycopg must be given them."""
+    found = []
+    for column in table.c:
+        default = column.default
+        if default is not None and not column.primary_key and (default.is_scalar or default.is_callable):
+            found.append((column.name, default.arg, default.is_callable))
+    return tuple(found)
+
+
+def _complete(table: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """An INSERT's row with the columns it leaves out at their Python-side defaults."""
+    row = dict(row)
+    for name, default, call in _defaults(table):
+        if name not in row:
+            row[name] = default(None) if call else default
+    return row
+
+
+def execute_rows(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
+    """Run a statement for each row: an INSERT as one multi-row INSERT, anything else row by row
+    (a step changes one or two rows; psycopg's executemany would set up a pipeline for them)."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(statement, rows)
+        return
+    pg = _PG()
+    table = statement.table
+    if statement.is_insert:
+        rows = [_complete(table, row) for row in rows]
+    if statement.is_insert and len(rows) > 1:
+        keys = list(rows[0])
+        values: dict[str, Any] = {}
+        for i, row in enumerate(rows):
+            values.update(pg.json_values(table, {f"{k}_m{i}": row[k] for k in keys}, f"_m{i}"))
+        pg.run(conn, pg.compiled_values(statement, keys, len(rows)), values)
+        return
+    for row in rows:
+        pg.run(conn, pg.compiled(statement, list(row)), pg.json_values(table, dict(row)))
 
 
 def add_events(session: Session, events: list[EventRecord]) -> None:

@@ -98,3 +98,47 @@ def test_racing_without_expected_version_never_applies_twice(db):
     with db.session() as s:
         assert s.get(Case, case_id).version == 2
         assert s.query(CaseEvent).filter_by(case_id=case_id).count() == 2
+
+
+def test_a_report_does_not_wait_for_another_township_report_still_open(pg_db):
+    """The case-code counter commits on its own connection: a report whose transaction is still open does
+    not hold the counter's row lock, so a second report in the same township goes through meanwhile
+    (before, it waited on the lock until the first committed)."""
+    first = pg_db.sessions()
+    try:
+        a = cases.report(
+            first, grid_id=GRID, calendars=calendars(), actor_id=GRID_WORKER, fields={"title": "甲"}, at=T0
+        )
+        done: list[str] = []
+
+        def second() -> None:
+            done.append(_code(pg_db, "乙"))
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "the second report waited for the first one's transaction"
+        first.commit()
+    finally:
+        first.close()
+    assert done and done[0] != a.case.code
+    assert sorted([a.case.code, done[0]]) == [a.case.code, done[0]]  # numbered in the order they were taken
+
+
+def test_a_report_that_rolls_back_leaves_a_gap_and_nothing_else(pg_db):
+    with pg_db.sessions() as session:
+        lost = cases.report(
+            session, grid_id=GRID, calendars=calendars(), actor_id=GRID_WORKER, fields={"title": "撤"}, at=T0
+        )
+        session.rollback()
+    kept = _code(pg_db, "留")
+    assert int(kept.rsplit("-", 1)[1]) == int(lost.case.code.rsplit("-", 1)[1]) + 1
+    with pg_db.sessions() as session:
+        assert [c for (c,) in session.query(Case.code)] == [kept]
+
+
+def _code(db, title: str) -> str:
+    with db.sessions.begin() as s:
+        return cases.report(
+            s, grid_id=GRID, calendars=calendars(), actor_id=GRID_WORKER, fields={"title": title}, at=T0
+        ).case.code
