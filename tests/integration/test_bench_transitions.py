@@ -11,6 +11,7 @@ databases at the same time, so each test checks the database its own run made, b
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
 
 import pytest
@@ -40,12 +41,22 @@ def test_the_transitions_bench_smoke_checks_its_rows_and_reports_its_ratios(pg_s
     assert report["smoke"] is True
     assert (report["cases_per_round"], report["rounds"]) == (transitions.SMOKE_CASES, 1)
     assert report["ratio_engine_over_plain"] > 0 and report["ratio_engine_sla_over_engine"] > 0
-    assert report["target_ratio"] == 0.5 and report["min_ratio"] == 1000
+    assert report["target_ratio"] == 0.6 and report["min_ratio"] == 1000
+    assert report["ratio_engine_sla_over_plain_sla"] > 0 and report["target_ratio_engine_sla_over_plain_sla"] == 0.5
     for side in transitions.SIDES:
         row = report[side]
         assert row["cases_per_s"] > 0 and len(row["rounds_cases_per_s"]) == 1, side
         assert sum(row["statements_per_step"].values()) == row["statements_per_lifecycle"] > 0, side
     assert report["plain"]["statements_per_lifecycle"] == 2 * transitions.STEPS + 2  # counter, case, events
+    # plain_sla: report = counter, case, event, outbox, clocks, timers; a step = case+event, then what it writes
+    assert report["plain_sla"]["statements_per_step"] == {
+        "report": 6,
+        "classify": 5,
+        "assign": 6,
+        "accept": 5,
+        "resolve": 6,
+        "verify": 4,
+    }
 
     bpmn = report["bpmn"]
     assert bpmn_side.missing() is None or not support.IN_CI, "CI runs the BPMN side (the dev extra installs it)"
@@ -99,6 +110,32 @@ def test_a_plain_side_that_writes_other_rows_fails_the_smoke_and_drops_the_datab
     assert transitions.main(["--smoke", "--json", "--admin-url", admin_url(pg_server)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "plain SQL and the engine wrote different rows" in err
+    assert len(made) == 1 and not set(made) & bench_databases(pg_server)
+
+
+def test_a_plain_sla_side_that_lays_other_timers_fails_the_smoke(pg_server, made, monkeypatch, capsys):
+    from bench import plain_sla
+
+    wrong = plain_sla.CANCEL.replace("status = 'cancelled'", "status = 'fired'")  # the stopped clocks' timers
+    assert wrong != plain_sla.CANCEL
+    monkeypatch.setattr(plain_sla, "CANCEL", wrong)
+
+    assert transitions.main(["--smoke", "--json", "--no-bpmn", "--admin-url", admin_url(pg_server)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "plain_sla and the engine wrote different sla_timer rows" in err
+    assert len(made) == 1 and not set(made) & bench_databases(pg_server)
+
+
+def test_with_procs_every_side_runs_in_client_processes_that_all_stop(pg_server, made, capsys):
+    code = transitions.main(["--smoke", "--json", "--procs", "2", "--no-bpmn", "--admin-url", admin_url(pg_server)])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-4000:]
+    report = json.loads(out)
+    assert (report["procs"], report["cases_per_round_per_proc"]) == (2, transitions.SMOKE_CASES)
+    assert report["cases_per_round"] == 2 * transitions.SMOKE_CASES
+    for side in transitions.SIDES:
+        assert report[side]["cases_per_s"] > 0, side
+    assert not multiprocessing.active_children()  # every client process stopped
     assert len(made) == 1 and not set(made) & bench_databases(pg_server)
 
 
