@@ -138,13 +138,15 @@ def _clocks(
     definition: WorkflowDef,
     calendars: Mapping[str, WorkCalendar] | None,
     tz: ZoneInfo,
+    open_clocks: list[dict[str, Any]] | None = None,
 ) -> Clocks:
     if calendars is None:
         raise ConfigError(
             f"workflow {definition.name!r} has time limits but no calendars were given; "
             "load config/calendars.yaml (engine.calendar.load_calendars) and pass calendars="
         )
-    return Clocks(session, CaseFacts(case.id, case.category, case.priority, case.assignee_id), calendars, tz)
+    facts = CaseFacts(case.id, case.category, case.priority, case.assignee_id)
+    return Clocks(session, facts, calendars, tz, open_clocks)
 
 
 def _new_case(flow: CompiledWorkflow, code: str, grid_id: str, actor_id: str, channel: str, at: datetime) -> CaseRecord:
@@ -230,7 +232,7 @@ def fire(
     _stage_notices(session, org, result.case, result.event, spec.notify + entered, at)
     webhooks.step(session, token, result.case, result.event, at)
     if _has_sla(flow.definition):
-        _move_clocks(session, flow.definition, result, spec.effects, calendars, tz)
+        _move_clocks(session, flow.definition, result, spec.effects, calendars, tz, loaded.open_clocks)
     return result
 
 
@@ -241,9 +243,10 @@ def _move_clocks(
     effects: tuple[str, ...],
     calendars: Mapping[str, WorkCalendar] | None,
     tz: ZoneInfo,
+    open_clocks: list[dict[str, Any]] | None = None,
 ) -> None:
     event = result.event
-    clocks = _clocks(session, result.case, definition, calendars, tz)
+    clocks = _clocks(session, result.case, definition, calendars, tz, open_clocks)
     why = f"{event.trigger} ({definition.triggers[event.trigger].label}) by {event.actor_id}"
     clocks.on_step(definition, event.from_state or "", event.to_state, event.at, why, event.trigger)
     if "approve_extension" in effects and event.payload.get("extend_by"):

@@ -221,13 +221,21 @@ class Clocks:
     are collected and written by :meth:`finish` in three statements.
     """
 
-    def __init__(self, session: Session, case: CaseFacts, calendars: Mapping[str, WorkCalendar], tz: Any):
+    def __init__(
+        self,
+        session: Session,
+        case: CaseFacts,
+        calendars: Mapping[str, WorkCalendar],
+        tz: Any,
+        open_rows: list[dict[str, Any]] | None = None,
+    ):
         self.session = session
         self.conn = session.connection()
         self.case = case
         self.calendars = calendars
         self.tz = tz
-        self._open: list[Any] | None = None
+        # the open clocks, when the caller read them with the case (case_repo.load on PostgreSQL)
+        self._open: list[Any] | None = None if open_rows is None else [SimpleNamespace(**r) for r in open_rows]
         self._changed: dict[int, Any] = {}
         self._cancel: dict[int, str] = {}
         self._timers: list[dict[str, Any]] = []

@@ -19,7 +19,7 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
-from sqlalchemy import bindparam, event, insert, select, update
+from sqlalchemy import bindparam, event, func, insert, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -27,7 +27,7 @@ from sqlalchemy.sql import sqltypes
 
 from engine.errors import ConcurrentUpdate, DatabaseError
 from engine.scope import token_query
-from engine.store.models import Case, CaseCounter, CaseEvent, SlaTimer, WorkflowDefinition
+from engine.store.models import Case, CaseCounter, CaseEvent, SlaClock, SlaTimer, WorkflowDefinition
 
 CASES = Case.__table__
 EVENTS = CaseEvent.__table__
@@ -116,6 +116,20 @@ _LOAD_BY_ID = select(*_COLUMNS, token_query().label("org_token"), _WORKFLOW_HASH
 _LOAD_BY_CODE = select(*_COLUMNS, token_query().label("org_token"), _WORKFLOW_HASH.label("workflow_hash")).where(
     CASES.c.code == bindparam("ref")
 )
+_CLOCKS = SlaClock.__table__
+# PostgreSQL: the case's open clocks come with the case, as one JSON array (engine.sla needs them for a step
+# with time limits; a step on a workflow without them gets NULL). Reading them before the compare-and-set is
+# safe: whatever changes a clock (a step, a fired timer) also moves the case's version, so a step that read
+# clocks since changed loses its compare-and-set and writes nothing.
+_OPEN_CLOCKS = (
+    select(func.json_agg(postgresql.aggregate_order_by(literal_column(_CLOCKS.name), _CLOCKS.c.id)))
+    .where(_CLOCKS.c.case_id == CASES.c.id, _CLOCKS.c.status != "stopped")
+    .scalar_subquery()
+)
+_LOAD_BY_ID_PG = _LOAD_BY_ID.add_columns(_OPEN_CLOCKS.label("open_clocks"))
+_LOAD_BY_CODE_PG = _LOAD_BY_CODE.add_columns(_OPEN_CLOCKS.label("open_clocks"))
+#: the timestamp columns of a clock, read back from the JSON above
+CLOCK_TIMES = ("segment_start", "started_at", "stopped_at", "due_at", "breached_at")
 _NEWEST = (
     select(WorkflowDefinition.id)
     .where(WorkflowDefinition.name == bindparam("name"))
@@ -184,8 +198,8 @@ class _PgSql:
         self._json_columns: dict[str, tuple[str, ...]] = {}
         self._dialect = dialect = pg_psycopg.dialect()
         keys = [name for name in _CASE_FIELDS if name != "id"]
-        self.load_by_id = self._compile(_LOAD_BY_ID, dialect)
-        self.load_by_code = self._compile(_LOAD_BY_CODE, dialect)
+        self.load_by_id = self._compile(_LOAD_BY_ID_PG, dialect)
+        self.load_by_code = self._compile(_LOAD_BY_CODE_PG, dialect)
         self.latest = self._compile(_LATEST, dialect)
         self.counter = self._compile(_COUNTERS["postgresql"], dialect)
         self.insert_case = self._compile(_INSERT_CASE, dialect, column_keys=keys)
@@ -284,6 +298,7 @@ class Loaded:
     case: CaseRecord
     org_token: str | None
     workflow_hash: str
+    open_clocks: list[dict[str, Any]] | None = None  # read with the case (PostgreSQL); None: not read
 
 
 def load(session: Session, ref: int | str) -> Loaded | None:
@@ -291,14 +306,19 @@ def load(session: Session, ref: int | str) -> Loaded | None:
     by_id = case_id(ref)
     key = {"ref": by_id if by_id is not None else str(ref)}
     raw = _pg(session)
-    if raw is not None:
-        pg = _PG()
-        row = pg.run(raw, pg.load_by_id if by_id is not None else pg.load_by_code, key).fetchone()
-    else:
+    if raw is None:
         row = _conn(session).execute(_LOAD_BY_ID if by_id is not None else _LOAD_BY_CODE, key).first()
+        return None if row is None else Loaded(_record(row), row[len(_NAMES)], row[len(_NAMES) + 1])
+    pg = _PG()
+    row = pg.run(raw, pg.load_by_id if by_id is not None else pg.load_by_code, key).fetchone()
     if row is None:
         return None
-    return Loaded(_record(row), row[len(_NAMES)], row[len(_NAMES) + 1])
+    clocks = row[len(_NAMES) + 2] or []
+    for clock in clocks:
+        for name in CLOCK_TIMES:
+            if clock[name] is not None:
+                clock[name] = datetime.fromisoformat(clock[name])
+    return Loaded(_record(row), row[len(_NAMES)], row[len(_NAMES) + 1], clocks)
 
 
 _TIMER_TABLE = SlaTimer.__table__
