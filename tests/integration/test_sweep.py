@@ -791,3 +791,37 @@ def test_a_rung_whose_role_nobody_holds_for_the_grid_tells_the_centre_and_says_s
         assert any(n["instead_of"] == ["village_secretary"] for n in listed)
     finally:
         gf.close()
+
+
+def test_a_timer_fired_between_a_steps_read_and_its_write_fails_the_step_and_keeps_the_breach(pg_db, monkeypatch):
+    """On PostgreSQL a step reads the case's open clocks with the case, before its compare-and-set. A sweep
+    that fires a timer in between changes a clock (the breach) and the case's version, so the step must
+    lose its compare-and-set and write nothing; retried, it stops the clock as breached."""
+    from engine.store import case_repo
+
+    db = pg_db
+    with db.sessions.begin() as s:
+        case_id = report(s, T0).id
+    run(db, sh(2026, 3, 2, 10))  # the reminder; the reported clock's breach is due at 11:00
+    at = sh(2026, 3, 2, 11)
+    real = case_repo.save_step
+    swept = []
+
+    def sweep_first(*args, **kwargs):
+        if not swept:
+            swept.append(run(db, at, worker="in-between"))  # commits in its own transaction
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(case_repo, "save_step", sweep_first)
+    with pytest.raises(ConcurrentUpdate), db.sessions.begin() as s:
+        step(s, case_id, "classify", CENTER, at, **CLASSIFY)
+    assert fired(swept[0]) == [("breach", 0)]
+    monkeypatch.setattr(case_repo, "save_step", real)
+    with db.sessions.begin() as s:
+        step(s, case_id, "classify", CENTER, at, **CLASSIFY)
+    with db.session() as s:
+        reported = clock_of(s, case_id, "reported")
+        assert (reported.status, reported.outcome, reported.breached_at) == ("stopped", "breached", at)
+        assert s.get(Case, case_id).version == 4  # report, reminder, breach, classify
+        assert_events_numbered(s)
+        assert_fired_once(s)
