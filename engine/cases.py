@@ -109,9 +109,8 @@ def report(
     case.code = f"{counter}-{case_repo.next_number(session, counter):06d}"
     row = case.as_dict()
     del row["id"]
-    case.id = case_repo.insert_case(session, row)
-    event = _event(case, REPORT, actor_id, None, values, at, entry)
-    case_repo.add_event(session, event)
+    event = case_repo.insert_reported(session, row, _event(case, REPORT, actor_id, None, values, at, entry))
+    case.id = event.case_id
     _stage_notices(session, org, case, event, rules.notify + flow.definition.states[case.status].notify, at)
     webhooks.step(session, token, case, event, at)
     if clocks is not None:

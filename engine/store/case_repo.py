@@ -13,7 +13,7 @@ import os
 import re
 import threading
 import weakref
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from functools import cache
 from types import SimpleNamespace
@@ -174,6 +174,21 @@ _SAVE_WITH_EVENT = (
     )
     .returning(EVENTS.c.seq)
 )  # rowcount is not reported for this form: count the returned rows
+# PostgreSQL: a report's case and its first event as one statement.
+_NEW = (
+    insert(CASES)
+    .values({name: bindparam(name, type_=CASES.c[name].type) for name in _CASE_FIELDS if name != "id"})
+    .returning(CASES.c.id)
+    .cte("new")
+)
+_INSERT_CASE_WITH_EVENT = (
+    insert(EVENTS)
+    .from_select(
+        list(_EVENT_FIELDS_FOR_SQL),
+        select(_NEW.c.id, *[bindparam(f"e_{n}", type_=EVENTS.c[n].type) for n in _EVENT_FIELDS_FOR_SQL[1:]]),
+    )
+    .returning(EVENTS.c.case_id)
+)
 _COUNTERS = {}
 for _dialect in (postgresql, sqlite):
     _upsert = _dialect.insert(CaseCounter).values(prefix=bindparam("key"), last=1)
@@ -205,6 +220,7 @@ class _PgSql:
         self.insert_case = self._compile(_INSERT_CASE, dialect, column_keys=keys)
         self.insert_event = self._compile(_INSERT_EVENT, dialect, column_keys=list(_EVENT_FIELDS))
         self.save_with_event = self._compile(_SAVE_WITH_EVENT, dialect)
+        self.insert_case_with_event = self._compile(_INSERT_CASE_WITH_EVENT, dialect)
         self.save = self._compile(_SAVE, dialect)
 
     @staticmethod
@@ -423,6 +439,20 @@ def insert_case(session: Session, values: dict[str, Any]) -> int:
     if raw is not None:
         return _PG().run(raw, _PG().insert_case, values).fetchone()[0]
     return _conn(session).execute(_INSERT_CASE, values).scalar_one()
+
+
+def insert_reported(session: Session, values: dict[str, Any], event: EventRecord) -> EventRecord:
+    """Insert a new case and its first event (``event.case_id`` is filled in); the event with the case's id.
+    One statement on PostgreSQL."""
+    raw = _pg(session)
+    if raw is None:
+        case_id = insert_case(session, values)
+        event = replace(event, case_id=case_id)
+        add_event(session, event)
+        return event
+    params = {**values, **{f"e_{name}": getattr(event, name) for name in _EVENT_FIELDS_FOR_SQL[1:]}}
+    case_id = _PG().run(raw, _PG().insert_case_with_event, params).fetchone()[0]
+    return replace(event, case_id=case_id)
 
 
 def _save_params(case: CaseRecord, expected_version: int) -> dict[str, Any]:
