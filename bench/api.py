@@ -81,7 +81,14 @@ import psycopg  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench.transitions import BenchError, admin_url, machine, psycopg_conninfo, throwaway_database  # noqa: E402
+from bench.transitions import (  # noqa: E402
+    BenchError,
+    admin_url,
+    machine,
+    psycopg_conninfo,
+    sigterm_as_interrupt,
+    throwaway_database,
+)
 from config.settings import Settings  # noqa: E402
 from engine import cases as engine_cases  # noqa: E402
 from engine import sla  # noqa: E402
@@ -1559,20 +1566,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     err = Console(stderr=True)
-    signal.signal(signal.SIGTERM, _interrupt)  # a kill cleans up like Ctrl-C does
 
     def say(text: str) -> None:
         err.print(f"[dim]{time.strftime('%H:%M:%S')} {text}[/dim]", highlight=False)
 
     try:
-        res = benchmark(args, say)
+        with sigterm_as_interrupt():  # a kill cleans up like Ctrl-C does, also when Python swallowed it
+            res = benchmark(args, say)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
