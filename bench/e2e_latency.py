@@ -43,8 +43,8 @@ any of them still alive is killed (after the runtime processes were stopped, bef
 dropped), a Celery pool process whose parent died included. The report lists the databases
 (``databases``).
 
-Exit status: 0 done; 1 a target missed under ``--check``, or a check failed under ``--smoke`` (or a
-crash, with its traceback); 2 bad arguments or no server; 130 interrupted.
+Exit status: 0 done; 1 a check failed (any run), or a target missed under ``--check`` (or a crash,
+with its traceback); 2 bad arguments or no server; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -1167,8 +1167,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res, ensure_ascii=False, indent=2))
     else:
         print_report(res)
+    return exit_status(res, args)
+
+
+def exit_status(res: dict, args: argparse.Namespace) -> int:
+    """1 when a check failed (always: a wrong result is never a pass) or, under ``--check`` and not
+    ``--smoke``, when a target was missed; else 0."""
     failed = [v["what"] for v in res["verdicts"] if not v["pass"] and not v["target"]]
-    if failed and args.smoke:
+    if failed:
         print("bench: failed " + "; ".join(failed), file=sys.stderr)
         return 1
     missed = [v["what"] for v in res["verdicts"] if not v["pass"]]

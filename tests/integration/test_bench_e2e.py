@@ -148,3 +148,18 @@ def test_a_smoke_stopped_by_sigterm_midway_leaves_nothing_behind(pg_server, run)
     databases = set(re.findall(r"database (gridflow_bench_[0-9a-f]+)", err))
     assert databases  # the names the bench announced
     assert left_behind(pg_server, run, databases) == NOTHING
+
+
+def test_a_failed_check_fails_any_run_and_a_missed_target_only_under_check(capsys):
+    from argparse import Namespace
+
+    from bench import e2e_latency
+
+    check = {"what": "every notice delivered once", "pass": False, "target": False}
+    target = {"what": "p99 ≤ 3 s", "pass": False, "target": True}
+    full = Namespace(smoke=False, check=False)
+    assert e2e_latency.exit_status({"verdicts": [check]}, full) == 1  # was 0 outside --smoke
+    assert e2e_latency.exit_status({"verdicts": [target]}, full) == 0
+    assert e2e_latency.exit_status({"verdicts": [target]}, Namespace(smoke=False, check=True)) == 1
+    assert e2e_latency.exit_status({"verdicts": [target]}, Namespace(smoke=True, check=True)) == 0
+    assert "every notice delivered once" in capsys.readouterr().err
