@@ -23,7 +23,7 @@ Nothing here reads the clock: ``at`` comes in.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -108,7 +108,22 @@ class Policy:
     ladder: tuple[Level, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """What ``dataclasses.asdict`` gives, built directly (asdict deep-copies every leaf: a fifth of a
+        step's own CPU on the bench)."""
+        return {
+            "calendar": self.calendar,
+            "limit_s": self.limit_s,
+            "limit_text": self.limit_text,
+            "reminders": tuple(
+                {"percent": r.percent, "before_s": r.before_s, "notify": r.notify, "template": r.template}
+                for r in self.reminders
+            ),
+            "breach_notify": self.breach_notify,
+            "ladder": tuple(
+                {"after_s": lv.after_s, "notify": lv.notify, "mark": lv.mark, "template": lv.template}
+                for lv in self.ladder
+            ),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Policy:

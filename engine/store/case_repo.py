@@ -235,12 +235,18 @@ class _PgSql:
             self._extra[key] = self._compile(stmt, self._dialect, column_keys=keys)
         return self._extra[key]
 
-    def compiled_values(self, stmt: Any, keys: list[str], n: int) -> tuple[str, dict[str, Any]]:
-        """An INSERT of ``n`` rows of these columns in one statement (parameters ``<key>_m<i>``), once."""
-        key = (id(stmt), tuple(keys), n)
+    def compiled_unnest(self, stmt: Any, keys: list[str]) -> tuple[str, dict[str, Any]]:
+        """An INSERT of any number of rows of these columns, one array parameter per column
+        (``INSERT … SELECT * FROM unnest(…)``): one SQL text whatever the row count, so psycopg keeps it
+        parsed and prepared (a many-row VALUES list is longer than it caches)."""
+        table = stmt.table
+        key = (id(stmt), tuple(keys), "unnest")
         if key not in self._extra:
-            rows = [{k: bindparam(f"{k}_m{i}", type_=stmt.table.c[k].type) for k in keys} for i in range(n)]
-            self._extra[key] = self._compile(stmt.values(rows), self._dialect)
+            quote = self._dialect.identifier_preparer
+            arrays = ", ".join(f"%({k})s::{table.c[k].type.compile(dialect=self._dialect)}[]" for k in keys)
+            columns = ", ".join(quote.quote(k) for k in keys)
+            sql = f"INSERT INTO {quote.format_table(table)} ({columns}) SELECT * FROM unnest({arrays})"
+            self._extra[key] = (sql, {})
         return self._extra[key]
 
     def json_values(self, table: Any, params: dict[str, Any], suffix: str = "") -> dict[str, Any]:
@@ -611,10 +617,8 @@ def execute_rows(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -
         rows = [_complete(table, row) for row in rows]
     if statement.is_insert and len(rows) > 1:
         keys = list(rows[0])
-        values: dict[str, Any] = {}
-        for i, row in enumerate(rows):
-            values.update(pg.json_values(table, {f"{k}_m{i}": row[k] for k in keys}, f"_m{i}"))
-        pg.run(conn, pg.compiled_values(statement, keys, len(rows)), values)
+        rows = [pg.json_values(table, row) for row in rows]
+        pg.run(conn, pg.compiled_unnest(statement, keys), {k: [row[k] for row in rows] for k in keys})
         return
     for row in rows:
         pg.run(conn, pg.compiled(statement, list(row)), pg.json_values(table, dict(row)))
