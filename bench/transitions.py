@@ -82,7 +82,15 @@ import yaml  # noqa: E402
 
 from bench.clients import ClientError, ClientSpec, clients  # noqa: E402
 from bench.counted import CountedStatements  # noqa: E402
-from bench.plain_sla import PlainSlaClient, PlainSlaError, Script, sla_rows  # noqa: E402
+from bench.plain_sla import (  # noqa: E402  (the plain sides' case and event INSERTs are written once, there)
+    EVENT_COLUMNS,
+    INSERT_CASE,
+    INSERT_EVENT,
+    PlainSlaClient,
+    PlainSlaError,
+    Script,
+    sla_rows,
+)
 from engine import cases  # noqa: E402
 from engine.calendar import load_calendars  # noqa: E402
 from engine.definitions.loader import load_workflow_file, load_workflow_text  # noqa: E402
@@ -316,15 +324,6 @@ def engine_lifecycle(
 
 COUNTER_INIT = "INSERT INTO case_counter (prefix, last) VALUES (%s, 0) ON CONFLICT DO NOTHING"
 COUNTER_NEXT = "UPDATE case_counter SET last = last + 1 WHERE prefix = %s RETURNING last"
-INSERT_CASE = (
-    "INSERT INTO cases (code, workflow_id, workflow_name, workflow_version, status, version, title, grid_id,"
-    " reporter_id, source_channel, rework_count, extension_count, reported_at, updated_at)"
-    " VALUES (%s, %s, %s, %s, %s, 1, %s, %s, %s, 'grid_worker', 0, 0, %s, %s) RETURNING id"
-)
-INSERT_EVENT = (
-    "INSERT INTO case_event (case_id, seq, at, actor_id, trigger, from_state, to_state, payload, workflow_version)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
 
 
 @dataclass(frozen=True)
@@ -346,7 +345,6 @@ def update_case_sql(step: Step) -> str:
 
 
 UPDATE_CASE = {step.trigger: update_case_sql(step) for step in LIFECYCLE[1:]}
-EVENT_COLUMNS = "case_id, seq, at, actor_id, trigger, from_state, to_state, payload, workflow_version"
 # The same two writes as one statement: the event is inserted only if the compare-and-set matched.
 STEP_CTE = {
     trigger: f"WITH moved AS ({sql} RETURNING id) INSERT INTO case_event ({EVENT_COLUMNS})"
