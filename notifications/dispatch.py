@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import random
-import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
@@ -44,20 +43,19 @@ from engine.store import demo_repo
 from engine.store.models import Case, Delivery, OrgMeta, Outbox, Person, WebhookSubscription
 from engine.timeutil import require_aware
 from engine.webhooks import PREFIX as WEBHOOK
-from notifications.channels import keep, webhook
+from notifications.channels import webhook
 from notifications.channels.base import (
     ALL_PARTS,
     Channel,
     Message,
     Recipient,
     SendResult,
-    channel_secrets,
     mask_phones,
-    mask_secrets,
     parts_of,
 )
 from notifications.config import NoticeConfig
 from notifications.render import Renderer
+from notifications.sending import Lane, Senders, Sending, in_flight
 
 _OUTBOX, _DELIVERY, _CASE, _PERSON = Outbox.__table__, Delivery.__table__, Case.__table__, Person.__table__
 DEFAULT_LEASE = timedelta(minutes=2)
@@ -87,6 +85,9 @@ class DispatchReport:
     suppressed: int = 0
     more: bool = False
     misconfigured: dict[str, str] = field(default_factory=dict)  # channel → what it answered
+    workers: int = 0  # send threads (lanes at most in flight)
+    connections: int = 0  # connections the channels made
+    most_in_flight: int = 0  # the most messages on the wire at once
 
 
 @dataclass
@@ -169,20 +170,30 @@ def _ready(at: datetime):  # type: ignore[no-untyped-def]
     )
 
 
-def claim(session: Session, at: datetime, worker: str, batch: int, lease: timedelta = DEFAULT_LEASE) -> list[int]:
+def claim(
+    session: Session,
+    at: datetime,
+    worker: str,
+    batch: int,
+    lease: timedelta = DEFAULT_LEASE,
+    busy: frozenset[str] = frozenset(),
+) -> list[int]:
     """Claim the ready notices of up to ``batch`` people (all of each person's, up to 50 × batch, so a storm
-    folds into one digest, not one per claim)."""
+    folds into one digest, not one per claim), none of the ``busy`` people's (their batch is on its way)."""
     at = require_aware(at)
+    ready = _ready(at)
+    if busy:
+        ready = and_(ready, Outbox.recipient_id.not_in(sorted(busy)))
     people = (
         select(Outbox.recipient_id)
-        .where(_ready(at))
+        .where(ready)
         .group_by(Outbox.recipient_id)
         .order_by(func.min(Outbox.next_attempt_at))
         .limit(batch)
     )
     candidates = (
         select(Outbox.id)
-        .where(_ready(at), Outbox.recipient_id.in_(people.scalar_subquery()))
+        .where(ready, Outbox.recipient_id.in_(people.scalar_subquery()))
         .order_by(Outbox.next_attempt_at, Outbox.id)
         .limit(batch * 50)
     )
@@ -545,33 +556,44 @@ def backoff(attempt: int, config: NoticeConfig, rng: random.Random | None = None
     return step * (0.5 + 0.5 * (rng or random).random())
 
 
-def _send_all(result: _Plan, config: NoticeConfig, at: datetime) -> list[tuple[_Send, SendResult, int]]:
-    """Send the plan's messages in order; once a subscriber fails, its other webhooks of this claim are not
-    tried (a receiver that is down or hangs costs one attempt a tick) and wait for the retry step."""
+def _lanes(result: _Plan) -> list[Lane]:
+    """The plan's messages as one lane per recipient, each in plan order (lanes in order of their first)."""
+    lanes: dict[str, Lane] = {}
+    for send in result.sends:
+        lanes.setdefault(send.message.recipient.id, Lane([])).items.append(send)
+    return list(lanes.values())
+
+
+def _gives_up(send: _Send, sent: SendResult) -> bool:
+    """Once a subscriber fails, its other webhooks of this claim are not tried (a receiver that is down or
+    hangs costs one attempt a tick): they wait for the retry step."""
+    return not sent.ok and send.channel.kind == webhook.KIND
+
+
+def _workers(config: NoticeConfig) -> int:
+    """Worker threads for the sends: the largest ``in_flight`` among the channels."""
+    return max((in_flight(channel) for channel in config.channels.values()), default=1)
+
+
+@dataclass
+class _Batch:
+    """A claimed batch between its plan and its record: its messages on their way."""
+
+    ids: list[int]
+    at: datetime  # when it was claimed and planned
+    result: _Plan
+    sending: Sending
+    recipients: frozenset[str]  # its people: not claimed again while it is on its way
+
+
+def _await_sends(batch: _Batch, config: NoticeConfig) -> list[tuple[_Send, SendResult, int]]:
+    """The outcomes of the batch's sends, in plan order, once all are done; the messages a lane held back
+    wait for the retry step."""
     outcomes: list[tuple[_Send, SendResult, int]] = []
-    failing: set[str] = set()
-    with keep.keep_alive():  # one connection per endpoint (an SMTP session per server) for the tick's sends
-        for send in result.sends:
-            rid = send.message.recipient.id
-            if rid in failing:
-                result.defer.append(([n.id for n in send.notices], at + config.retry.base))
-                continue
-            sent, ms = _send(send)
-            outcomes.append((send, sent, ms))
-            if not sent.ok and send.channel.kind == webhook.KIND:
-                failing.add(rid)
+    for lane in batch.sending.wait():
+        outcomes.extend((o.item, o.result, o.ms) for o in lane.outcomes)
+        batch.result.defer.extend(([n.id for n in send.notices], batch.at + config.retry.base) for send in lane.held)
     return outcomes
-
-
-def _send(send: _Send) -> tuple[SendResult, int]:
-    started = _time.monotonic()
-    try:
-        result = send.channel.send(send.message)
-    except Exception as exc:  # noqa: BLE001 - a channel bug is a failed attempt, not a lost notice
-        result = SendResult.failed(f"{exc.__class__.__name__}: {exc}")
-    if result.error:  # what a provider answered, an exception's text: stored, logged, reported, never a secret
-        result = replace(result, error=mask_secrets(result.error, channel_secrets(send.channel)))
-    return result, int((_time.monotonic() - started) * 1000)
 
 
 # A sent single notice, by id (elsewhere than on PostgreSQL: an executemany of it, one round trip on psycopg).
@@ -780,43 +802,99 @@ def dispatch(
     budget: timedelta | None = None,
 ) -> DispatchReport:
     """Deliver what is ready, a batch of people at a time; with a ``budget``, stop taking batches
-    when it is spent (the next tick carries on)."""
+    when it is spent (the next tick carries on).
+
+    The batches overlap: while one batch's messages are on their way (:mod:`notifications.sending`), this
+    thread claims, loads and plans the next (its people are never those of the batch on its way, so a
+    person's pace is read after their last message was recorded), then records the first."""
     report = DispatchReport()
     until = clock() + budget if budget is not None else None
-    while True:
-        if until is not None and report.claimed and clock() >= until:
-            report.more = True
-            return report
-        now = clock()
-        with transaction() as session:
-            ids = claim(session, now, worker, batch, lease)
-            demo = set(suppress_demo(session, ids)) if ids else set()
-            live = [i for i in ids if i not in demo]
-            notices, people = _load(session, live, now, config) if live else ([], {})
-        report.claimed += len(ids)
-        report.suppressed += len(demo)
-        if not ids:
-            return report
-        result = plan(notices, people, config, renderer, now)
-        outcomes = _send_all(result, config, now)
-        with transaction() as session:
-            _apply(session, result, worker, clock())
-            recorded_at = clock()
-            writes = _Writes(worker, recorded_at)
-            for send, sent, ms in outcomes:
-                outcome = _record(session, send, sent, ms, worker, recorded_at, config, writes)
-                report.sent += outcome == "sent"
-                report.delivered += len(send.notices) if outcome == "sent" else 0
-                report.digests += outcome == "sent" and len(send.notices) > 1
-                if send.channel.kind == webhook.KIND and outcome in ("permanent", "exhausted"):
-                    report.failed.append((send.notices[0].id, f"{send.channel.name}: {sent.error}"))
-                else:
-                    report.retried += outcome in ("retry", "unknown", "permanent", "exhausted", "config")
-                if outcome == "config":
-                    report.misconfigured[send.channel.name] = sent.error or ""
-            writes.flush(session)
-        report.deferred += sum(len(ids) for ids, _ in result.defer)
-        report.suppressed += len(result.suppress)
-        report.failed.extend(result.fail)
-        if len(ids) < batch:
-            return report
+    with Senders(_workers(config)) as senders:
+        flying: _Batch | None = None
+        try:
+            while True:
+                if until is not None and report.claimed and clock() >= until:
+                    report.more = True
+                    break
+                now = clock()
+                busy = flying.recipients if flying is not None else frozenset()
+                ids, result = _claim_and_plan(transaction, now, worker, batch, lease, busy, config, renderer, report)
+                started = _start(senders, ids, now, result) if ids else None
+                if flying is not None:
+                    _finish(transaction, clock, worker, config, flying, report)
+                flying = started
+                if len(ids) < batch:
+                    break
+        except BaseException as exc:
+            if flying is not None:  # what went out is recorded, so it is not sent again after the lease
+                try:
+                    _finish(transaction, clock, worker, config, flying, report)
+                except Exception as also:  # noqa: BLE001 - the first error is the one raised
+                    exc.add_note(f"recording the batch on its way failed too: {also!r}")
+            raise
+        if flying is not None:
+            _finish(transaction, clock, worker, config, flying, report)
+    report.workers = senders.stats.workers
+    report.connections = senders.stats.connections
+    report.most_in_flight = senders.stats.most_in_flight
+    return report
+
+
+def _claim_and_plan(
+    transaction: Callable[[], Any],
+    now: datetime,
+    worker: str,
+    batch: int,
+    lease: timedelta,
+    busy: frozenset[str],
+    config: NoticeConfig,
+    renderer: Renderer,
+    report: DispatchReport,
+) -> tuple[list[int], _Plan]:
+    with transaction() as session:
+        ids = claim(session, now, worker, batch, lease, busy)
+        demo = set(suppress_demo(session, ids)) if ids else set()
+        live = [i for i in ids if i not in demo]
+        notices, people = _load(session, live, now, config) if live else ([], {})
+    report.claimed += len(ids)
+    report.suppressed += len(demo)
+    return ids, plan(notices, people, config, renderer, now) if ids else _Plan()
+
+
+def _start(senders: Senders, ids: list[int], at: datetime, result: _Plan) -> _Batch:
+    """The batch's messages on their way, a lane per recipient."""
+    lanes = _lanes(result)
+    recipients = frozenset(n.recipient_id for send in result.sends for n in send.notices)
+    return _Batch(ids, at, result, senders.start(lanes, _gives_up), recipients)
+
+
+def _finish(
+    transaction: Callable[[], Any],
+    clock: Callable[[], datetime],
+    worker: str,
+    config: NoticeConfig,
+    flying: _Batch,
+    report: DispatchReport,
+) -> None:
+    """Wait for the batch's sends and record them."""
+    outcomes = _await_sends(flying, config)
+    result = flying.result
+    with transaction() as session:
+        _apply(session, result, worker, clock())
+        recorded_at = clock()
+        writes = _Writes(worker, recorded_at)
+        for send, sent, ms in outcomes:
+            outcome = _record(session, send, sent, ms, worker, recorded_at, config, writes)
+            report.sent += outcome == "sent"
+            report.delivered += len(send.notices) if outcome == "sent" else 0
+            report.digests += outcome == "sent" and len(send.notices) > 1
+            if send.channel.kind == webhook.KIND and outcome in ("permanent", "exhausted"):
+                report.failed.append((send.notices[0].id, f"{send.channel.name}: {sent.error}"))
+            else:
+                report.retried += outcome in ("retry", "unknown", "permanent", "exhausted", "config")
+            if outcome == "config":
+                report.misconfigured[send.channel.name] = sent.error or ""
+        writes.flush(session)
+    report.deferred += sum(len(ids) for ids, _ in result.defer)
+    report.suppressed += len(result.suppress)
+    report.failed.extend(result.fail)

@@ -89,6 +89,8 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Resp
         if isinstance(made, SendResult):
             return made
         conn = made
+        if kept is not None:
+            kept.made()
     keep_it = False
     try:
         sock = conn.sock
@@ -330,6 +332,14 @@ def check_bool(value: Any, key: str, problems: list[str]) -> bool:
     return False
 
 
+def check_count(value: Any, key: str, problems: list[str], most: int) -> int:
+    """A whole number from 1 to ``most``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        problems.append(f"{key} must be a whole number from 1 to {most}, got {value!r}")
+        return 1
+    return value
+
+
 def check_text(config: dict[str, Any], key: str, problems: list[str], required: bool = True) -> str:
     value = config.get(key)
     if value is None or value == "":
@@ -412,6 +422,7 @@ __all__ = [
     "Response",
     "Template",
     "check_bool",
+    "check_count",
     "check_header_safe",
     "check_templates",
     "check_text",

@@ -170,6 +170,8 @@ class EmailChannel:
         try:
             if smtp is None:
                 smtp = self._connect()
+                if kept is not None:
+                    kept.made()
                 step = "EHLO"
                 smtp.ehlo_or_helo_if_needed()
                 if self.security == "starttls":

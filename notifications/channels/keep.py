@@ -29,6 +29,7 @@ class Kept:
     def __init__(self) -> None:
         self._idle: dict[Hashable, tuple[Any, Callable[[Any], None]]] = {}
         self.reused = 0  # connections taken again: what a test or a bench reads
+        self.opened = 0  # connections made in the scope (a channel counts its own: :meth:`made`)
 
     def take(self, key: Hashable) -> Any | None:
         """The idle connection kept under ``key`` (now the caller's), or None."""
@@ -37,6 +38,10 @@ class Kept:
             return None
         self.reused += 1
         return found[0]
+
+    def made(self) -> None:
+        """A channel made a new connection in this scope."""
+        self.opened += 1
 
     def give(self, key: Hashable, conn: Any, close: Callable[[Any], None]) -> None:
         """Keep ``conn`` for the next message to the same place; ``close`` ends it when the scope does."""

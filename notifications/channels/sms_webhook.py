@@ -18,6 +18,9 @@ channel), and ``params`` holds the template's named parameters.
 Outcomes: 2xx → sent (``{"id": "..."}`` in the answer is the provider id); 408, 429 and 5xx →
 temporary (``Retry-After`` honoured); a redirect or any other 4xx → permanent; a timeout after the
 request went out → unknown; a refused connection → temporary.
+
+``in_flight`` (default 4, at most 32): how many requests the dispatcher has on the wire at once, each on
+a kept-alive connection of its own; a person's messages still go out one after the other, in order.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ from notifications.channels.base import (
 )
 
 KIND = "webhook_sms"
-KEYS = {"url", "secret", "token", "templates", "timeout_s", "urgent_only"}
+KEYS = {"url", "secret", "token", "templates", "timeout_s", "urgent_only", "in_flight"}
+IN_FLIGHT = 4  # requests on the wire at once, each on a kept connection of its own (a gateway answers in tens of ms)
 SIGNATURE_HEADER = "X-Gridflow-Signature"
 
 
@@ -69,6 +73,7 @@ class WebhookSmsChannel:
         templates: dict[str, _http.Template] | None = None,
         timeout_s: float = _http.DEFAULT_TIMEOUT,
         urgent_only: bool = False,
+        in_flight: int = IN_FLIGHT,
     ):
         self.name = name
         self.url = url
@@ -77,6 +82,7 @@ class WebhookSmsChannel:
         self.templates = templates or {}
         self.timeout_s = timeout_s
         self.urgent_only = urgent_only
+        self.in_flight = in_flight  # the dispatcher's limit for this channel (notifications/sending.py)
 
     def __repr__(self) -> str:
         return (
@@ -165,6 +171,7 @@ def from_config(name: str, config: dict[str, Any]) -> WebhookSmsChannel:
     templates = _http.check_templates(config.get("templates"), problems, required=False)
     timeout = _http.check_timeout(config.get("timeout_s", _http.DEFAULT_TIMEOUT), problems)
     urgent_only = _http.check_bool(config.get("urgent_only", False), "urgent_only", problems)
+    in_flight = _http.check_count(config.get("in_flight", IN_FLIGHT), "in_flight", problems, most=32)
     if problems:
         raise ChannelConfigError(name, problems)
     return WebhookSmsChannel(
@@ -175,4 +182,5 @@ def from_config(name: str, config: dict[str, Any]) -> WebhookSmsChannel:
         templates=templates,
         timeout_s=timeout,
         urgent_only=urgent_only,
+        in_flight=in_flight,
     )

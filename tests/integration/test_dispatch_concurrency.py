@@ -1,0 +1,189 @@
+"""The dispatcher's send step (:mod:`notifications.sending`): messages on the wire at once up to a channel's
+``in_flight``, a person's messages still one after the other and in order, the next batch claimed while one
+is on its way (never its people), every attempt recorded once; over the real SMS gateway a broken
+connection still tells "not sent" from "maybe sent".
+
+Every wait is bounded: a barrier or an event with a timeout, never a sleep.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from engine.store.models import Delivery, Outbox, Person
+from notifications.channels import sms_webhook
+from notifications.channels.base import ChannelConfigError, Message, Recipient, SendResult
+from notifications.channels.memory import MemoryChannel
+from notifications.dispatch import dispatch
+from notifications.render import Renderer
+from tests.integration.test_dispatch import NOON, SH, config, stage, statuses
+from tests.sms_gateway import SmsGateway
+
+WAIT_S = 10.0  # the most any test waits for a condition
+
+
+def people(db, n: int) -> list[str]:
+    ids = [f"t-{k:02d}" for k in range(n)]
+    with db.sessions.begin() as s:
+        s.execute(
+            insert(Person),
+            [
+                {"id": pid, "name": f"网格员{k}", "title": "网格员", "phone": f"1390000{k:04d}", "notify": True}
+                for k, pid in enumerate(ids)
+            ],
+        )
+    for pid in ids:
+        stage(db, to=pid)
+    return ids
+
+
+class Gathering(MemoryChannel):
+    """Sends that wait until ``together`` of them are in flight at once (a barrier with a timeout), and a
+    record of how many were in flight, in all and per person."""
+
+    def __init__(self, together: int, in_flight: int):
+        super().__init__("sms")
+        self.in_flight = in_flight
+        self._barrier = threading.Barrier(together, timeout=WAIT_S) if together > 1 else None
+        self._count = threading.Lock()
+        self.flying: dict[str, int] = {}
+        self.most = 0
+        self.overlapped: list[str] = []  # people with two messages in flight at once
+        self.order: list[tuple[str, tuple[int, ...]]] = []
+
+    def send(self, message: Message) -> SendResult:
+        who = message.recipient.id
+        with self._count:
+            self.flying[who] = self.flying.get(who, 0) + 1
+            if self.flying[who] > 1:
+                self.overlapped.append(who)
+            self.most = max(self.most, sum(self.flying.values()))
+            self.order.append((who, message.notice_ids))
+        try:
+            if self._barrier is not None:
+                try:
+                    self._barrier.wait()
+                except threading.BrokenBarrierError:
+                    return SendResult.failed("never had company on the wire")
+            return super().send(message)
+        finally:
+            with self._count:
+                self.flying[who] -= 1
+
+
+def run(db, cfg, batch: int = 200):
+    return dispatch(db.sessions.begin, lambda: NOON, "d", cfg, Renderer(SH), batch=batch)
+
+
+def test_a_channels_messages_are_on_the_wire_together_up_to_its_in_flight(db):
+    people(db, 8)
+    sms = Gathering(together=4, in_flight=4)  # sent one at a time, the first would wait alone and fail
+    report = run(db, config(sms))
+    assert (report.sent, report.retried) == (8, 0)
+    assert sms.most == 4 and report.most_in_flight == 4 and report.workers == 4
+    assert statuses(db) == {"sent": 8}
+    with db.sessions.begin() as s:
+        assert s.scalar(select(func.count()).select_from(Delivery)) == 8  # each attempt recorded once
+
+
+def test_no_more_than_in_flight_are_on_the_wire_even_with_more_workers(db):
+    people(db, 6)
+    sms = Gathering(together=1, in_flight=2)
+    wide = MemoryChannel("wide")
+    wide.in_flight = 8  # type: ignore[attr-defined] - eight workers for the tick, sms still two at a time
+    report = run(db, config(sms, wide))
+    assert report.sent == 6 and report.workers == 8
+    assert 1 <= sms.most <= 2
+
+
+def test_a_persons_messages_go_one_after_the_other_in_order(db):
+    ids = people(db, 3)
+    stage(db, n=4, to=ids[0], urgent=True)  # urgent: one message each, never folded
+    sms = Gathering(together=1, in_flight=4)
+    report = run(db, config(sms))
+    assert report.sent == 3 + 4
+    assert not sms.overlapped
+    mine = [notices for who, notices in sms.order if who == ids[0]]
+    assert mine == [(4,), (5,), (6,), (7,), (1,)]  # as planned: the urgent four, then the one staged first
+
+
+class Waiting(MemoryChannel):
+    """The first person's message waits until the second person's is being sent: only a dispatcher that
+    claims and plans the next batch while the first is on its way gets there."""
+
+    def __init__(self, first: str, second: str):
+        super().__init__("sms")
+        self.in_flight = 2  # a worker for each batch
+        self.first, self.second = first, second
+        self.second_started = threading.Event()
+
+    def send(self, message: Message) -> SendResult:
+        if message.recipient.id == self.second:
+            self.second_started.set()
+        elif message.recipient.id == self.first and not self.second_started.wait(WAIT_S):
+            return SendResult.failed("the next batch was not sent while this one was on its way")
+        return super().send(message)
+
+
+def test_the_next_batch_goes_out_while_one_is_on_its_way(db):
+    first, second = people(db, 2)
+    sms = Waiting(first, second)
+    report = run(db, config(sms), batch=1)  # a batch a person
+    assert (report.sent, report.retried) == (2, 0)
+    assert statuses(db) == {"sent": 2}
+
+
+def test_a_person_of_the_batch_on_its_way_is_not_claimed_again(db):
+    """More notices than a claim takes (50 a person at batch 1): the rest wait for the digest window, read
+    after the first message was recorded, instead of going out at once as a second message."""
+    stage(db, n=51)
+    sms = MemoryChannel("sms")
+    report = run(db, config(sms, digest_window=timedelta(minutes=10)), batch=1)
+    assert (report.sent, report.digests, report.delivered) == (1, 1, 50)
+    assert len(sms.sent) == 1
+    assert statuses(db) == {"sent": 50, "pending": 1}
+    again = run(db, config(sms, digest_window=timedelta(minutes=10)), batch=1)
+    assert (again.sent, again.deferred) == (0, 1)  # held by the window the first message opened
+
+
+def test_a_dispatcher_with_channels_of_one_in_flight_sends_in_plan_order(db):
+    ids = people(db, 5)
+    sms = Gathering(together=1, in_flight=1)
+    report = run(db, config(sms))
+    assert report.workers == 1 and report.most_in_flight == 1
+    assert [who for who, _ in sms.order] == sorted(ids)
+
+
+def recipient(n: int) -> Recipient:
+    return Recipient(f"t-{n:02d}", f"网格员{n}", phone=f"1390000{n:04d}")
+
+
+def test_over_the_gateway_a_hangup_is_maybe_sent_and_the_rest_arrive_once_over_few_connections(db):
+    with SmsGateway("webhook", keep_alive=True) as gateway:
+        channel = sms_webhook.from_config("sms", gateway.channel_config(timeout_s=2))
+        assert channel.in_flight == sms_webhook.IN_FLIGHT == 4
+        people(db, 12)
+        gateway.fail(hangup=True)  # the first request read, then the connection closed without an answer
+        report = run(db, config(channel))
+        assert (report.sent, report.retried) == (11, 1)
+        assert report.connections <= 4 + 1  # a connection per worker, and one again after the hang-up
+        assert gateway.connections() <= 5 and all(r.verified for r in gateway.requests[1:])
+        with db.sessions.begin() as s:
+            outcomes = sorted(s.execute(select(Delivery.outcome)).scalars())
+            retry = s.execute(select(Outbox).where(Outbox.status == "pending")).scalar_one()
+        assert outcomes == ["sent"] * 11 + ["unknown"]
+        assert "may have been sent" in (retry.error or "")
+
+
+@pytest.mark.parametrize("value", [0, 33, "4", True, 2.5])
+def test_in_flight_must_be_a_whole_number_from_1_to_32(value):
+    with pytest.raises(ChannelConfigError, match="in_flight must be a whole number from 1 to 32"):
+        sms_webhook.from_config("sms", {"url": "https://sms.example.test/send", "in_flight": value})
+
+
+def test_in_flight_is_taken_from_the_config():
+    assert sms_webhook.from_config("sms", {"url": "https://sms.example.test/send", "in_flight": 12}).in_flight == 12
