@@ -19,6 +19,10 @@ their own, so their CPU does not share the benchmark's interpreter lock.
    :mod:`http.client`, a connection per request and one kept alive. The stock test gateway
    answers ``Connection: close``; the bench's subclass leaves that header out so keep-alive is
    possible (the channel keeps one for the tick since issue 14: `notifications/channels/keep.py`).
+   The dispatcher has up to the channel's ``in_flight`` (4) requests on the wire at once, each worker
+   thread on a kept connection of its own (``notifications/sending.py``); the report prints how many
+   threads, connections and requests in flight it used, and a third plain side runs the keep-alive loop
+   on as many connections at once. The target stays against the sequential keep-alive loop.
 3. **Storm**: ``--storm`` ``sla_breach`` notices (default 10,000) for one township leader
    (p-peng-li) arrive evenly over ``--storm-span`` simulated seconds (600); the dispatcher runs
    at simulated ticks every ``--tick`` seconds (2) through the webhook channel, with the default
@@ -392,7 +396,7 @@ PARTS = {
     "suppress_demo": "claim",
     "_load": "load",
     "plan": "plan",
-    "_send": "send",
+    "_await_sends": "send",  # the wait for a batch's sends (what the next batch's claim, load and plan left)
     "_apply": "record",
     "_record": "record",
     "_Writes.flush": "record",  # the batched writes of the record transaction
@@ -442,6 +446,9 @@ class Drain:
     failed: int = 0
     calls: int = 0
     parts: dict[str, float] = field(default_factory=dict)
+    workers: int = 0  # send threads, connections made, the most messages on the wire at once
+    connections: int = 0
+    most_in_flight: int = 0
 
 
 def drain(db: Db, config: NoticeConfig, renderer: Renderer, at: datetime) -> Drain:
@@ -457,6 +464,9 @@ def drain(db: Db, config: NoticeConfig, renderer: Renderer, at: datetime) -> Dra
             out.deferred += report.deferred
             out.retried += report.retried
             out.failed += len(report.failed)
+            out.workers = max(out.workers, report.workers)
+            out.connections += report.connections
+            out.most_in_flight = max(out.most_in_flight, report.most_in_flight)
             if report.claimed == 0:
                 return out
     raise BenchError(f"the outbox did not drain in {MAX_DISPATCH_CALLS} dispatcher calls")
@@ -617,6 +627,26 @@ def http_keep_alive(url: str, secret: str, token: str | None, posts: list[Post])
         conn.close()
 
 
+def http_keep_alive_together(url: str, secret: str, token: str | None, posts: list[Post], connections: int) -> None:
+    """The keep-alive loop on ``connections`` threads at once, each over a connection of its own (the
+    posts dealt round-robin): the plain side with the dispatcher's concurrency."""
+    errors: list[BaseException] = []
+
+    def one(share: list[Post]) -> None:
+        try:
+            http_keep_alive(url, secret, token, share)
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(posts[k::connections],)) for k in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
 # -- parts 1 and 2: throughput -----------------------------------------------------------------------
 
 
@@ -626,6 +656,7 @@ class Sample:
     cpu_s: float  # this process
     server_cpu_s: float  # the server process
     parts: dict[str, float] = field(default_factory=dict)
+    wire: dict[str, int] = field(default_factory=dict)  # gridflow: workers, connections, most in flight
 
 
 def median(xs: list[float]) -> float:
@@ -684,7 +715,12 @@ def throughput(
         drained = drain(db, config, renderer, AT)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         parts = {**drained.parts, "other": seconds - sum(drained.parts.values())}
-        samples["gridflow"].append(Sample(seconds, cpu, srv.cpu_s() - srv_cpu, parts))
+        wire = {
+            "workers": drained.workers,
+            "connections": drained.connections,
+            "most_in_flight": drained.most_in_flight,
+        }
+        samples["gridflow"].append(Sample(seconds, cpu, srv.cpu_s() - srv_cpu, parts, wire))
         check_outbox(checks, db, f"{part}: round {r + 1}, dispatcher: every notice one message", tag, n, drained)
         keys, bad = arrivals(srv.take())
         check_arrivals(checks, f"{part}: round {r + 1}, dispatcher: each message arrived once", keys, expected, bad)
@@ -724,6 +760,9 @@ def throughput(
         if name == "gridflow":
             side["ms_per_notice_by_step"] = {
                 part_name: round(1000 * median([s.parts.get(part_name, 0.0) for s in ss]) / n, 3) for part_name in STEPS
+            }
+            side["wire"] = {
+                key: max(s.wire.get(key, 0) for s in ss) for key in ("workers", "connections", "most_in_flight")
             }
         result["sides"][name] = side
     g = result["sides"]["gridflow"]["notices_per_s"]
@@ -772,9 +811,13 @@ def http_part(args: argparse.Namespace, db: Db, srv: Servers, checks: Checks, sa
         bad = sum(1 for _k, verified, status, *_ in reqs if not verified or status != 200)
         return [key for key, *_ in reqs], bad + len(taken["smtp"])
 
+    together = channel.in_flight  # the dispatcher's concurrency on this channel, for the plain side that has it too
     plains = {
         "plain http.client, a connection per request": lambda ms: http_per_request(url, secret, token, ready(ms)),
         "plain http.client, keep-alive": lambda ms: http_keep_alive(url, secret, token, ready(ms)),
+        f"plain http.client, keep-alive, {together} connections at once": lambda ms: http_keep_alive_together(
+            url, secret, token, ready(ms), together
+        ),
     }
     result = throughput("http", args, db, srv, channel, plains, arrivals, checks, say)
     result["server"] = (
@@ -1016,6 +1059,13 @@ def print_report(res: dict) -> None:
         console.print(
             "  gridflow ms per notice by step: " + ", ".join(f"{k} {v:.3f}" for k, v in steps.items()), highlight=False
         )
+        wire = p["sides"]["gridflow"].get("wire")
+        if wire:
+            console.print(
+                f"  gridflow on the wire: {wire['workers']} send thread(s), {wire['connections']} connection(s) made "
+                f"a round (at most), at most {wire['most_in_flight']} message(s) in flight at once",
+                highlight=False,
+            )
         for name, ratio in p["ratios"].items():
             console.print(f"  {name} = [bold]{ratio:.2f}[/bold]", highlight=False)
         console.print(f"  server: {p['server']}", highlight=False)

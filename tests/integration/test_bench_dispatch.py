@@ -65,11 +65,11 @@ def test_the_dispatch_bench_smoke_sends_every_notice_once_and_reports_its_ratios
     checks = report["checks"]
     assert checks and all(c["pass"] for c in checks), [c for c in checks if not c["pass"]]
     whats = [c["what"] for c in checks]
-    for part in ("smtp", "http"):
+    for part, plains in (("smtp", 2), ("http", 3)):  # http: the keep-alive loop also on as many connections
         assert f"{part}: round 1, dispatcher: each message arrived once" in whats
         p = report[part]
         assert (p["notices"], p["rounds"]) == (20, 1)
-        assert len(p["sides"]) == 3 and "gridflow" in p["sides"]
+        assert len(p["sides"]) == 1 + plains and "gridflow" in p["sides"]
         for name, side in p["sides"].items():
             assert side["notices_per_s"] > 0 and side["ms_per_notice"] > 0, (part, name)
         steps = p["sides"]["gridflow"]["ms_per_notice_by_step"]
@@ -77,7 +77,13 @@ def test_the_dispatch_bench_smoke_sends_every_notice_once_and_reports_its_ratios
         # one round: the steps add up to the wall time, the batched writes counted in record
         assert abs(sum(steps.values()) - p["sides"]["gridflow"]["ms_per_notice"]) < 0.01, steps
         assert steps["record"] > 0.01, steps
-        assert len(p["ratios"]) == 2 and all(r > 0 for r in p["ratios"].values()), p["ratios"]
+        assert len(p["ratios"]) == plains and all(r > 0 for r in p["ratios"].values()), p["ratios"]
+    # the reader sees how many connections and requests in flight the dispatcher used, and the plain side
+    # that had as many
+    wire = report["http"]["sides"]["gridflow"]["wire"]
+    assert wire["workers"] == 4 and 1 <= wire["most_in_flight"] <= 4 and 1 <= wire["connections"], wire
+    assert "plain http.client, keep-alive, 4 connections at once" in report["http"]["sides"]
+    assert report["smtp"]["sides"]["gridflow"]["wire"]["workers"] == 1
     storm = report["storm"]
     assert storm["notices"] == 50 and storm["delivered_by_final_tick"] == 50
     assert storm["messages_within_span"] == 1 and storm["digests"] >= 1 and storm["gateway_rejected"] == 0
