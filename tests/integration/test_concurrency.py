@@ -142,3 +142,17 @@ def _code(db, title: str) -> str:
         return cases.report(
             s, grid_id=GRID, calendars=calendars(), actor_id=GRID_WORKER, fields={"title": title}, at=T0
         ).case.code
+
+
+def test_the_counter_connection_commits_without_waiting_for_a_disk_sync(pg_db):
+    """The counter's own commit is asynchronous (the report's synchronous commit makes it durable with the
+    case: it flushes the WAL up to the case's commit record, past the counter's update); the report's own
+    connection keeps synchronous commits."""
+    from engine.store.case_repo import _CounterConnection
+
+    with pg_db.sessions.begin() as session:
+        cases.report(session, grid_id=GRID, calendars=calendars(), actor_id=GRID_WORKER, fields={"title": "丙"}, at=T0)
+        own = session.connection().exec_driver_sql("SHOW synchronous_commit").scalar_one()
+        counter = _CounterConnection.of(session.connection().engine).connection.driver_connection
+        assert counter.execute("SHOW synchronous_commit").fetchone()[0] == "off"
+    assert own == "on"
