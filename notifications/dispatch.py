@@ -34,7 +34,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ARRAY, Text, and_, bindparam, cast, func, insert, literal, or_, select, update
+from sqlalchemy import ARRAY, Text, all_, and_, any_, bindparam, cast, func, insert, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -183,7 +183,7 @@ def claim(
     at = require_aware(at)
     ready = _ready(at)
     if busy:
-        ready = and_(ready, Outbox.recipient_id.not_in(sorted(busy)))
+        ready = and_(ready, _not_among(session, Outbox.recipient_id, sorted(busy)))
     people = (
         select(Outbox.recipient_id)
         .where(ready)
@@ -212,6 +212,21 @@ def claim(
     return ids
 
 
+def _among(session: Session, column: Any, values: list[Any]):  # type: ignore[no-untyped-def]
+    """``column IN values``; on PostgreSQL ``column = ANY(array)``: one SQL text whatever the count, so
+    psycopg keeps it parsed and the server prepared (a list of 200 placeholders was parsed anew each time)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))
+
+
+def _not_among(session: Session, column: Any, values: list[Any]):  # type: ignore[no-untyped-def]
+    """``column NOT IN values``; on PostgreSQL ``column <> ALL(array)``."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column != all_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.not_in(list(values))
+
+
 def suppress_demo(session: Session, ids: list[int] | None = None) -> list[int]:
     """The rule for demo data, in this one place: a notice of the demo township (of a demo case, or of a
     posting of demo figures; :func:`engine.store.demo_repo.demo_notice`) is never sent to anyone. It ends
@@ -219,7 +234,7 @@ def suppress_demo(session: Session, ids: list[int] | None = None) -> list[int]:
     The dispatcher applies it to what it claims (``ids``); ``gridflow demo`` to all of the demo's at once."""
     stmt = update(Outbox).where(Outbox.status == "pending", demo_repo.demo_notice())
     if ids is not None:
-        stmt = stmt.where(Outbox.id.in_(ids))
+        stmt = stmt.where(_among(session, Outbox.id, ids))
     stmt = stmt.values(status="suppressed", error=DEMO_NOTE, lease_until=None).returning(Outbox.id)
     return list(session.execute(stmt, execution_options={"synchronize_session": False}).scalars())
 
@@ -271,7 +286,7 @@ _CONTACTS = select(*(_PERSON.c[name] for name in ("id", "name", "phone", "email"
 def _load(
     session: Session, ids: list[int], at: datetime, config: NoticeConfig
 ) -> tuple[list[_Notice], dict[str, _Person]]:
-    rows = session.execute(_NOTICES.where(_OUTBOX.c.id.in_(ids)))
+    rows = session.execute(_NOTICES.where(_among(session, _OUTBOX.c.id, ids)))
     notices = [
         _Notice(
             r.id,
@@ -290,7 +305,7 @@ def _load(
         for r in rows
     ]
     recipients = sorted({n.recipient_id for n in notices})
-    people = {row.id: row for row in session.execute(_CONTACTS.where(_PERSON.c.id.in_(recipients)))}
+    people = {row.id: row for row in session.execute(_CONTACTS.where(_among(session, _PERSON.c.id, recipients)))}
     pace = paces(session, recipients, at, config)
     org = snapshot(session, session.scalar(select(OrgMeta.token)))
     out: dict[str, _Person] = _subscribers(session, [rid for rid in recipients if rid.startswith(WEBHOOK)])
@@ -334,7 +349,7 @@ def paces(session: Session, recipients: list[str], at: datetime, config: NoticeC
             func.min(Delivery.at).filter(Delivery.at > hour_ago).label("oldest"),
         )
         .where(
-            Delivery.recipient_id.in_(recipients),
+            _among(session, Delivery.recipient_id, recipients),
             Delivery.ok.is_(True),
             # only what storm control looks at: the last hour, or the digest window if longer;
             # the cost stays flat however long a person's history grows (index on recipient, at)
