@@ -73,19 +73,16 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Resp
     server said ``Connection: close``; a kept connection the server has closed meanwhile is noticed
     before the request goes out, and a new one is made.
     """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    where = f"{host}:{parts.port}" if parts.port else host
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    scheme, host, port, where, path = _endpoint(url)
     deadline = time.monotonic() + timeout
     kept = keep.current()
-    key = ("http", parts.scheme, host, parts.port)
+    key = ("http", scheme, host, port)
     conn = kept.take(key) if kept is not None else None
     if conn is not None and not _idle_and_open(conn):
         conn.close()
         conn = None
     if conn is None:
-        made = _connect(parts.scheme, host, parts.port, where, timeout)
+        made = _connect(scheme, host, port, where, timeout)
         if isinstance(made, SendResult):
             return made
         conn = made
@@ -96,9 +93,10 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Resp
         sock = conn.sock
         try:
             _budget(sock, deadline)
-            has_host = any(name.lower() == "host" for name in headers)
-            conn.putrequest("POST", path, skip_accept_encoding=True, skip_host=has_host)
-            for name, value in {"User-Agent": USER_AGENT, "Content-Length": str(len(body)), **headers}.items():
+            conn.putrequest("POST", path, skip_accept_encoding=True, skip_host=any(map(_is_host, headers)))
+            conn.putheader("User-Agent", USER_AGENT)
+            conn.putheader("Content-Length", str(len(body)))
+            for name, value in headers.items():
                 conn.putheader(name, value)
         except (ValueError, UnicodeError) as exc:  # a header that cannot be sent; nothing went out
             return SendResult.failed(f"cannot build the request to {where}: {exc}", permanent=True)
@@ -133,6 +131,19 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Resp
             kept.give(key, conn, http.client.HTTPConnection.close)
         else:
             conn.close()
+
+
+@lru_cache(maxsize=64)
+def _endpoint(url: str) -> tuple[str, str, int | None, str, str]:
+    """The URL's scheme, host, port, ``host:port`` as errors name it, and the request path (with the query)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    where = f"{host}:{parts.port}" if parts.port else host
+    return parts.scheme, host, parts.port, where, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def _is_host(name: str) -> bool:
+    return name.lower() == "host"
 
 
 def _connect(
