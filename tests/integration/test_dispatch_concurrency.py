@@ -187,3 +187,20 @@ def test_in_flight_must_be_a_whole_number_from_1_to_32(value):
 
 def test_in_flight_is_taken_from_the_config():
     assert sms_webhook.from_config("sms", {"url": "https://sms.example.test/send", "in_flight": 12}).in_flight == 12
+
+
+@pytest.mark.parametrize("wide", [1, 4], ids=["rendered-in-the-plan", "rendered-on-the-worker"])
+def test_a_template_that_runs_away_fails_its_notice_alone_wherever_it_is_rendered(db, tmp_path, wide):
+    (tmp_path / "zh-CN").mkdir()
+    loops = "{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}"
+    (tmp_path / "zh-CN" / "sla_breach.sms.txt").write_text(loops, encoding="utf-8")
+    stage(db)  # sla_breach: the overridden event
+    stage(db, to="p-chen-jia", event="sla_reminder")
+    sms = MemoryChannel("sms")
+    sms.in_flight = wide  # type: ignore[attr-defined]
+    report = dispatch(db.sessions.begin, lambda: NOON, "d", config(sms), Renderer(SH, override=tmp_path))
+    assert [m.recipient.id for m in sms.sent] == ["p-chen-jia"]
+    assert len(report.failed) == 1 and "template sla_breach.sms.txt" in report.failed[0][1]
+    assert statuses(db) == {"failed": 1, "sent": 1}
+    with db.sessions.begin() as s:
+        assert s.scalars(select(Delivery.recipient_id)).all() == ["p-chen-jia"]  # no attempt for the failed one
