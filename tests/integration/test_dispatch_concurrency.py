@@ -204,3 +204,24 @@ def test_a_template_that_runs_away_fails_its_notice_alone_wherever_it_is_rendere
     assert statuses(db) == {"failed": 1, "sent": 1}
     with db.sessions.begin() as s:
         assert s.scalars(select(Delivery.recipient_id)).all() == ["p-chen-jia"]  # no attempt for the failed one
+
+
+def test_when_the_next_claim_fails_the_batch_on_its_way_is_still_recorded(db):
+    """Sent, then recorded, so it does not go out again once the lease runs out; the error is raised."""
+    first, second = people(db, 2)
+    uses = []
+
+    def transaction():  # the second transaction (the claim of the next batch) breaks
+        uses.append(1)
+        if len(uses) == 2:
+            raise RuntimeError("the database went away")
+        return db.sessions.begin()
+
+    sms = MemoryChannel("sms")
+    with pytest.raises(RuntimeError, match="went away"):
+        dispatch(transaction, lambda: NOON, "d", config(sms), Renderer(SH), batch=1)
+    assert [m.recipient.id for m in sms.sent] == [first]
+    with db.sessions.begin() as s:
+        rows = dict(s.execute(select(Outbox.recipient_id, Outbox.status)).all())
+        assert s.scalars(select(Delivery.recipient_id)).all() == [first]
+    assert rows == {first: "sent", second: "pending"}
