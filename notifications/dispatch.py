@@ -855,10 +855,9 @@ def dispatch(
                 now = clock()
                 busy = flying.recipients if flying is not None else frozenset()
                 ids, result = _claim_and_plan(transaction, now, worker, batch, lease, busy, config, renderer, report)
-                started = _start(senders, ids, now, result) if ids else None
-                if flying is not None:
-                    _finish(transaction, clock, worker, config, flying, report)
-                flying = started
+                previous, flying = flying, (_start(senders, ids, now, result) if ids else None)
+                if previous is not None:  # should its record fail, the one just started is still recorded below
+                    _finish(transaction, clock, worker, config, previous, report)
                 if len(ids) < batch:
                     break
         except BaseException as exc:

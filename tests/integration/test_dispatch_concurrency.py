@@ -225,3 +225,25 @@ def test_when_the_next_claim_fails_the_batch_on_its_way_is_still_recorded(db):
         rows = dict(s.execute(select(Outbox.recipient_id, Outbox.status)).all())
         assert s.scalars(select(Delivery.recipient_id)).all() == [first]
     assert rows == {first: "sent", second: "pending"}
+
+
+def test_when_a_record_fails_the_batch_started_meanwhile_is_still_recorded(db):
+    """Batch 1's record breaks after batch 2 went out: batch 2 is recorded before the error is raised;
+    batch 1 goes out again after its lease (at least once, as after any crash between send and record)."""
+    first, second, third = people(db, 3)
+    uses = []
+
+    def transaction():  # claim 1, claim 2, then the record of batch 1 breaks
+        uses.append(1)
+        if len(uses) == 3:
+            raise RuntimeError("the database went away")
+        return db.sessions.begin()
+
+    sms = MemoryChannel("sms")
+    with pytest.raises(RuntimeError, match="went away"):
+        dispatch(transaction, lambda: NOON, "d", config(sms), Renderer(SH), batch=1)
+    assert [m.recipient.id for m in sms.sent] == [first, second]
+    with db.sessions.begin() as s:
+        rows = dict(s.execute(select(Outbox.recipient_id, Outbox.status)).all())
+        assert s.scalars(select(Delivery.recipient_id)).all() == [second]
+    assert rows == {first: "pending", second: "sent", third: "pending"}
