@@ -102,6 +102,7 @@ from engine.store import (  # noqa: E402
     workflow_repo,
 )
 from engine.store.db import create_db_engine, normalize_url, session_factory  # noqa: E402
+from engine.store.unit import step_transaction  # noqa: E402
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 ADMIN_URL_ENV = "GRIDFLOW_BENCH_PG_ADMIN_URL"
@@ -292,10 +293,13 @@ def psycopg_conninfo(url: URL) -> str:
 def engine_lifecycle(
     sessions: sessionmaker[Session], mark: Callable[[str], None] = lambda _: None, workflow: str = PLAIN_WORKFLOW
 ) -> int:
-    """Report one case and fire every later step, each in its own transaction; return the case id."""
+    """Report one case and fire every later step, each in its own transaction; return the case id.
+
+    The transactions are the application's (``Gridflow.report`` and ``Gridflow.fire``):
+    :func:`engine.store.unit.step_transaction`, on PostgreSQL the bare driver connection."""
     first = LIFECYCLE[0]
     mark(first.trigger)
-    with sessions.begin() as session:
+    with step_transaction(sessions) as session:
         case_id = cases.report(
             session,
             grid_id=GRID,
@@ -307,7 +311,7 @@ def engine_lifecycle(
         ).case.id
     for index, step in enumerate(LIFECYCLE[1:], start=1):
         mark(step.trigger)
-        with sessions.begin() as session:
+        with step_transaction(sessions) as session:
             cases.fire(
                 session,
                 case_id,

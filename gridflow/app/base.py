@@ -25,6 +25,7 @@ from config.settings import Settings
 from engine.errors import DatabaseError, InputError, NotYet
 from engine.store import migrate
 from engine.store.db import create_db_engine, session_factory, sqlite_file_missing
+from engine.store.unit import step_transaction
 from engine.timeutil import in_years
 
 if TYPE_CHECKING:  # loaded where used: a command that needs no calendar or template does not wait for them
@@ -82,13 +83,17 @@ class Base:
         self._read_engine.dispose()
 
     @contextmanager
-    def transaction(self, check_schema: bool = True, write: bool = True) -> Iterator[Session]:
+    def transaction(self, check_schema: bool = True, write: bool = True, step: bool = False) -> Iterator[Session]:
         """One transaction; commits when the block ends, rolls back on any error.
-        An engine error ends the transaction: start a new one to try again."""
+        An engine error ends the transaction: start a new one to try again.
+
+        ``step``: a report or a case step, which on PostgreSQL runs on the bare driver connection
+        (:func:`engine.store.unit.step_transaction`: no SQLAlchemy Session unless something asks for one)."""
         try:
             if check_schema and not self._schema_checked:
                 self._check_schema()
-            with (self._sessions if write else self._reads).begin() as session:
+            opened = step_transaction(self._sessions) if step else (self._sessions if write else self._reads).begin()
+            with opened as session:
                 yield session
         except (DataError, OverflowError) as exc:  # a value the column cannot hold: the input's fault, not the server's
             raise InputError(self._too_large(exc)) from exc

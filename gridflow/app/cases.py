@@ -96,7 +96,7 @@ class CaseUseCases(Base):
         ``channel`` and ``client`` say where it came from (``open311`` and the API client's id), in the same
         transaction. Returns ``{"case": …, "event": …}`` after the step."""
         now = self.clock()
-        with self.transaction() as session:
+        with self.transaction(step=True) as session:
             result = cases.report(
                 session,
                 grid_id=grid_id,
@@ -130,7 +130,7 @@ class CaseUseCases(Base):
         attempts = 1 if expected_version is not None else 3
         for attempt in range(1, attempts + 1):
             try:
-                with self.transaction() as session:
+                with self.transaction(step=True) as session:
                     result = self._fire_in(
                         session, case_ref, trigger, actor_id=actor_id, fields=fields,
                         expected_version=expected_version, at=at, entered_by=entered_by,
