@@ -31,7 +31,6 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
-from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -145,23 +144,11 @@ class _Person:
 
 @dataclass
 class _Send:
-    """One message to go out: which notices, on which channel, to whom. The message is rendered by
-    :meth:`prepare` on the send worker (``make``), unless the plan made it already."""
+    """One message to go out: which notices, on which channel."""
 
     notices: list[_Notice]
     channel: Channel
-    recipient: Recipient
-    message: Message = None  # type: ignore[assignment] - set by prepare() before it is sent
-    make: Callable[[], Message] | None = None
-
-    def prepare(self) -> str | None:
-        """Render the message if it is not yet; why it cannot be sent, or None."""
-        if self.message is None and self.make is not None:
-            try:
-                self.message = self.make()
-            except Exception as exc:  # noqa: BLE001 - a template that cannot render fails these notices, not the tick
-                return f"render {self.notices[0].template}: {exc.__class__.__name__}: {exc}"
-        return None
+    message: Message
 
 
 @dataclass
@@ -458,7 +445,7 @@ def _plan_webhook(result: _Plan, person: _Person, mine: list[_Notice], at: datet
         return
     for notice in mine[:WEBHOOKS_PER_CLAIM]:
         message = webhook.message(person.recipient, notice.dedupe_key, notice.template, notice.params, notice.id)
-        result.sends.append(_Send([notice], person.webhook, person.recipient, message))
+        result.sends.append(_Send([notice], person.webhook, message))
     if mine[WEBHOOKS_PER_CLAIM:]:
         result.defer.append(([n.id for n in mine[WEBHOOKS_PER_CLAIM:]], at))
 
@@ -521,19 +508,14 @@ def _route(result: _Plan, person: _Person, notices: list[_Notice], config: Notic
         )
         result.fail.extend((n.id, reason) for n in notices)
         return
-    send = _Send(
-        notices,
-        channel,
-        person.recipient,
-        make=partial(_message, person.recipient, notices, renderer, config, parts_of(channel)),
-    )
-    # A channel with several messages in flight renders on its workers, off this thread (the one that plans
-    # the next batch); a channel that takes one at a time has one worker, busy sending: it renders here.
-    problem = send.prepare() if in_flight(channel) == 1 else None
-    if problem is not None:
-        result.fail.extend((n.id, problem) for n in notices)
+    # Rendered here, on the dispatcher's thread (rendered on the send workers it cost three times as much
+    # on a 2-core machine: their threads contend for the interpreter lock while they render).
+    try:
+        message = _message(person.recipient, notices, renderer, config, parts_of(channel))
+    except Exception as exc:  # noqa: BLE001 - a template that cannot render fails these notices, not the tick
+        result.fail.extend((n.id, f"render {notices[0].template}: {exc.__class__.__name__}: {exc}") for n in notices)
         return
-    result.sends.append(send)
+    result.sends.append(_Send(notices, channel, message))
 
 
 def _message(
@@ -595,7 +577,7 @@ def _lanes(result: _Plan) -> list[Lane]:
     """The plan's messages as one lane per recipient, each in plan order (lanes in order of their first)."""
     lanes: dict[str, Lane] = {}
     for send in result.sends:
-        lanes.setdefault(send.recipient.id, Lane([])).items.append(send)
+        lanes.setdefault(send.message.recipient.id, Lane([])).items.append(send)
     return list(lanes.values())
 
 
@@ -627,7 +609,6 @@ def _await_sends(batch: _Batch, config: NoticeConfig) -> list[tuple[_Send, SendR
     outcomes: list[tuple[_Send, SendResult, int]] = []
     for lane in batch.sending.wait():
         outcomes.extend((o.item, o.result, o.ms) for o in lane.outcomes)
-        batch.result.fail.extend((n.id, problem) for send, problem in lane.unsendable for n in send.notices)
         batch.result.defer.extend(([n.id for n in send.notices], batch.at + config.retry.base) for send in lane.held)
     return outcomes
 

@@ -3,9 +3,8 @@ own thread does the database work of the batches before and after it.
 
 The protocol:
 
-- a **lane** is one recipient's messages of one batch, in the order planned, rendered by the worker just
-  before each goes out (the dispatcher's thread only plans); one worker runs a lane from
-  start to end, so a person's messages go out in order, and a webhook subscriber that fails stops its
+- a **lane** is one recipient's messages of one batch, rendered by the plan, in its order; one worker runs
+  a lane from start to end, so a person's messages go out in order, and a webhook subscriber that fails stops its
   other calls of the claim (they wait for the retry step, as when sent one by one);
 - there are as many workers as the largest ``in_flight`` of the configured channels (1 unless a channel
   asks for more: then every message goes out in plan order, one at a time, as before); a channel's
@@ -50,14 +49,12 @@ class Outcome:
 
 @dataclass
 class Lane:
-    """One recipient's sends of a batch, in order: each has a ``channel``, a ``message`` and ``prepare()``
-    (which makes the message, or says why it cannot be sent: ``unsendable``); when ``give_up(item, result)``
-    says so after one, the rest are not sent and come back in ``held``."""
+    """One recipient's sends of a batch (each with a ``channel`` and a ``message``), in order; when
+    ``give_up(item, result)`` says so after one, the rest are not sent and come back in ``held``."""
 
     items: list[Any]
     outcomes: list[Outcome] = field(default_factory=list)
     held: list[Any] = field(default_factory=list)
-    unsendable: list[tuple[Any, str]] = field(default_factory=list)  # an item whose prepare() failed, and why
 
 
 def send_one(channel: Channel, message: Message) -> tuple[SendResult, int]:
@@ -145,10 +142,6 @@ class Senders:
 
     def _run(self, lane: Lane, give_up: Callable[[Any, SendResult], bool]) -> Lane:
         for k, item in enumerate(lane.items):
-            problem = item.prepare()  # its message rendered here, off the dispatcher's thread
-            if problem is not None:
-                lane.unsendable.append((item, problem))
-                continue
             with self._gate(item.channel):
                 result, ms = send_one(item.channel, item.message)
             lane.outcomes.append(Outcome(item, result, ms))

@@ -189,8 +189,8 @@ def test_in_flight_is_taken_from_the_config():
     assert sms_webhook.from_config("sms", {"url": "https://sms.example.test/send", "in_flight": 12}).in_flight == 12
 
 
-@pytest.mark.parametrize("wide", [1, 4], ids=["rendered-in-the-plan", "rendered-on-the-worker"])
-def test_a_template_that_runs_away_fails_its_notice_alone_wherever_it_is_rendered(db, tmp_path, wide):
+@pytest.mark.parametrize("wide", [1, 4], ids=["one-at-a-time", "four-in-flight"])
+def test_a_template_that_runs_away_fails_its_notice_alone_whatever_the_in_flight(db, tmp_path, wide):
     (tmp_path / "zh-CN").mkdir()
     loops = "{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}"
     (tmp_path / "zh-CN" / "sla_breach.sms.txt").write_text(loops, encoding="utf-8")
