@@ -821,9 +821,10 @@ def dispatch(
     """Deliver what is ready, a batch of people at a time; with a ``budget``, stop taking batches
     when it is spent (the next tick carries on).
 
-    The batches overlap: while one batch's messages are on their way (:mod:`notifications.sending`), this
-    thread claims, loads and plans the next (its people are never those of the batch on its way, so a
-    person's pace is read after their last message was recorded), then records the first."""
+    With a channel of several messages in flight the batches overlap: while one batch's messages are on
+    their way on the send workers (:mod:`notifications.sending`), this thread claims, loads and plans the
+    next (its people are never those of the batch on its way, so a person's pace is read after their last
+    message was recorded), then records the first. Otherwise every message goes out on this thread."""
     report = DispatchReport()
     until = clock() + budget if budget is not None else None
     with Senders(_workers(config)) as senders:
