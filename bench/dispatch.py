@@ -396,6 +396,7 @@ PARTS = {
     "suppress_demo": "claim",
     "_load": "load",
     "plan": "plan",
+    "_start": "send",  # a batch's sends handed to the workers, or sent right there when there are none
     "_await_sends": "send",  # the wait for a batch's sends (what the next batch's claim, load and plan left)
     "_apply": "record",
     "_record": "record",
