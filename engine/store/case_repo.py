@@ -277,16 +277,24 @@ class _PgSql:
         raw = conn.connection.driver_connection
         try:
             return raw.execute(sql, params)
-        except psycopg.errors.UniqueViolation as exc:
-            if exc.diag.constraint_name == "uq_case_event_case_id_seq":
-                raise ConcurrentUpdate("another step was recorded on this case meanwhile; try again") from exc
-            raise DatabaseError(f"PostgreSQL refused a duplicate ({exc.diag.constraint_name}): {exc}") from exc
-        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
-            raise ConcurrentUpdate("the database chose this step as a deadlock victim; try again") from exc
         except psycopg.Error as exc:
-            if raw.broken:
-                conn.invalidate(exc)  # the pool must not hand this connection out again
-            raise DatabaseError(f"PostgreSQL failed: {str(exc).strip()}") from exc
+            raise pg_failure(exc, conn) from exc
+
+
+def pg_failure(exc: Exception, conn: Any) -> Exception:
+    """What a psycopg error on ``conn`` (a statement or a commit) means to a step: a lost race, or a database
+    failure; a broken connection is invalidated, so the pool does not hand it out again."""
+    import psycopg
+
+    if isinstance(exc, psycopg.errors.UniqueViolation):
+        if exc.diag.constraint_name == "uq_case_event_case_id_seq":
+            return ConcurrentUpdate("another step was recorded on this case meanwhile; try again")
+        return DatabaseError(f"PostgreSQL refused a duplicate ({exc.diag.constraint_name}): {exc}")
+    if isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure):
+        return ConcurrentUpdate("the database chose this step as a deadlock victim; try again")
+    if conn.connection.driver_connection.broken:
+        conn.invalidate(exc)
+    return DatabaseError(f"PostgreSQL failed: {str(exc).strip()}")
 
 
 # Built on first use: SQLite installs never load psycopg, and no command waits for these compiles.

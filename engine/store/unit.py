@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.errors import DatabaseError
+from engine.store.case_repo import pg_failure
 
 
 class _Conn:
@@ -73,13 +73,6 @@ class PgUnit:
     def get_transaction(self) -> PgUnit:
         return self  # one unit, one transaction: the key of the per-transaction caches in ``info``
 
-    @property
-    def bind(self) -> Engine:
-        return self._engine
-
-    def get_bind(self, *_args: Any, **_kwargs: Any) -> Engine:
-        return self._engine
-
     # -- everything else: SQLAlchemy, in the same transaction ---------------------------------------
 
     def core(self) -> Connection:
@@ -116,10 +109,8 @@ class PgUnit:
                 self._root.commit()
             else:
                 self._fairy.driver_connection.commit()
-        except psycopg.Error as exc:
-            if self._fairy.driver_connection.broken:
-                self.invalidate(exc)
-            raise DatabaseError(f"PostgreSQL failed at commit: {str(exc).strip()}") from exc
+        except psycopg.Error as exc:  # the driver's own commit (SQLAlchemy's raises its DBAPIError)
+            raise pg_failure(exc, self._view) from exc
 
     def close(self, rollback: bool) -> None:
         """Give the connection back (rolled back first unless committed); drop it when it broke."""

@@ -42,6 +42,7 @@ from notifications.channels.base import (
     sms_parts,
     sms_text,
 )
+from notifications.sending import MAX_IN_FLIGHT
 
 KIND = "webhook_sms"
 KEYS = {"url", "secret", "token", "templates", "timeout_s", "urgent_only", "in_flight"}
@@ -171,7 +172,7 @@ def from_config(name: str, config: dict[str, Any]) -> WebhookSmsChannel:
     templates = _http.check_templates(config.get("templates"), problems, required=False)
     timeout = _http.check_timeout(config.get("timeout_s", _http.DEFAULT_TIMEOUT), problems)
     urgent_only = _http.check_bool(config.get("urgent_only", False), "urgent_only", problems)
-    in_flight = _http.check_count(config.get("in_flight", IN_FLIGHT), "in_flight", problems, most=32)
+    in_flight = _http.check_count(config.get("in_flight", IN_FLIGHT), "in_flight", problems, most=MAX_IN_FLIGHT)
     if problems:
         raise ChannelConfigError(name, problems)
     return WebhookSmsChannel(

@@ -206,20 +206,25 @@ def test_a_template_that_runs_away_fails_its_notice_alone_whatever_the_in_flight
         assert s.scalars(select(Delivery.recipient_id)).all() == ["p-chen-jia"]  # no attempt for the failed one
 
 
-def test_when_the_next_claim_fails_the_batch_on_its_way_is_still_recorded(db):
-    """Sent, then recorded, so it does not go out again once the lease runs out; the error is raised."""
-    first, second = people(db, 2)
+def _breaking_at(db, call: int):
+    """A transaction factory whose ``call``-th transaction cannot even begin."""
     uses = []
 
-    def transaction():  # the second transaction (the claim of the next batch) breaks
+    def transaction():
         uses.append(1)
-        if len(uses) == 2:
+        if len(uses) == call:
             raise RuntimeError("the database went away")
         return db.sessions.begin()
 
+    return transaction
+
+
+def test_when_the_next_claim_fails_the_batch_on_its_way_is_still_recorded(db):
+    """Sent, then recorded, so it does not go out again once the lease runs out; the error is raised."""
+    first, second = people(db, 2)
     sms = MemoryChannel("sms")
-    with pytest.raises(RuntimeError, match="went away"):
-        dispatch(transaction, lambda: NOON, "d", config(sms), Renderer(SH), batch=1)
+    with pytest.raises(RuntimeError, match="went away"):  # the second transaction: the claim of the next batch
+        dispatch(_breaking_at(db, 2), lambda: NOON, "d", config(sms), Renderer(SH), batch=1)
     assert [m.recipient.id for m in sms.sent] == [first]
     with db.sessions.begin() as s:
         rows = dict(s.execute(select(Outbox.recipient_id, Outbox.status)).all())
@@ -231,17 +236,9 @@ def test_when_a_record_fails_the_batch_started_meanwhile_is_still_recorded(db):
     """Batch 1's record breaks after batch 2 went out: batch 2 is recorded before the error is raised;
     batch 1 goes out again after its lease (at least once, as after any crash between send and record)."""
     first, second, third = people(db, 3)
-    uses = []
-
-    def transaction():  # claim 1, claim 2, then the record of batch 1 breaks
-        uses.append(1)
-        if len(uses) == 3:
-            raise RuntimeError("the database went away")
-        return db.sessions.begin()
-
     sms = MemoryChannel("sms")
-    with pytest.raises(RuntimeError, match="went away"):
-        dispatch(transaction, lambda: NOON, "d", config(sms), Renderer(SH), batch=1)
+    with pytest.raises(RuntimeError, match="went away"):  # claim 1, claim 2, then the record of batch 1 breaks
+        dispatch(_breaking_at(db, 3), lambda: NOON, "d", config(sms), Renderer(SH), batch=1)
     assert [m.recipient.id for m in sms.sent] == [first, second]
     with db.sessions.begin() as s:
         rows = dict(s.execute(select(Outbox.recipient_id, Outbox.status)).all())
