@@ -22,9 +22,7 @@ the budget, no I/O.
 
 from __future__ import annotations
 
-import contextlib
 import operator
-import os
 import re
 import string
 import sys
@@ -32,11 +30,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import wraps
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from jinja2 import TemplateError
+from jinja2 import Environment, TemplateError
 from jinja2.runtime import Namespace
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -75,13 +72,9 @@ class BudgetedEnvironment(SandboxedEnvironment):
 
     intercepted_binops = frozenset(_ARITHMETIC)
 
-    def __init__(self, *args: Any, limits: Limits = DEFAULT_LIMITS, trusted: Path | None = None, **kwargs: Any):
-        """``trusted``: a directory of the team's own templates (shipped with gridflow), rendered with
-        the size checks but without the step and time trace, which costs about 0.1 ms a part."""
+    def __init__(self, *args: Any, limits: Limits = DEFAULT_LIMITS, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.limits = limits
-        self.trusted = str(trusted.resolve()) + "/" if trusted else None
-        self._trust: dict[str, bool] = {}
         self.globals.pop("lipsum", None)  # lipsum(10**6) is a text bomb with no use in a notice
         self.globals["range"] = self._range
         self.globals["namespace"] = self._namespace
@@ -180,9 +173,8 @@ class BudgetedEnvironment(SandboxedEnvironment):
             raise TemplateRefused(f"template {name}: {_cause(exc)}") from None
         cap = self.limits.chars if cap is None else cap
         filename = template.filename or "<template>"
-        budget = _Budget(self.limits, {filename}) if not self._is_trusted(filename) else contextlib.nullcontext()
         try:
-            with budget:
+            with _Budget(self.limits, {filename}):
                 return _joined(template.generate(**context), cap, name)
         except TemplateRefused:
             raise
@@ -195,13 +187,6 @@ class BudgetedEnvironment(SandboxedEnvironment):
         except MemoryError:
             raise TemplateRefused(f"template {name} stopped: out of memory") from None
 
-    def _is_trusted(self, filename: str) -> bool:
-        if self.trusted is None:
-            return False
-        if (known := self._trust.get(filename)) is None:
-            known = self._trust[filename] = os.path.realpath(filename).startswith(self.trusted)
-        return known
-
     def check_source(self, name: str, source: str) -> None:
         """Refuse at load a template too large or that does not compile (named, with its line)."""
         size = len(source.encode())
@@ -211,6 +196,26 @@ class BudgetedEnvironment(SandboxedEnvironment):
             self.parse(source, name=name)
         except TemplateError as exc:
             raise TemplateRefused(f"template {name}: {_cause(exc)}") from None
+
+
+class TrustedEnvironment(Environment):
+    """The team's own templates (shipped with gridflow, reviewed and tested like its code): a plain
+    :class:`jinja2.Environment` with the same :meth:`render` as :class:`BudgetedEnvironment` (the output
+    cap, errors naming the template) but none of the sandbox's checks, which cost a third of a render
+    (measured: an SMS part 49 → 34 µs, an e-mail's three parts 229 → 133 µs). Files are read once:
+    a built-in template changes only with a release."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, auto_reload=False, **kwargs)
+
+    def render(self, name: str, context: Mapping[str, Any], cap: int) -> str:
+        try:
+            template = self.get_template(name)
+        except TemplateError as exc:
+            if type(exc).__name__ == "TemplateNotFound":
+                raise
+            raise TemplateRefused(f"template {name}: {_cause(exc)}") from None
+        return _joined(template.generate(**context), cap, name)
 
 
 class _CappedNamespace(Namespace):

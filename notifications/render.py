@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateNotFound
 
-from engine.sandbox import BudgetedEnvironment, Limits, TemplateRefused
+from engine.sandbox import BudgetedEnvironment, Limits, TemplateRefused, TrustedEnvironment
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MARKS = {"yellow_card": "黄牌", "red_card": "红牌", "supervision_order": "督办"}
@@ -59,15 +59,23 @@ class Renderer:
         self._events: frozenset[str] | None = None
         self.override = override / locale if override else None
         search = [FileSystemLoader(self.override)] if self.override else []
+        options: dict[str, Any] = {
+            "undefined": StrictUndefined,
+            "autoescape": lambda name: bool(name and name.endswith(".html")),
+            "keep_trailing_newline": False,
+            "trim_blocks": True,
+            "lstrip_blocks": True,
+        }
+        # An override is the township's input: it renders in the sandbox with its budget (and an edit is
+        # picked up at the next render). A built-in template is the team's code: rendered without the sandbox.
         self.env = BudgetedEnvironment(
             loader=ChoiceLoader([*search, FileSystemLoader(directory / locale)]),
-            undefined=StrictUndefined,
-            autoescape=lambda name: bool(name and name.endswith(".html")),
-            keep_trailing_newline=False,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            trusted=directory,  # the built-in templates are the team's code; an override is the township's input
+            **options,
             **({"limits": limits} if limits else {}),
+        )
+        self.builtin = TrustedEnvironment(loader=FileSystemLoader(directory / locale), **options)
+        self.overridden = frozenset(
+            path.name for path in (self.override.iterdir() if self.override and self.override.is_dir() else ())
         )
 
     def check_overrides(self) -> list[str]:
@@ -111,7 +119,7 @@ class Renderer:
         name = f"{event}.{suffix}"
         part = next(p for p, s in PARTS.items() if s == suffix)
         try:
-            text = self.env.render(name, context, cap=CAPS[part] * 4).strip()  # surrounding blanks are stripped
+            text = self.part(name, context, CAPS[part] * 4).strip()  # surrounding blanks are stripped
         except TemplateNotFound:
             raise LookupError(f"no notice template {name} (notifications/templates/zh-CN/)") from None
         if len(text) > CAPS[part]:
@@ -123,6 +131,11 @@ class Renderer:
                 f"template {name} makes {len(text.encode()):,} bytes; WeCom carries {MARKDOWN_BYTES:,}"
             )
         return text
+
+    def part(self, name: str, context: dict[str, Any], cap: int) -> str:
+        """Template ``name`` rendered: the township's override in the sandbox, else the built-in one."""
+        env = self.env if name in self.overridden else self.builtin
+        return env.render(name, context, cap=cap)
 
     def context(self, params: dict[str, Any], name: str) -> dict[str, Any]:
         due = params.get("due_at")

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from jinja2 import DictLoader, StrictUndefined
 
-from engine.sandbox import BudgetedEnvironment, Limits, TemplateRefused
-from notifications.render import CAPS, Renderer
+from engine.sandbox import BudgetedEnvironment, Limits, TemplateRefused, TrustedEnvironment
+from notifications.render import CAPS, PARTS, Renderer
 from notifications.samples import SAMPLE_NAME, SAMPLES
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -173,10 +173,32 @@ def test_overrides_are_checked_at_load(tmp_path):
         huge.check_overrides()
 
 
-def test_the_budget_costs_little_on_the_built_in_templates():
+@pytest.mark.parametrize("kind", ["nested loops", "string repeat", "macro recursion", "str.format width"])
+def test_an_overriding_bomb_renders_in_the_sandbox_and_is_stopped(tmp_path, kind):
+    """Only the built-in templates skip the sandbox: an override of the same name is the township's input."""
+    renderer = Renderer(SH, override=_override(tmp_path, {"sla_breach.sms.txt": BOMBS[kind]}))
+    assert renderer.overridden == {"sla_breach.sms.txt"}
+    start = time.perf_counter()
+    with pytest.raises(TemplateRefused, match=r"template sla_breach\.sms\.txt (stopped|makes)"):
+        renderer.render("sla_breach", SAMPLES["sla_breach"], SAMPLE_NAME, {"sms"})
+    assert time.perf_counter() - start < 2
+    other = renderer.render("sla_breach", SAMPLES["sla_breach"], SAMPLE_NAME, {"text"})  # not overridden
+    assert other.text and other.sms == ""
+
+
+def test_the_built_in_templates_render_outside_the_sandbox_and_say_the_same():
     renderer = Renderer(SH)
-    plain = BudgetedEnvironment  # the same templates rendered without the trace: Jinja's own cost
-    del plain
+    assert isinstance(renderer.builtin, TrustedEnvironment) and not renderer.overridden
+    for event in SAMPLES:
+        fast = renderer.render(event, SAMPLES[event], SAMPLE_NAME)
+        renderer.overridden = frozenset(f"{event}.{suffix}" for suffix in PARTS.values())  # every part sandboxed
+        slow = renderer.render(event, SAMPLES[event], SAMPLE_NAME)
+        renderer.overridden = frozenset()
+        assert fast == slow, event
+
+
+def test_rendering_the_built_in_templates_costs_little():
+    renderer = Renderer(SH)
     start = time.perf_counter()
     for _ in range(50):
         for event in SAMPLES:
