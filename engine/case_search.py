@@ -41,6 +41,7 @@ class CaseFilter:
     reported_from: datetime | None = None
     reported_to: datetime | None = None
     open_only: bool = False
+    pending_extension: bool | None = None  # an extension request waits for the centre's decision
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -134,6 +135,17 @@ def search(
     return rows, encode_cursor(sort, key, last.id)
 
 
+def count(session: Session, flt: CaseFilter, *, at: datetime, grids: frozenset[str] | None) -> int:
+    """How many cases match ``flt`` inside ``grids`` (None: every grid)."""
+    from sqlalchemy import func
+
+    query = select(func.count()).select_from(Case)
+    where = _where(flt, at, grids)
+    if where:
+        query = query.where(and_(*where))
+    return int(session.scalar(query) or 0)
+
+
 def _key_of(session: Session, case: Case, sort: str) -> Any:
     name = sort.lstrip("-")
     if name == "due_at":
@@ -178,6 +190,8 @@ def _where(flt: CaseFilter, at: datetime, grids: frozenset[str] | None) -> list[
         where.append(Case.reported_at < flt.reported_to)
     if flt.open_only:
         where.append(Case.closed_at.is_(None))
+    if flt.pending_extension is not None:
+        where.append(Case.pending_extension.is_not(None) if flt.pending_extension else Case.pending_extension.is_(None))
     if flt.breaching_within is not None:
         where.append(
             exists().where(

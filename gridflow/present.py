@@ -21,6 +21,17 @@ def iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
 
+def parse_iso(text: str | None) -> datetime | None:
+    """The aware datetime of an :func:`iso` text (None for None or a text that is not one)."""
+    if not text:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
+
+
 # How a person reads a time, in every table and message: local, with its zone.
 LOCAL_TIME_FORMAT = "%H:%M %Z"  # 10:03 CST, for a time later today
 LOCAL_FORMAT = f"%Y-%m-%d {LOCAL_TIME_FORMAT}"  # 2026-11-28 10:03 CST

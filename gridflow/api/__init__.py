@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from gridflow import web
 from gridflow.api import docs, guards, open311, problems, rest, rest_points, rest_scores
 
 if TYPE_CHECKING:
@@ -41,4 +42,5 @@ def create_app(gf: Gridflow) -> FastAPI:
     app.include_router(rest_points.router)
     app.include_router(open311.router)
     docs.install(app)
+    web.install(app)
     return app

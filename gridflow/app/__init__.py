@@ -21,6 +21,7 @@ from gridflow.app.scoped import ScopedCaseUseCases
 from gridflow.app.scoring import ScoringUseCases
 from gridflow.app.sla import SlaUseCases
 from gridflow.app.webhooks import WebhookUseCases
+from gridflow.app.workbench import WorkbenchUseCases
 
 __all__ = ["Clock", "Gridflow", "InitReport", "not_after_now", "parse_at", "system_clock"]
 
@@ -28,6 +29,7 @@ __all__ = ["Clock", "Gridflow", "InitReport", "not_after_now", "parse_at", "syst
 class Gridflow(
     AccountUseCases,
     IdempotencyUseCases,
+    WorkbenchUseCases,
     ScopedCaseUseCases,
     Open311UseCases,
     CaseUseCases,

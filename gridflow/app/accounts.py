@@ -141,6 +141,18 @@ class AccountUseCases(Base):
         """The person behind a bearer token, as access sees them; :class:`accounts.NotSignedIn` if none."""
         return self._audited(lambda s, at: self._viewer(s, accounts.authenticate(s, token, address, at).person_id))
 
+    def sign_out(self, token: str, address: str) -> None:
+        """End the session of ``token`` (a browser's sign-out); an unknown or ended one is already out."""
+
+        def out(session: Session, at: datetime) -> None:
+            try:
+                row = accounts.authenticate(session, token, address, at)
+            except accounts.NotSignedIn:
+                return
+            accounts.revoke(session, row.id, at, by="sign-out")
+
+        self._audited(out)
+
     def viewer(self, person_id: str) -> access.Viewer:
         """The viewer for a person id (the CLI acts as the person given with --actor)."""
         with self.transaction(write=False) as session:

@@ -86,6 +86,11 @@ def _banner(mode: str, celery_app: Any, api: Any = None) -> None:
             markup=False,
             soft_wrap=True,
         )
+        out.print(
+            f"网页 pages  {api.url}/workbench  (the centre's workbench; a password from `gridflow account password`)",
+            markup=False,
+            soft_wrap=True,
+        )
     for problem in rt.gridflow.notice_template_problems():
         out.print(f"通知模板 template refused: {problem}; notices that use it fail until it is fixed", markup=False)
     out.print("Ctrl-C stops (running tasks get a moment to finish). Report cases from another terminal.", markup=False)

@@ -47,4 +47,5 @@ def test_up_serves_the_api_in_its_one_process(tmp_path: Path) -> None:
         up.send_signal(signal.SIGINT)
         output, _ = up.communicate(timeout=60)
     assert f"接口 API  http://127.0.0.1:{port}/api/v1/" in output and "gridflow token create" in output
+    assert f"网页 pages  http://127.0.0.1:{port}/workbench" in output
     assert up.returncode == 0, output
